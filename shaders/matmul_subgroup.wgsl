@@ -1,0 +1,205 @@
+// Matrix products in the forms the model needs, without a transpose pass (DESIGN.md section 4).
+// Subgroup variant (adapters with subgroups of 8 or more lanes); same bindings as matmul.wgsl.
+
+struct MatmulParams {
+    m: u32, n: u32, k: u32,  // Y is (m, n); the sum runs over k (a multiple of 4)
+    batch_inner: u32,        // batch index z = outer * batch_inner + inner (workgroup_id.z)
+    // Offsets and strides in elements (each a multiple of 4): row stride, outer and inner batch stride.
+    a_off: u32, a_rs: u32, a_so: u32, a_si: u32,
+    b_off: u32, b_rs: u32, b_so: u32, b_si: u32,
+    y_off: u32, y_rs: u32, y_so: u32, y_si: u32,
+    alpha: f32,       // Y = act(alpha * A.B + bias)
+    act: u32,         // ACT_* from common.wgsl
+    has_bias: u32,    // 1: add bias[n]
+    accumulate: u32,  // 1: Y += result instead of Y = result
+}
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;   // (batch, m, k)
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;   // NT: (batch, n, k); NN: (batch, k, n)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;      // (n), read only when has_bias = 1
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;   // (batch, m, n)
+
+// Four dot products of one A row with four B rows: the NT inner step.
+fn dots4(x: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));
+}
+
+// Epilogue for one output row segment of 8 columns [n0, n0 + 8): scale, bias, activation, store.
+fn store_row(y_base: u32, row: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if row >= p.m {
+        return;
+    }
+    let vals = array<f32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
+    for (var j = 0u; j < 8u; j++) {
+        let col = n0 + j;
+        if col < p.n {
+            var r = p.alpha * vals[j];
+            if p.has_bias != 0u {
+                r += bias[col];
+            }
+            r = activate(r, p.act);
+            let idx = y_base + row * p.y_rs + col;
+            if p.accumulate != 0u {
+                y[idx] += r;
+            } else {
+                y[idx] = r;
+            }
+        }
+    }
+}
+
+// Y[z] = act(alpha * A[z] . B[z]^T + bias): the "Linear" form (B is PyTorch's (out, in) weight) and Q.K^T.
+// A 64-invocation workgroup computes a 64 x 64 tile of Y; each invocation 8 rows x 8 columns.
+@compute @workgroup_size(64)
+fn matmul_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {
+    let zo = wg.z / p.batch_inner;
+    let zi = wg.z % p.batch_inner;
+    let a_base = (p.a_off + zo * p.a_so + zi * p.a_si) / 4u;  // in vec4
+    let b_base = (p.b_off + zo * p.b_so + zi * p.b_si) / 4u;  // in vec4
+    let y_base = p.y_off + zo * p.y_so + zi * p.y_si;         // in f32
+    let a_rs = p.a_rs / 4u;
+    let b_rs = p.b_rs / 4u;
+    // Eight consecutive lanes share the same 8 rows of A: lane i loads row m0 + i and the others read it
+    // through subgroupShuffle, so each A row is fetched once per group instead of eight times.
+    let lane = sid % 8u;
+    let first = sid - lane;
+    let m0 = wg.y * 64u + (lid / 8u) * 8u;
+    let n0 = wg.x * 64u + lane * 8u;
+    let my_row = a_base + min(m0 + lane, p.m - 1u) * a_rs;
+    let rb0 = b_base + min(n0 + 0u, p.n - 1u) * b_rs;
+    let rb1 = b_base + min(n0 + 1u, p.n - 1u) * b_rs;
+    let rb2 = b_base + min(n0 + 2u, p.n - 1u) * b_rs;
+    let rb3 = b_base + min(n0 + 3u, p.n - 1u) * b_rs;
+    let rb4 = b_base + min(n0 + 4u, p.n - 1u) * b_rs;
+    let rb5 = b_base + min(n0 + 5u, p.n - 1u) * b_rs;
+    let rb6 = b_base + min(n0 + 6u, p.n - 1u) * b_rs;
+    let rb7 = b_base + min(n0 + 7u, p.n - 1u) * b_rs;
+    var c00 = vec4<f32>(); var c01 = vec4<f32>();
+    var c10 = vec4<f32>(); var c11 = vec4<f32>();
+    var c20 = vec4<f32>(); var c21 = vec4<f32>();
+    var c30 = vec4<f32>(); var c31 = vec4<f32>();
+    var c40 = vec4<f32>(); var c41 = vec4<f32>();
+    var c50 = vec4<f32>(); var c51 = vec4<f32>();
+    var c60 = vec4<f32>(); var c61 = vec4<f32>();
+    var c70 = vec4<f32>(); var c71 = vec4<f32>();
+    for (var kk = 0u; kk < p.k / 4u; kk++) {
+        let mine = a[my_row + kk];
+        let a0 = subgroupShuffle(mine, first + 0u);
+        let a1 = subgroupShuffle(mine, first + 1u);
+        let a2 = subgroupShuffle(mine, first + 2u);
+        let a3 = subgroupShuffle(mine, first + 3u);
+        let a4 = subgroupShuffle(mine, first + 4u);
+        let a5 = subgroupShuffle(mine, first + 5u);
+        let a6 = subgroupShuffle(mine, first + 6u);
+        let a7 = subgroupShuffle(mine, first + 7u);
+        let b0 = b[rb0 + kk];
+        let b1 = b[rb1 + kk];
+        let b2 = b[rb2 + kk];
+        let b3 = b[rb3 + kk];
+        let b4 = b[rb4 + kk];
+        let b5 = b[rb5 + kk];
+        let b6 = b[rb6 + kk];
+        let b7 = b[rb7 + kk];
+        c00 += dots4(a0, b0, b1, b2, b3);
+        c01 += dots4(a0, b4, b5, b6, b7);
+        c10 += dots4(a1, b0, b1, b2, b3);
+        c11 += dots4(a1, b4, b5, b6, b7);
+        c20 += dots4(a2, b0, b1, b2, b3);
+        c21 += dots4(a2, b4, b5, b6, b7);
+        c30 += dots4(a3, b0, b1, b2, b3);
+        c31 += dots4(a3, b4, b5, b6, b7);
+        c40 += dots4(a4, b0, b1, b2, b3);
+        c41 += dots4(a4, b4, b5, b6, b7);
+        c50 += dots4(a5, b0, b1, b2, b3);
+        c51 += dots4(a5, b4, b5, b6, b7);
+        c60 += dots4(a6, b0, b1, b2, b3);
+        c61 += dots4(a6, b4, b5, b6, b7);
+        c70 += dots4(a7, b0, b1, b2, b3);
+        c71 += dots4(a7, b4, b5, b6, b7);
+    }
+    store_row(y_base, m0 + 0u, n0, c00, c01);
+    store_row(y_base, m0 + 1u, n0, c10, c11);
+    store_row(y_base, m0 + 2u, n0, c20, c21);
+    store_row(y_base, m0 + 3u, n0, c30, c31);
+    store_row(y_base, m0 + 4u, n0, c40, c41);
+    store_row(y_base, m0 + 5u, n0, c50, c51);
+    store_row(y_base, m0 + 6u, n0, c60, c61);
+    store_row(y_base, m0 + 7u, n0, c70, c71);
+}
+
+// Y[z] = act(alpha * A[z] . B[z] + bias) with B stored (k, n): attention's P.V, and dX = dY.W.
+// Same tiling as the NT form; B is read as two vec4 along n per k.
+@compute @workgroup_size(64)
+fn matmul_nn_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {
+    let zo = wg.z / p.batch_inner;
+    let zi = wg.z % p.batch_inner;
+    let a_base = (p.a_off + zo * p.a_so + zi * p.a_si) / 4u;  // in vec4
+    let b_base = (p.b_off + zo * p.b_so + zi * p.b_si) / 4u;  // in vec4
+    let y_base = p.y_off + zo * p.y_so + zi * p.y_si;         // in f32
+    let a_rs = p.a_rs / 4u;
+    let b_rs = p.b_rs / 4u;
+    // Eight consecutive lanes share the same 8 rows of A: lane i loads row m0 + i and the others read it
+    // through subgroupShuffle, so each A row is fetched once per group instead of eight times.
+    let lane = sid % 8u;
+    let first = sid - lane;
+    let m0 = wg.y * 64u + (lid / 8u) * 8u;
+    let n0 = wg.x * 64u + lane * 8u;
+    let my_row = a_base + min(m0 + lane, p.m - 1u) * a_rs;
+    let col = b_base + n0 / 4u;
+    var c00 = vec4<f32>(); var c01 = vec4<f32>();
+    var c10 = vec4<f32>(); var c11 = vec4<f32>();
+    var c20 = vec4<f32>(); var c21 = vec4<f32>();
+    var c30 = vec4<f32>(); var c31 = vec4<f32>();
+    var c40 = vec4<f32>(); var c41 = vec4<f32>();
+    var c50 = vec4<f32>(); var c51 = vec4<f32>();
+    var c60 = vec4<f32>(); var c61 = vec4<f32>();
+    var c70 = vec4<f32>(); var c71 = vec4<f32>();
+    for (var kk = 0u; kk < p.k / 4u; kk++) {
+        let mine = a[my_row + kk];
+        let a0 = subgroupShuffle(mine, first + 0u);
+        let a1 = subgroupShuffle(mine, first + 1u);
+        let a2 = subgroupShuffle(mine, first + 2u);
+        let a3 = subgroupShuffle(mine, first + 3u);
+        let a4 = subgroupShuffle(mine, first + 4u);
+        let a5 = subgroupShuffle(mine, first + 5u);
+        let a6 = subgroupShuffle(mine, first + 6u);
+        let a7 = subgroupShuffle(mine, first + 7u);
+        let r0 = col + (kk * 4u + 0u) * b_rs;
+        let lo0 = b[r0];
+        let hi0 = b[r0 + 1u];
+        let r1 = col + (kk * 4u + 1u) * b_rs;
+        let lo1 = b[r1];
+        let hi1 = b[r1 + 1u];
+        let r2 = col + (kk * 4u + 2u) * b_rs;
+        let lo2 = b[r2];
+        let hi2 = b[r2 + 1u];
+        let r3 = col + (kk * 4u + 3u) * b_rs;
+        let lo3 = b[r3];
+        let hi3 = b[r3 + 1u];
+        c00 += a0.x * lo0 + a0.y * lo1 + a0.z * lo2 + a0.w * lo3;
+        c01 += a0.x * hi0 + a0.y * hi1 + a0.z * hi2 + a0.w * hi3;
+        c10 += a1.x * lo0 + a1.y * lo1 + a1.z * lo2 + a1.w * lo3;
+        c11 += a1.x * hi0 + a1.y * hi1 + a1.z * hi2 + a1.w * hi3;
+        c20 += a2.x * lo0 + a2.y * lo1 + a2.z * lo2 + a2.w * lo3;
+        c21 += a2.x * hi0 + a2.y * hi1 + a2.z * hi2 + a2.w * hi3;
+        c30 += a3.x * lo0 + a3.y * lo1 + a3.z * lo2 + a3.w * lo3;
+        c31 += a3.x * hi0 + a3.y * hi1 + a3.z * hi2 + a3.w * hi3;
+        c40 += a4.x * lo0 + a4.y * lo1 + a4.z * lo2 + a4.w * lo3;
+        c41 += a4.x * hi0 + a4.y * hi1 + a4.z * hi2 + a4.w * hi3;
+        c50 += a5.x * lo0 + a5.y * lo1 + a5.z * lo2 + a5.w * lo3;
+        c51 += a5.x * hi0 + a5.y * hi1 + a5.z * hi2 + a5.w * hi3;
+        c60 += a6.x * lo0 + a6.y * lo1 + a6.z * lo2 + a6.w * lo3;
+        c61 += a6.x * hi0 + a6.y * hi1 + a6.z * hi2 + a6.w * hi3;
+        c70 += a7.x * lo0 + a7.y * lo1 + a7.z * lo2 + a7.w * lo3;
+        c71 += a7.x * hi0 + a7.y * hi1 + a7.z * hi2 + a7.w * hi3;
+    }
+    store_row(y_base, m0 + 0u, n0, c00, c01);
+    store_row(y_base, m0 + 1u, n0, c10, c11);
+    store_row(y_base, m0 + 2u, n0, c20, c21);
+    store_row(y_base, m0 + 3u, n0, c30, c31);
+    store_row(y_base, m0 + 4u, n0, c40, c41);
+    store_row(y_base, m0 + 5u, n0, c50, c51);
+    store_row(y_base, m0 + 6u, n0, c60, c61);
+    store_row(y_base, m0 + 7u, n0, c70, c71);
+}

@@ -1,0 +1,495 @@
+//! The wgpu runtime: device + queue, pipeline cache, f32 tensors, one recorder per submit, async readback.
+//!
+//! Nothing here blocks, spawns threads or touches the file system, so the same code runs natively and in a
+//! browser worker. Native callers drive the futures with `pollster` at the edge.
+
+pub mod shaders;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+pub use shaders::Shader;
+
+/// How a kernel binds one buffer. Group 0 always starts with a uniform of sizes, then inputs, then outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// One entry point of one shader file, with its explicit bind group layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub bindings: &'static [Access],
+}
+
+struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+/// An f32 tensor on the GPU: a storage buffer and its row-major shape.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub buf: wgpu::Buffer,
+    pub shape: Vec<usize>,
+}
+
+impl Tensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The device, its queue, what the adapter is, and the caches built on them.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    /// The subgroup matmul can run: `Features::SUBGROUP` and subgroups of at least 8 lanes.
+    pub subgroup_matmul: bool,
+    pipelines: RefCell<HashMap<Kernel, Rc<Pipeline>>>,
+    /// Bytes held in buffers created through this runtime (the runtime's own accounting).
+    allocated: Cell<u64>,
+    peak_allocated: Cell<u64>,
+}
+
+const FOR_BROWSER: bool = cfg!(target_arch = "wasm32");
+
+impl Gpu {
+    /// Finds an adapter (high performance first) and opens a device with the adapter's storage limits.
+    pub async fn new() -> Result<Gpu> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error(format!(
+                    "no usable GPU adapter: {e} (natively install a Vulkan, Metal or DX12 driver, e.g. \
+                     `apt-get install mesa-vulkan-drivers libvulkan1`; in a browser enable WebGPU)"
+                ))
+            })?;
+        let info = adapter.get_info();
+        let offered = adapter.limits();
+        // Ask for what the adapter offers on the limits that bound model size; defaults elsewhere.
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: offered.max_storage_buffer_binding_size,
+            max_buffer_size: offered.max_buffer_size,
+            max_storage_buffers_per_shader_stage: offered
+                .max_storage_buffers_per_shader_stage
+                .min(10),
+            max_compute_workgroups_per_dimension: offered.max_compute_workgroups_per_dimension,
+            ..wgpu::Limits::downlevel_defaults()
+        };
+        let limits = wgpu::Limits {
+            max_compute_workgroup_storage_size: 16384,
+            max_compute_invocations_per_workgroup: 256,
+            max_compute_workgroup_size_x: 256,
+            max_compute_workgroup_size_y: 256,
+            max_compute_workgroup_size_z: 64,
+            ..limits
+        };
+        let subgroup_matmul = adapter.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size >= 8
+            && std::env::var("BERT_WGPU_NO_SUBGROUPS").is_err();
+        let features = if subgroup_matmul {
+            wgpu::Features::SUBGROUP
+        } else {
+            wgpu::Features::empty()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("bert-wgpu"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error(format!(
+                    "could not open the GPU device on {}: {e}",
+                    info.name
+                ))
+            })?;
+        // Errors outside an error scope are reported, not turned into an abort.
+        device.on_uncaptured_error(std::sync::Arc::new(|e| {
+            eprintln!("bert-wgpu: uncaptured GPU error: {e}");
+        }));
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            subgroup_matmul,
+            pipelines: RefCell::new(HashMap::new()),
+            allocated: Cell::new(0),
+            peak_allocated: Cell::new(0),
+        })
+    }
+
+    /// The pipeline for a kernel, built once and cached.
+    fn pipeline(&self, kernel: &Kernel) -> Rc<Pipeline> {
+        if let Some(p) = self.pipelines.borrow().get(kernel) {
+            return p.clone();
+        }
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.shader.file_name()),
+                source: wgpu::ShaderSource::Wgsl(kernel.shader.module_source(FOR_BROWSER).into()),
+            });
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
+            .bindings
+            .iter()
+            .enumerate()
+            .map(|(i, access)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: match access {
+                    Access::Uniform => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    Access::Read | Access::ReadWrite => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage {
+                            read_only: *access == Access::Read,
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(kernel.entry),
+                entries: &entries,
+            });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(kernel.entry),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        let p = Rc::new(Pipeline { pipeline, layout });
+        self.pipelines.borrow_mut().insert(*kernel, p.clone());
+        p
+    }
+
+    fn count_allocation(&self, bytes: u64) {
+        self.allocated.set(self.allocated.get() + bytes);
+        self.peak_allocated
+            .set(self.peak_allocated.get().max(self.allocated.get()));
+    }
+
+    /// Bytes currently held in buffers created through this runtime, and the peak so far.
+    pub fn allocated_bytes(&self) -> (u64, u64) {
+        (self.allocated.get(), self.peak_allocated.get())
+    }
+
+    fn check_size(&self, bytes: u64, label: &str) -> Result<()> {
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if bytes > max {
+            return Err(Error(format!(
+                "tensor {label}: {bytes} bytes exceeds this adapter's storage binding limit of {max} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A zero-filled f32 tensor.
+    pub fn zeros(&self, shape: &[usize], label: &str) -> Result<Tensor> {
+        let bytes = (shape.iter().product::<usize>().max(1) * 4) as u64;
+        self.check_size(bytes, label)?;
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.next_multiple_of(16),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.count_allocation(buf.size());
+        Ok(Tensor {
+            buf,
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// An f32 tensor holding `data` (row-major, `shape.product()` values).
+    pub fn upload(&self, data: &[f32], shape: &[usize], label: &str) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        if data.len() != n {
+            return Err(Error(format!(
+                "tensor {label}: {} values for shape {shape:?}",
+                data.len()
+            )));
+        }
+        let t = self.zeros(shape, label)?;
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+        }
+        Ok(t)
+    }
+
+    /// A u32 storage buffer (token ids, positions, indices).
+    pub fn upload_u32(&self, data: &[u32], label: &str) -> Result<wgpu::Buffer> {
+        let mut padded = data.to_vec();
+        padded.resize(data.len().max(1).next_multiple_of(4), 0);
+        self.check_size(padded.len() as u64 * 4, label)?;
+        let buf = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(&padded),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            });
+        self.count_allocation(buf.size());
+        Ok(buf)
+    }
+
+    /// Reads whole tensors back (one submit, then one wait).
+    pub async fn read(&self, tensors: &[&Tensor]) -> Result<Vec<Vec<f32>>> {
+        let rec = Recorder::new(self);
+        let ranges: Vec<(&wgpu::Buffer, u64, usize)> =
+            tensors.iter().map(|t| (&t.buf, 0, t.len())).collect();
+        rec.submit_and_read(&ranges).await
+    }
+}
+
+struct Dispatch {
+    kernel: Kernel,
+    uniform: Vec<u8>,
+    buffers: Vec<wgpu::Buffer>,
+    workgroups: [u32; 3],
+}
+
+/// Records dispatches for one submit: all kernels of a forward go into one compute pass, their uniforms
+/// into one buffer, and the readbacks after the pass.
+pub struct Recorder<'g> {
+    gpu: &'g Gpu,
+    dispatches: Vec<Dispatch>,
+}
+
+/// Offsets of uniforms inside the shared uniform buffer are aligned to this.
+const UNIFORM_ALIGN: usize = 256;
+
+impl<'g> Recorder<'g> {
+    pub fn new(gpu: &'g Gpu) -> Self {
+        Recorder {
+            gpu,
+            dispatches: Vec::new(),
+        }
+    }
+
+    pub fn gpu(&self) -> &'g Gpu {
+        self.gpu
+    }
+
+    /// Queues one kernel launch. `uniform` is the kernel's sizes struct (bytes of u32/f32 fields);
+    /// `buffers` follow the kernel's bindings after the uniform, in order.
+    pub fn dispatch(
+        &mut self,
+        kernel: &Kernel,
+        uniform: &[u32],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) {
+        debug_assert_eq!(
+            kernel.bindings.len(),
+            buffers.len() + 1,
+            "{}: binding count",
+            kernel.entry
+        );
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension;
+        debug_assert!(
+            workgroups.iter().all(|&w| w <= max),
+            "{}: {workgroups:?} workgroups",
+            kernel.entry
+        );
+        if workgroups.contains(&0) {
+            return;
+        }
+        self.dispatches.push(Dispatch {
+            kernel: *kernel,
+            uniform: bytemuck::cast_slice(uniform).to_vec(),
+            buffers: buffers.iter().map(|b| (*b).clone()).collect(),
+            workgroups,
+        });
+    }
+
+    /// Records everything into one encoder with one compute pass, copies the requested ranges
+    /// `(buffer, first f32, f32 count)` into staging buffers, submits once and waits for the results.
+    /// GPU validation and out-of-memory errors come back as `Err`.
+    pub async fn submit_and_read(
+        self,
+        ranges: &[(&wgpu::Buffer, u64, usize)],
+    ) -> Result<Vec<Vec<f32>>> {
+        let device = &self.gpu.device;
+        let oom_scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation_scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipelines: Vec<Rc<Pipeline>> = self
+            .dispatches
+            .iter()
+            .map(|d| self.gpu.pipeline(&d.kernel))
+            .collect();
+
+        let mut uniform_bytes = Vec::new();
+        let mut offsets = Vec::with_capacity(self.dispatches.len());
+        for d in &self.dispatches {
+            offsets.push(uniform_bytes.len() as u64);
+            uniform_bytes.extend_from_slice(&d.uniform);
+            uniform_bytes.resize(uniform_bytes.len().next_multiple_of(UNIFORM_ALIGN), 0);
+        }
+        let uniforms = (!uniform_bytes.is_empty()).then(|| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("uniforms"),
+                contents: &uniform_bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        });
+        let bind_groups: Vec<wgpu::BindGroup> =
+            self.dispatches
+                .iter()
+                .zip(&offsets)
+                .zip(&pipelines)
+                .map(|((d, &offset), pipeline)| {
+                    let mut entries = vec![wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: uniforms.as_ref().unwrap(),
+                            offset,
+                            size: wgpu::BufferSize::new(d.uniform.len().max(16) as u64),
+                        }),
+                    }];
+                    entries.extend(d.buffers.iter().enumerate().map(|(i, b)| {
+                        wgpu::BindGroupEntry {
+                            binding: i as u32 + 1,
+                            resource: b.as_entire_binding(),
+                        }
+                    }));
+                    device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &pipeline.layout,
+                        entries: &entries,
+                    })
+                })
+                .collect();
+
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("step"),
+        });
+        if !self.dispatches.is_empty() {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
+            for ((d, bg), pipeline) in self.dispatches.iter().zip(&bind_groups).zip(&pipelines) {
+                pass.set_pipeline(&pipeline.pipeline);
+                pass.set_bind_group(0, bg, &[]);
+                pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+            }
+        }
+        let staging: Vec<wgpu::Buffer> = ranges
+            .iter()
+            .map(|&(buf, first, count)| {
+                let size = (count.max(1) * 4) as u64;
+                let s = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: size.next_multiple_of(4),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                if count > 0 {
+                    encoder.copy_buffer_to_buffer(buf, first * 4, &s, 0, size);
+                }
+                s
+            })
+            .collect();
+        self.gpu.queue.submit([encoder.finish()]);
+
+        let validation = validation_scope.pop().await;
+        let oom = oom_scope.pop().await;
+        if let Some(e) = validation.or(oom) {
+            return Err(Error(format!("GPU error: {e}")));
+        }
+        let mut out = Vec::with_capacity(staging.len());
+        for (s, &(_, _, count)) in staging.iter().zip(ranges) {
+            out.push(read_mapped(&self.gpu.device, s, count).await?);
+        }
+        Ok(out)
+    }
+
+    /// Submits without reading anything back.
+    pub async fn submit(self) -> Result<()> {
+        self.submit_and_read(&[]).await.map(|_| ())
+    }
+}
+
+/// Maps a staging buffer and copies `count` f32 out of it.
+async fn read_mapped(
+    device: &wgpu::Device,
+    staging: &wgpu::Buffer,
+    count: usize,
+) -> Result<Vec<f32>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let (tx, rx) = futures_channel::oneshot::channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error(format!("GPU device lost while waiting for results: {e}")))?;
+    #[cfg(target_arch = "wasm32")]
+    let _ = device;
+    rx.await
+        .map_err(|_| Error("GPU readback was cancelled".into()))?
+        .map_err(|e| Error(format!("GPU readback failed: {e}")))?;
+    let data = {
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| Error(format!("GPU readback failed: {e}")))?;
+        bytemuck::cast_slice::<u8, f32>(&view[..count * 4]).to_vec()
+    };
+    staging.unmap();
+    Ok(data)
+}

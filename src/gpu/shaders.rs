@@ -1,0 +1,68 @@
+//! The registry of kernel sources: one WGSL file per op family, `common.wgsl` prepended to each.
+
+/// A WGSL file under `shaders/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Matmul,
+    MatmulSubgroup,
+    Attention,
+    Layernorm,
+    Gelu,
+    Embedding,
+    Gather,
+}
+
+pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+impl Shader {
+    pub const ALL: [Shader; 7] = [
+        Shader::Matmul,
+        Shader::MatmulSubgroup,
+        Shader::Attention,
+        Shader::Layernorm,
+        Shader::Gelu,
+        Shader::Embedding,
+        Shader::Gather,
+    ];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Shader::Matmul => "matmul.wgsl",
+            Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
+            Shader::Attention => "attention.wgsl",
+            Shader::Layernorm => "layernorm.wgsl",
+            Shader::Gelu => "gelu.wgsl",
+            Shader::Embedding => "embedding.wgsl",
+            Shader::Gather => "gather.wgsl",
+        }
+    }
+
+    /// The file's own text, without `common.wgsl`.
+    pub fn body(self) -> &'static str {
+        match self {
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
+            Shader::Attention => include_str!("../../shaders/attention.wgsl"),
+            Shader::Layernorm => include_str!("../../shaders/layernorm.wgsl"),
+            Shader::Gelu => include_str!("../../shaders/gelu.wgsl"),
+            Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
+            Shader::Gather => include_str!("../../shaders/gather.wgsl"),
+        }
+    }
+
+    /// Whether the file uses subgroup operations (and so needs `Features::SUBGROUP`).
+    pub fn uses_subgroups(self) -> bool {
+        matches!(self, Shader::MatmulSubgroup)
+    }
+
+    /// The module text handed to the device. Browsers require `enable subgroups;` before a shader may
+    /// use subgroup builtins, while naga (native wgpu) rejects the directive: add it only on the web.
+    pub fn module_source(self, for_browser: bool) -> String {
+        let directive = if for_browser && self.uses_subgroups() {
+            "enable subgroups;\n"
+        } else {
+            ""
+        };
+        format!("{directive}{COMMON}\n{}", self.body())
+    }
+}

@@ -1,0 +1,108 @@
+//! Masked multi-head self-attention: scores = Q.K^T / sqrt(d) (matmul), masked softmax
+//! (shaders/attention.wgsl), context = P.V (matmul). Q, K and V are read in place from the fused
+//! projection output, so no head split or merge pass is needed.
+
+use super::grid_1d;
+use super::matmul::{self, Dims, Epilogue, Form, Operand};
+use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+
+const SOFTMAX_FORWARD: Kernel = Kernel {
+    shader: Shader::Attention,
+    entry: "attention_softmax_forward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // mask (batch, seq)
+        Access::ReadWrite, // scores (batch, heads, seq, seq)
+    ],
+};
+
+/// Sizes of one attention call.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+/// qkv (batch*seq, 3*hidden) holds Q | K | V per token; mask (batch, seq) is 1 for tokens and 0 for padding;
+/// probs (batch, heads, seq, seq) receives the attention probabilities; ctx (batch*seq, hidden) the output.
+pub fn forward(
+    rec: &mut Recorder,
+    s: Shape,
+    qkv: &Tensor,
+    mask: &Tensor,
+    probs: &Tensor,
+    ctx: &Tensor,
+) {
+    let hidden = s.heads * s.head_dim;
+    assert_eq!(
+        qkv.len(),
+        s.batch * s.seq * 3 * hidden,
+        "attention: qkv shape"
+    );
+    assert_eq!(
+        s.seq % 4,
+        0,
+        "attention: sequence length must be padded to a multiple of 4"
+    );
+    let seq_sq = s.seq * s.seq;
+    let head = |off| Operand {
+        buf: &qkv.buf,
+        off,
+        rs: 3 * hidden,
+        so: s.seq * 3 * hidden,
+        si: s.head_dim,
+    };
+    let scores = Operand {
+        buf: &probs.buf,
+        off: 0,
+        rs: s.seq,
+        so: s.heads * seq_sq,
+        si: seq_sq,
+    };
+    let dims = Dims {
+        m: s.seq,
+        n: s.seq,
+        k: s.head_dim,
+        batch_outer: s.batch,
+        batch_inner: s.heads,
+    };
+    let scale = Epilogue {
+        alpha: 1.0 / (s.head_dim as f32).sqrt(),
+        ..Default::default()
+    };
+    matmul::forward(rec, Form::Nt, dims, head(0), head(hidden), scores, scale);
+
+    let rows = s.batch * s.heads * s.seq;
+    rec.dispatch(
+        &SOFTMAX_FORWARD,
+        &[rows as u32, s.seq as u32, (s.heads * s.seq) as u32],
+        &[&mask.buf, &probs.buf],
+        grid_1d(rows),
+    );
+
+    let out = Operand {
+        buf: &ctx.buf,
+        off: 0,
+        rs: hidden,
+        so: s.seq * hidden,
+        si: s.head_dim,
+    };
+    let dims = Dims {
+        m: s.seq,
+        n: s.head_dim,
+        k: s.seq,
+        batch_outer: s.batch,
+        batch_inner: s.heads,
+    };
+    matmul::forward(
+        rec,
+        Form::Nn,
+        dims,
+        scores,
+        head(2 * hidden),
+        out,
+        Epilogue::default(),
+    );
+}

@@ -1,0 +1,42 @@
+//! Dispatch for each shader file: `forward()` (and later `backward()`), shape checks, shape comments.
+
+pub mod attention;
+pub mod embedding;
+pub mod gather;
+pub mod gelu;
+pub mod layernorm;
+pub mod matmul;
+
+/// Workgroup counts for `n` invocations of a 64-wide 1-D kernel, folded into y when x would exceed the
+/// 65535 limit. Kernels rebuild the index as `gid.x + gid.y * num_workgroups.x * 64`.
+pub fn grid_1d(n: usize) -> [u32; 3] {
+    let groups = n.div_ceil(64);
+    if groups <= 65535 {
+        [groups as u32, 1, 1]
+    } else {
+        let y = groups.div_ceil(65535);
+        [groups.div_ceil(y) as u32, y as u32, 1]
+    }
+}
+
+/// Activation functions by Hugging Face's `hidden_act` names; the value is the shader's `ACT_*` code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    None = 0,
+    Gelu = 1,
+    GeluTanh = 2,
+    Tanh = 3,
+    Relu = 4,
+}
+
+impl Act {
+    pub fn from_hf_name(name: &str) -> Option<Act> {
+        match name {
+            "gelu" => Some(Act::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Act::GeluTanh),
+            "relu" => Some(Act::Relu),
+            "tanh" => Some(Act::Tanh),
+            _ => None,
+        }
+    }
+}
