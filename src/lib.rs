@@ -8,3 +8,6 @@ pub mod ops;
 
 pub use error::{Error, Result};
 pub use gpu::{Gpu, Tensor};
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,0 +1,1 @@
+//! wasm-bindgen facade for the browser (thin, typed).
