@@ -71,8 +71,7 @@ const FOR_BROWSER: bool = cfg!(target_arch = "wasm32");
 impl Gpu {
     /// Finds an adapter (high performance first) and opens a device with the adapter's storage limits.
     pub async fn new() -> Result<Gpu> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -91,9 +90,7 @@ impl Gpu {
         let limits = wgpu::Limits {
             max_storage_buffer_binding_size: offered.max_storage_buffer_binding_size,
             max_buffer_size: offered.max_buffer_size,
-            max_storage_buffers_per_shader_stage: offered
-                .max_storage_buffers_per_shader_stage
-                .min(10),
+            max_storage_buffers_per_shader_stage: offered.max_storage_buffers_per_shader_stage.min(10),
             max_compute_workgroups_per_dimension: offered.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::downlevel_defaults()
         };
@@ -121,12 +118,7 @@ impl Gpu {
                 ..Default::default()
             })
             .await
-            .map_err(|e| {
-                Error(format!(
-                    "could not open the GPU device on {}: {e}",
-                    info.name
-                ))
-            })?;
+            .map_err(|e| Error(format!("could not open the GPU device on {}: {e}", info.name)))?;
         // Errors outside an error scope are reported, not turned into an abort.
         device.on_uncaptured_error(std::sync::Arc::new(|e| {
             eprintln!("bert-wgpu: uncaptured GPU error: {e}");
@@ -149,12 +141,10 @@ impl Gpu {
         if let Some(p) = self.pipelines.borrow().get(kernel) {
             return p.clone();
         }
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.shader.file_name()),
-                source: wgpu::ShaderSource::Wgsl(kernel.shader.module_source(FOR_BROWSER).into()),
-            });
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.shader.file_name()),
+            source: wgpu::ShaderSource::Wgsl(kernel.shader.module_source(FOR_BROWSER).into()),
+        });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
             .bindings
             .iter()
@@ -179,29 +169,23 @@ impl Gpu {
                 count: None,
             })
             .collect();
-        let layout = self
-            .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(kernel.entry),
-                entries: &entries,
-            });
-        let pipeline_layout = self
-            .device
-            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(kernel.entry),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.entry),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(kernel.entry),
-                compilation_options: Default::default(),
-                cache: None,
-            });
+        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(kernel.entry),
+            entries: &entries,
+        });
+        let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(kernel.entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
         let p = Rc::new(Pipeline { pipeline, layout });
         self.pipelines.borrow_mut().insert(*kernel, p.clone());
         p
@@ -238,9 +222,7 @@ impl Gpu {
         let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.next_multiple_of(16),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         self.count_allocation(buf.size());
@@ -261,8 +243,7 @@ impl Gpu {
         }
         let t = self.zeros(shape, label)?;
         if !data.is_empty() {
-            self.queue
-                .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+            self.queue.write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
         }
         Ok(t)
     }
@@ -272,13 +253,11 @@ impl Gpu {
         let mut padded = data.to_vec();
         padded.resize(data.len().max(1).next_multiple_of(4), 0);
         self.check_size(padded.len() as u64 * 4, label)?;
-        let buf = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(&padded),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            });
+        let buf = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(&padded),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        });
         self.count_allocation(buf.size());
         Ok(buf)
     }
@@ -286,8 +265,7 @@ impl Gpu {
     /// Reads whole tensors back (one submit, then one wait).
     pub async fn read(&self, tensors: &[&Tensor]) -> Result<Vec<Vec<f32>>> {
         let rec = Recorder::new(self);
-        let ranges: Vec<(&wgpu::Buffer, u64, usize)> =
-            tensors.iter().map(|t| (&t.buf, 0, t.len())).collect();
+        let ranges: Vec<(&wgpu::Buffer, u64, usize)> = tensors.iter().map(|t| (&t.buf, 0, t.len())).collect();
         rec.submit_and_read(&ranges).await
     }
 }
@@ -304,6 +282,8 @@ struct Dispatch {
 pub struct Recorder<'g> {
     gpu: &'g Gpu,
     dispatches: Vec<Dispatch>,
+    /// Drop every dispatch that is not a matmul: the benchmark times the matmul share of a forward this way.
+    matmuls_only: bool,
 }
 
 /// Offsets of uniforms inside the shared uniform buffer are aligned to this.
@@ -314,6 +294,16 @@ impl<'g> Recorder<'g> {
         Recorder {
             gpu,
             dispatches: Vec::new(),
+            matmuls_only: false,
+        }
+    }
+
+    /// A recorder that keeps only matmul dispatches (for timing the matmul share of a workload).
+    pub fn matmuls_only(gpu: &'g Gpu) -> Self {
+        Recorder {
+            gpu,
+            dispatches: Vec::new(),
+            matmuls_only: true,
         }
     }
 
@@ -323,13 +313,7 @@ impl<'g> Recorder<'g> {
 
     /// Queues one kernel launch. `uniform` is the kernel's sizes struct (bytes of u32/f32 fields);
     /// `buffers` follow the kernel's bindings after the uniform, in order.
-    pub fn dispatch(
-        &mut self,
-        kernel: &Kernel,
-        uniform: &[u32],
-        buffers: &[&wgpu::Buffer],
-        workgroups: [u32; 3],
-    ) {
+    pub fn dispatch(&mut self, kernel: &Kernel, uniform: &[u32], buffers: &[&wgpu::Buffer], workgroups: [u32; 3]) {
         debug_assert_eq!(
             kernel.bindings.len(),
             buffers.len() + 1,
@@ -342,7 +326,8 @@ impl<'g> Recorder<'g> {
             "{}: {workgroups:?} workgroups",
             kernel.entry
         );
-        if workgroups.contains(&0) {
+        let is_matmul = matches!(kernel.shader, Shader::Matmul | Shader::MatmulSubgroup);
+        if workgroups.contains(&0) || (self.matmuls_only && !is_matmul) {
             return;
         }
         self.dispatches.push(Dispatch {
@@ -356,18 +341,11 @@ impl<'g> Recorder<'g> {
     /// Records everything into one encoder with one compute pass, copies the requested ranges
     /// `(buffer, first f32, f32 count)` into staging buffers, submits once and waits for the results.
     /// GPU validation and out-of-memory errors come back as `Err`.
-    pub async fn submit_and_read(
-        self,
-        ranges: &[(&wgpu::Buffer, u64, usize)],
-    ) -> Result<Vec<Vec<f32>>> {
+    pub async fn submit_and_read(self, ranges: &[(&wgpu::Buffer, u64, usize)]) -> Result<Vec<Vec<f32>>> {
         let device = &self.gpu.device;
         let oom_scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation_scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipelines: Vec<Rc<Pipeline>> = self
-            .dispatches
-            .iter()
-            .map(|d| self.gpu.pipeline(&d.kernel))
-            .collect();
+        let pipelines: Vec<Rc<Pipeline>> = self.dispatches.iter().map(|d| self.gpu.pipeline(&d.kernel)).collect();
 
         let mut uniform_bytes = Vec::new();
         let mut offsets = Vec::with_capacity(self.dispatches.len());
@@ -383,37 +361,33 @@ impl<'g> Recorder<'g> {
                 usage: wgpu::BufferUsages::UNIFORM,
             })
         });
-        let bind_groups: Vec<wgpu::BindGroup> =
-            self.dispatches
-                .iter()
-                .zip(&offsets)
-                .zip(&pipelines)
-                .map(|((d, &offset), pipeline)| {
-                    let mut entries = vec![wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: uniforms.as_ref().unwrap(),
-                            offset,
-                            size: wgpu::BufferSize::new(d.uniform.len().max(16) as u64),
-                        }),
-                    }];
-                    entries.extend(d.buffers.iter().enumerate().map(|(i, b)| {
-                        wgpu::BindGroupEntry {
-                            binding: i as u32 + 1,
-                            resource: b.as_entire_binding(),
-                        }
-                    }));
-                    device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: None,
-                        layout: &pipeline.layout,
-                        entries: &entries,
-                    })
+        let bind_groups: Vec<wgpu::BindGroup> = self
+            .dispatches
+            .iter()
+            .zip(&offsets)
+            .zip(&pipelines)
+            .map(|((d, &offset), pipeline)| {
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: uniforms.as_ref().unwrap(),
+                        offset,
+                        size: wgpu::BufferSize::new(d.uniform.len().max(16) as u64),
+                    }),
+                }];
+                entries.extend(d.buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: b.as_entire_binding(),
+                }));
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &pipeline.layout,
+                    entries: &entries,
                 })
-                .collect();
+            })
+            .collect();
 
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("step"),
-        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
         if !self.dispatches.is_empty() {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: None,
@@ -462,11 +436,7 @@ impl<'g> Recorder<'g> {
 }
 
 /// Maps a staging buffer and copies `count` f32 out of it.
-async fn read_mapped(
-    device: &wgpu::Device,
-    staging: &wgpu::Buffer,
-    count: usize,
-) -> Result<Vec<f32>> {
+async fn read_mapped(device: &wgpu::Device, staging: &wgpu::Buffer, count: usize) -> Result<Vec<f32>> {
     if count == 0 {
         return Ok(Vec::new());
     }

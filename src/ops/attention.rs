@@ -27,20 +27,9 @@ pub struct Shape {
 
 /// qkv (batch*seq, 3*hidden) holds Q | K | V per token; mask (batch, seq) is 1 for tokens and 0 for padding;
 /// probs (batch, heads, seq, seq) receives the attention probabilities; ctx (batch*seq, hidden) the output.
-pub fn forward(
-    rec: &mut Recorder,
-    s: Shape,
-    qkv: &Tensor,
-    mask: &Tensor,
-    probs: &Tensor,
-    ctx: &Tensor,
-) {
+pub fn forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, probs: &Tensor, ctx: &Tensor) {
     let hidden = s.heads * s.head_dim;
-    assert_eq!(
-        qkv.len(),
-        s.batch * s.seq * 3 * hidden,
-        "attention: qkv shape"
-    );
+    assert_eq!(qkv.len(), s.batch * s.seq * 3 * hidden, "attention: qkv shape");
     assert_eq!(
         s.seq % 4,
         0,
@@ -96,13 +85,5 @@ pub fn forward(
         batch_outer: s.batch,
         batch_inner: s.heads,
     };
-    matmul::forward(
-        rec,
-        Form::Nn,
-        dims,
-        scores,
-        head(2 * hidden),
-        out,
-        Epilogue::default(),
-    );
+    matmul::forward(rec, Form::Nn, dims, scores, head(2 * hidden), out, Epilogue::default());
 }

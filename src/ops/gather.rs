@@ -6,12 +6,7 @@ use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 const FORWARD: Kernel = Kernel {
     shader: Shader::Gather,
     entry: "gather_forward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-    ],
+    bindings: &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite],
 };
 
 /// out[i, :] = inp[index[i], :]; inp is (source rows, c), out is (rows, c), index holds `rows` u32.

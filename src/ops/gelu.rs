@@ -14,10 +14,5 @@ const FORWARD: Kernel = Kernel {
 pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
     assert_eq!(inp.len(), out.len(), "gelu: inp and out sizes");
     let n = inp.len();
-    rec.dispatch(
-        &FORWARD,
-        &[n as u32, act as u32],
-        &[&inp.buf, &out.buf],
-        grid_1d(n),
-    );
+    rec.dispatch(&FORWARD, &[n as u32, act as u32], &[&inp.buf, &out.buf], grid_1d(n));
 }

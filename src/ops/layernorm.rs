@@ -38,12 +38,7 @@ pub fn forward(
     let res = residual.unwrap_or(inp);
     rec.dispatch(
         &FORWARD,
-        &[
-            rows as u32,
-            c as u32,
-            eps.to_bits(),
-            residual.is_some() as u32,
-        ],
+        &[rows as u32, c as u32, eps.to_bits(), residual.is_some() as u32],
         &[
             &inp.buf,
             &res.buf,

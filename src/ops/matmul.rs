@@ -97,25 +97,13 @@ impl Default for Epilogue<'_> {
 const TILE: usize = 64;
 
 /// Records Y = epilogue(A . B or A . B^T). Panics on misaligned strides (a programming error, not input).
-pub fn forward(
-    rec: &mut Recorder,
-    form: Form,
-    d: Dims,
-    a: Operand,
-    b: Operand,
-    y: Operand,
-    epi: Epilogue,
-) {
+pub fn forward(rec: &mut Recorder, form: Form, d: Dims, a: Operand, b: Operand, y: Operand, epi: Epilogue) {
     for (name, v) in [
         ("k", d.k),
         ("a", a.off | a.rs | a.so | a.si),
         ("b", b.off | b.rs | b.so | b.si),
     ] {
-        assert_eq!(
-            v % 4,
-            0,
-            "matmul: {name} offsets/strides must be multiples of 4"
-        );
+        assert_eq!(v % 4, 0, "matmul: {name} offsets/strides must be multiples of 4");
     }
     if form == Form::Nn {
         assert_eq!(d.n % 4, 0, "matmul NN: n must be a multiple of 4");
@@ -153,22 +141,10 @@ pub fn forward(
 }
 
 /// PyTorch's Linear: y (rows, out) = act(x (rows, in) . weight (out, in)^T + bias (out)).
-pub fn linear(
-    rec: &mut Recorder,
-    x: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    act: Act,
-    y: &Tensor,
-) {
+pub fn linear(rec: &mut Recorder, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, act: Act, y: &Tensor) {
     let (n, k) = (weight.shape[0], weight.shape[1]);
     let m = x.len() / k;
-    assert_eq!(
-        x.len(),
-        m * k,
-        "linear: input does not match weight {:?}",
-        weight.shape
-    );
+    assert_eq!(x.len(), m * k, "linear: input does not match weight {:?}", weight.shape);
     assert!(y.len() >= m * n, "linear: output too small");
     let d = Dims {
         m,

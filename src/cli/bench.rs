@@ -1,0 +1,116 @@
+//! `bert-wgpu bench`: matmul GFLOP/s and BERT-base forward throughput on the adapter in use.
+//! Figures are printed, never asserted.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use bert_wgpu::gpu::{Gpu, Recorder};
+use bert_wgpu::model::{weights, Batch, Bert, BertConfig, Weights};
+use bert_wgpu::ops::{matmul, Act};
+use bert_wgpu::rng::Rng;
+use bert_wgpu::tokenizer::BertTokenizer;
+use bert_wgpu::Result;
+
+/// Seconds per call of `f`, best of `reps` after one warm-up call (which also builds the pipelines).
+async fn time<F, Fut>(reps: usize, mut f: F) -> Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    f().await?;
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        f().await?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+async fn bench_matmul(gpu: &Gpu, reps: usize, m: usize, n: usize, k: usize, label: &str) -> Result<()> {
+    let mut rng = Rng::new(1);
+    let mut random = |len: usize| (0..len).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
+    let x = gpu.upload(&random(m * k), &[m, k], "x")?;
+    let w = gpu.upload(&random(n * k), &[n, k], "w")?;
+    let y = gpu.zeros(&[m, n], "y")?;
+    let secs = time(reps, || async {
+        let mut rec = Recorder::new(gpu);
+        matmul::linear(&mut rec, &x, &w, None, Act::None, &y);
+        rec.submit_and_read(&[(&y.buf, 0, 1)]).await.map(|_| ())
+    })
+    .await?;
+    let gflops = 2.0 * (m * n * k) as f64 / secs / 1e9;
+    println!(
+        "  {label:<28} {m:>5} x {n:>5} x {k:>5}  {:>8.2} ms  {gflops:>7.2} GFLOP/s",
+        secs * 1e3
+    );
+    Ok(())
+}
+
+/// A tokenizer with BERT's special tokens only: the benchmark feeds token ids directly.
+fn bench_tokenizer() -> Result<BertTokenizer> {
+    let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n";
+    BertTokenizer::from_files(None, Some(vocab.as_bytes()), None)
+}
+
+async fn bench_forward(bert: &Bert, reps: usize, batch: usize, seq: usize) -> Result<()> {
+    let mut rng = Rng::new(2);
+    let ids: Vec<u32> = (0..batch * seq).map(|_| 5 + (rng.next_u64() % 30000) as u32).collect();
+    let b = Batch {
+        batch,
+        seq,
+        types: (0..batch * seq).map(|i| ((i % seq) >= seq / 2) as u32).collect(),
+        mask: vec![1.0; batch * seq],
+        lengths: vec![seq; batch],
+        ids,
+    };
+    let gpu = &bert.gpu;
+    let total = time(reps, || async {
+        let mut rec = Recorder::new(gpu);
+        let ws = bert.record_forward(&mut rec, &b)?;
+        rec.submit_and_read(&[(&ws.pooled.buf, 0, 1)]).await.map(|_| ())
+    })
+    .await?;
+    let matmuls = time(reps, || async {
+        let mut rec = Recorder::matmuls_only(gpu);
+        let ws = bert.record_forward(&mut rec, &b)?;
+        rec.submit_and_read(&[(&ws.pooled.buf, 0, 1)]).await.map(|_| ())
+    })
+    .await?;
+    let tokens = (batch * seq) as f64;
+    let outside = (1.0 - matmuls / total).max(0.0) * 100.0;
+    println!(
+        "  batch {batch:>2} x seq {seq}: {:>9.1} ms  {:>8.1} tokens/s  {outside:>5.1}% of the time outside matmuls",
+        total * 1e3,
+        tokens / total
+    );
+    Ok(())
+}
+
+pub async fn run(reps: usize, quick: bool) -> Result<()> {
+    let gpu = Rc::new(Gpu::new().await?);
+    println!(
+        "adapter: {} ({:?}, {:?}); matmul variant: {}",
+        gpu.info.name,
+        gpu.info.backend,
+        gpu.info.device_type,
+        if gpu.subgroup_matmul { "subgroup" } else { "portable" }
+    );
+    println!("matmul (Y = X.W^T, f32), best of {reps}:");
+    bench_matmul(&gpu, reps, 1024, 1024, 1024, "square").await?;
+    let t = 8 * 128;
+    bench_matmul(&gpu, reps, t, 3 * 768, 768, "BERT-base QKV projection").await?;
+    bench_matmul(&gpu, reps, t, 768, 768, "BERT-base attention output").await?;
+    bench_matmul(&gpu, reps, t, 3072, 768, "BERT-base FFN up").await?;
+    bench_matmul(&gpu, reps, t, 768, 3072, "BERT-base FFN down").await?;
+    if quick {
+        return Ok(());
+    }
+    let config = BertConfig::new(30522, 768, 12, 12, 3072);
+    let weights = Weights::from_host(&gpu, &config, weights::init_host(&config, 0), "random BERT-base")?;
+    let bert = Bert::from_parts(gpu.clone(), config, weights, bench_tokenizer()?);
+    println!("BERT-base forward (random weights, encoder + pooler), best of {reps}:");
+    bench_forward(&bert, reps, 1, 128).await?;
+    bench_forward(&bert, reps, 8, 128).await?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! fill-mask, embed and info: load, run in padded batches, print.
+
+use std::path::Path;
+use std::rc::Rc;
+
+use bert_wgpu::pipelines::{cosine_matrix, fill_mask_json};
+use bert_wgpu::{Bert, Gpu, Pooling, Result};
+
+use super::model_dir::{gather_texts, read_model_dir};
+
+async fn load(model: &Path) -> Result<Bert> {
+    let files = read_model_dir(model)?;
+    let gpu = Rc::new(Gpu::new().await?);
+    Bert::load(gpu, &files).map_err(|e| bert_wgpu::Error(format!("{}: {e}", model.display())))
+}
+
+/// Warns on stderr about texts longer than the model's max_position_embeddings.
+fn warn_truncation(bert: &Bert, texts: &[String]) -> Result<()> {
+    let max = bert.config.max_position_embeddings;
+    for (i, t) in texts.iter().enumerate() {
+        let n = bert.tokenizer.encode(t, None)?.ids.len();
+        if n > max {
+            eprintln!(
+                "warning: text {} has {n} tokens; truncated to max_position_embeddings = {max}",
+                i + 1
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn fill_mask(
+    model: &Path,
+    top_k: usize,
+    json: bool,
+    input: Option<&Path>,
+    batch_size: usize,
+    texts: Vec<String>,
+) -> Result<()> {
+    let texts = gather_texts(input, texts)?;
+    let bert = load(model).await?;
+    warn_truncation(&bert, &texts)?;
+    let mut results = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(batch_size.max(1)) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        results.extend(bert.fill_mask(&refs, top_k).await?);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&fill_mask_json(&results)).unwrap());
+        return Ok(());
+    }
+    for (text, masks) in texts.iter().zip(&results) {
+        println!("{text}");
+        for (m, preds) in masks.iter().enumerate() {
+            if masks.len() > 1 {
+                println!("  [MASK] #{}", m + 1);
+            }
+            println!("  {:>8}  {:<16} sequence", "score", "token");
+            for p in preds {
+                println!("  {:>8.4}  {:<16} {}", p.score, p.token_str, p.sequence);
+            }
+        }
+        println!();
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn embed(
+    model: &Path,
+    pooling: Pooling,
+    normalize: bool,
+    similarity: bool,
+    json: bool,
+    input: Option<&Path>,
+    batch_size: usize,
+    texts: Vec<String>,
+) -> Result<()> {
+    let texts = gather_texts(input, texts)?;
+    let bert = load(model).await?;
+    warn_truncation(&bert, &texts)?;
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(batch_size.max(1)) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        vectors.extend(bert.embed(&refs, pooling, normalize).await?);
+    }
+    if similarity {
+        let m = cosine_matrix(&vectors);
+        if json {
+            println!("{}", serde_json::to_string(&m).unwrap());
+        } else {
+            print_matrix(&texts, &m);
+        }
+    } else if json {
+        println!("{}", serde_json::to_string(&vectors).unwrap());
+    } else {
+        for (t, v) in texts.iter().zip(&vectors) {
+            let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:.4}")).collect();
+            println!("{t}\n  [{}, ...] ({} dims)", head.join(", "), v.len());
+        }
+    }
+    Ok(())
+}
+
+fn print_matrix(texts: &[String], m: &[Vec<f32>]) {
+    println!("cosine similarity");
+    for (i, t) in texts.iter().enumerate() {
+        println!("  [{}] {t}", i + 1);
+    }
+    print!("{:>6}", "");
+    for j in 0..texts.len() {
+        print!("{:>7}", format!("[{}]", j + 1));
+    }
+    println!();
+    for (i, row) in m.iter().enumerate() {
+        print!("{:>6}", format!("[{}]", i + 1));
+        for v in row {
+            print!("{v:>7.3}");
+        }
+        println!();
+    }
+}
+
+pub async fn info() -> Result<()> {
+    let gpu = Gpu::new().await?;
+    let i = &gpu.info;
+    println!("adapter:      {}", i.name);
+    println!("backend:      {:?}", i.backend);
+    println!("device type:  {:?}", i.device_type);
+    println!("driver:       {} {}", i.driver, i.driver_info);
+    println!(
+        "subgroups:    {} (sizes {}..={})",
+        gpu.features.contains(wgpu::Features::SUBGROUP),
+        i.subgroup_min_size,
+        i.subgroup_max_size
+    );
+    println!(
+        "matmul:       {}",
+        if gpu.subgroup_matmul {
+            "subgroup variant (matmul_subgroup.wgsl)"
+        } else {
+            "portable variant (matmul.wgsl)"
+        }
+    );
+    println!("features:     {:?}", gpu.features);
+    let l = &gpu.limits;
+    println!("limits in use:");
+    println!(
+        "  max_storage_buffer_binding_size      {}",
+        l.max_storage_buffer_binding_size
+    );
+    println!("  max_buffer_size                      {}", l.max_buffer_size);
+    println!(
+        "  max_storage_buffers_per_shader_stage {}",
+        l.max_storage_buffers_per_shader_stage
+    );
+    println!(
+        "  max_compute_workgroup_storage_size   {}",
+        l.max_compute_workgroup_storage_size
+    );
+    println!(
+        "  max_compute_invocations_per_workgroup {}",
+        l.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "  max_compute_workgroups_per_dimension {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    Ok(())
+}

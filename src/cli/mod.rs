@@ -1,0 +1,143 @@
+//! The `bert-wgpu` command line: file IO, argument parsing and printing around the library.
+
+mod bench;
+mod commands;
+mod model_dir;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "bert-wgpu",
+    version,
+    about = "BERT on the GPU through WGSL compute shaders (wgpu)"
+)]
+#[command(after_help = "Examples:\n  \
+    bert-wgpu fill-mask --model models/tiny \"The capital of France is [MASK].\"\n  \
+    bert-wgpu embed --model models/all-MiniLM-L6-v2 --similarity \"A man is eating.\" \"A man eats food.\"\n  \
+    bert-wgpu info\n  \
+    bert-wgpu bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Predict the words behind every [MASK] (top-k per mask), like transformers' fill-mask pipeline.
+    #[command(
+        after_help = "Example:\n  bert-wgpu fill-mask --model DIR --top-k 5 --json \"Paris is the [MASK] of France.\""
+    )]
+    FillMask {
+        /// Hugging Face model directory (config.json, model.safetensors, tokenizer.json or vocab.txt).
+        #[arg(long)]
+        model: std::path::PathBuf,
+        /// Predictions per mask.
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// Print transformers' pipeline JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Read texts from a file, one per line.
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+        /// Texts per GPU batch.
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        /// Texts containing [MASK].
+        texts: Vec<String>,
+    },
+    /// Sentence embeddings (mean pooling over the attention mask, as sentence-transformers does).
+    #[command(
+        after_help = "Example:\n  bert-wgpu embed --model models/all-MiniLM-L6-v2 --normalize --similarity \"A cat.\" \"A dog.\""
+    )]
+    Embed {
+        #[arg(long)]
+        model: std::path::PathBuf,
+        #[arg(long, value_enum, default_value_t = PoolingArg::Mean)]
+        pooling: PoolingArg,
+        /// L2-normalise each vector.
+        #[arg(long)]
+        normalize: bool,
+        /// Print the cosine similarity matrix of the texts instead of the vectors.
+        #[arg(long)]
+        similarity: bool,
+        /// Print JSON (a list of vectors, or the matrix with --similarity).
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        texts: Vec<String>,
+    },
+    /// The GPU adapter in use: name, backend, device type, features and limits.
+    Info,
+    /// Matmul GFLOP/s and forward throughput (tokens/s) with BERT-base-shaped random weights.
+    Bench {
+        /// Timed repetitions per measurement.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Skip the BERT-base forward (matmuls only).
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PoolingArg {
+    Mean,
+    Cls,
+}
+
+/// Runs the command line and returns the process exit code; errors are one line on stderr.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    let result = pollster::block_on(async {
+        match cli.command {
+            Command::FillMask {
+                model,
+                top_k,
+                json,
+                input,
+                batch_size,
+                texts,
+            } => commands::fill_mask(&model, top_k, json, input.as_deref(), batch_size, texts).await,
+            Command::Embed {
+                model,
+                pooling,
+                normalize,
+                similarity,
+                json,
+                input,
+                batch_size,
+                texts,
+            } => {
+                let pooling = match pooling {
+                    PoolingArg::Mean => bert_wgpu::Pooling::Mean,
+                    PoolingArg::Cls => bert_wgpu::Pooling::Cls,
+                };
+                commands::embed(
+                    &model,
+                    pooling,
+                    normalize,
+                    similarity,
+                    json,
+                    input.as_deref(),
+                    batch_size,
+                    texts,
+                )
+                .await
+            }
+            Command::Info => commands::info().await,
+            Command::Bench { reps, quick } => bench::run(reps.max(1), quick).await,
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}

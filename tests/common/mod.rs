@@ -1,0 +1,38 @@
+//! Shared test helpers: the GPU (or a printed skip outside CI), comparisons, CPU references.
+#![allow(dead_code)]
+
+pub mod reference;
+
+use bert_wgpu::Gpu;
+
+/// The GPU adapter, or `None` with a printed reason when there is none and `CI` is not set.
+/// Under `CI=true` a missing adapter fails the test.
+pub fn gpu() -> Option<Gpu> {
+    match pollster::block_on(Gpu::new()) {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var("CI").is_err() => {
+            eprintln!("SKIPPED (no GPU adapter outside CI): {e}");
+            None
+        }
+        Err(e) => panic!("CI=true but no GPU adapter: {e}"),
+    }
+}
+
+/// Largest |a - b| over two slices of equal length.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Asserts max |a - b| <= tol, naming the tensor.
+pub fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
+    let d = max_abs_diff(got, want);
+    assert!(d <= tol, "{name}: max abs difference {d:e} > tolerance {tol:e}");
+    assert!(got.iter().all(|x| x.is_finite()), "{name}: non-finite values");
+}
+
+/// Deterministic pseudo-random values in [-scale, scale).
+pub fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut rng = bert_wgpu::rng::Rng::new(seed);
+    (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) as f32) * scale).collect()
+}

@@ -1,0 +1,300 @@
+//! Each forward op on the GPU against its CPU reference (tests/common/reference.rs).
+
+mod common;
+
+use bert_wgpu::gpu::{Gpu, Recorder, Tensor};
+use bert_wgpu::ops::matmul::{self, Dims, Epilogue, Form, Operand};
+use bert_wgpu::ops::{attention, embedding, gather, gelu, layernorm, Act};
+use common::reference as cpu;
+use common::{assert_close, random};
+
+fn read(rec: Recorder, t: &Tensor) -> Vec<f32> {
+    pollster::block_on(rec.submit_and_read(&[(&t.buf, 0, t.len())]))
+        .unwrap()
+        .remove(0)
+}
+
+/// The GPU once per matmul variant it can run: the subgroup variant where the adapter has one, and the
+/// portable variant always.
+fn matmul_variants() -> Vec<Gpu> {
+    let mut out = Vec::new();
+    if let Some(g) = common::gpu() {
+        if g.subgroup_matmul {
+            out.push(g);
+            let mut portable = common::gpu().unwrap();
+            portable.subgroup_matmul = false;
+            out.push(portable);
+        } else {
+            out.push(g);
+        }
+    }
+    out
+}
+
+#[test]
+fn linear_with_bias_and_activations_at_ragged_shapes() {
+    for gpu in matmul_variants() {
+        linear_case(&gpu);
+    }
+}
+
+fn linear_case(gpu: &Gpu) {
+    // Shapes that are not multiples of the 64 x 64 tile or of the 8 x 8 invocation block.
+    for &(m, n, k) in &[(1, 1, 4), (37, 70, 36), (130, 9, 132), (64, 64, 64)] {
+        let x = random(m * k, 1, 1.0);
+        let w = random(n * k, 2, 1.0);
+        let b = random(n, 3, 1.0);
+        let (xt, wt) = (
+            gpu.upload(&x, &[m, k], "x").unwrap(),
+            gpu.upload(&w, &[n, k], "w").unwrap(),
+        );
+        let bt = gpu.upload(&b, &[n], "b").unwrap();
+        let want = cpu::linear(&x, &w, Some(&b), m, n, k);
+        for (act, f) in [
+            (Act::None, (|v| v) as fn(f64) -> f64),
+            (Act::Gelu, cpu::gelu_erf),
+            (Act::GeluTanh, cpu::gelu_tanh),
+            (Act::Tanh, f64::tanh),
+        ] {
+            let y = gpu.zeros(&[m, n], "y").unwrap();
+            let mut rec = Recorder::new(&gpu);
+            matmul::linear(&mut rec, &xt, &wt, Some(&bt), act, &y);
+            let got = read(rec, &y);
+            let want: Vec<f32> = want.iter().map(|&v| f(v) as f32).collect();
+            // f32 sums of k products of magnitude <= 1: rounding grows like sqrt(k) * 6e-8 * |terms|.
+            assert_close(&format!("linear {m}x{n}x{k} {act:?}"), &got, &want, 2e-5);
+        }
+    }
+}
+
+#[test]
+fn batched_strided_products_in_both_forms_and_accumulate() {
+    for gpu in matmul_variants() {
+        batched_case(&gpu);
+    }
+}
+
+fn batched_case(gpu: &Gpu) {
+    // Two outer x three inner matrices, each (m, k) . (n, k)^T, carved out of padded rows.
+    let (outer, inner, m, n, k) = (2, 3, 9, 12, 8);
+    let rs = inner * k + 4; // padded row stride
+    let a = random(outer * m * rs, 4, 1.0);
+    let b = random(outer * n * rs, 5, 1.0);
+    let at = gpu.upload(&a, &[a.len()], "a").unwrap();
+    let bt = gpu.upload(&b, &[b.len()], "b").unwrap();
+    let y = gpu
+        .upload(&vec![1.0; outer * inner * m * n], &[outer * inner * m * n], "y")
+        .unwrap();
+    let op_a = Operand {
+        buf: &at.buf,
+        off: 4,
+        rs,
+        so: m * rs,
+        si: k,
+    };
+    let op_b = Operand {
+        buf: &bt.buf,
+        off: 4,
+        rs,
+        so: n * rs,
+        si: k,
+    };
+    let op_y = Operand {
+        buf: &y.buf,
+        off: 0,
+        rs: n,
+        so: inner * m * n,
+        si: m * n,
+    };
+    let dims = Dims {
+        m,
+        n,
+        k,
+        batch_outer: outer,
+        batch_inner: inner,
+    };
+    let mut rec = Recorder::new(&gpu);
+    let epi = Epilogue {
+        alpha: 0.5,
+        accumulate: true,
+        ..Default::default()
+    };
+    matmul::forward(&mut rec, Form::Nt, dims, op_a, op_b, op_y, epi);
+    let got = read(rec, &y);
+    let mut want = vec![0.0f32; got.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            for r in 0..m {
+                for c in 0..n {
+                    let s: f64 = (0..k)
+                        .map(|e| {
+                            a[4 + o * m * rs + i * k + r * rs + e] as f64
+                                * b[4 + o * n * rs + i * k + c * rs + e] as f64
+                        })
+                        .sum();
+                    want[((o * inner + i) * m + r) * n + c] = (1.0 + 0.5 * s) as f32;
+                }
+            }
+        }
+    }
+    assert_close("batched NT, accumulate", &got, &want, 1e-5);
+
+    // NN form: y (m, n) = a (m, k) . b (k, n).
+    let (m, n, k) = (19, 20, 28);
+    let a = random(m * k, 6, 1.0);
+    let b = random(k * n, 7, 1.0);
+    let (at, bt) = (
+        gpu.upload(&a, &[m, k], "a").unwrap(),
+        gpu.upload(&b, &[k, n], "b").unwrap(),
+    );
+    let y = gpu.zeros(&[m, n], "y").unwrap();
+    let mut rec = Recorder::new(&gpu);
+    let dims = Dims {
+        m,
+        n,
+        k,
+        batch_outer: 1,
+        batch_inner: 1,
+    };
+    matmul::forward(
+        &mut rec,
+        Form::Nn,
+        dims,
+        Operand::matrix(&at, k),
+        Operand::matrix(&bt, n),
+        Operand::matrix(&y, n),
+        Epilogue::default(),
+    );
+    let got = read(rec, &y);
+    let want: Vec<f32> = (0..m * n)
+        .map(|idx| {
+            (0..k)
+                .map(|e| a[idx / n * k + e] as f64 * b[e * n + idx % n] as f64)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    assert_close("NN", &got, &want, 1e-5);
+}
+
+#[test]
+fn gelu_matches_erf_and_tanh_forms() {
+    let Some(gpu) = common::gpu() else { return };
+    let x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) / 50.0).collect(); // [-10, 10)
+    let xt = gpu.upload(&x, &[x.len()], "x").unwrap();
+    for (act, f) in [
+        (Act::Gelu, cpu::gelu_erf as fn(f64) -> f64),
+        (Act::GeluTanh, cpu::gelu_tanh),
+    ] {
+        let y = gpu.zeros(&[x.len()], "y").unwrap();
+        let mut rec = Recorder::new(&gpu);
+        gelu::forward(&mut rec, &xt, &y, act);
+        let got = read(rec, &y);
+        let want: Vec<f32> = x.iter().map(|&v| f(v as f64) as f32).collect();
+        // erf's fit has 1.2e-7 relative error; |x| <= 10 keeps absolute error well below 1e-5.
+        assert_close(&format!("{act:?}"), &got, &want, 2e-6);
+    }
+}
+
+#[test]
+fn layernorm_with_and_without_residual() {
+    let Some(gpu) = common::gpu() else { return };
+    let (rows, c) = (13, 40);
+    let x = random(rows * c, 8, 3.0);
+    let r = random(rows * c, 9, 1.0);
+    let w = random(c, 10, 1.0);
+    let b = random(c, 11, 1.0);
+    let up = |v: &[f32], name| gpu.upload(v, &[v.len()], name).unwrap();
+    let (xt, rt, wt, bt) = (up(&x, "x"), up(&r, "r"), up(&w, "w"), up(&b, "b"));
+    for residual in [false, true] {
+        let out = gpu.zeros(&[rows, c], "out").unwrap();
+        let (mean, rstd) = (gpu.zeros(&[rows], "mean").unwrap(), gpu.zeros(&[rows], "rstd").unwrap());
+        let mut rec = Recorder::new(&gpu);
+        layernorm::forward(
+            &mut rec,
+            &xt,
+            residual.then_some(&rt),
+            &wt,
+            &bt,
+            1e-5,
+            &out,
+            &mean,
+            &rstd,
+        );
+        let got = read(rec, &out);
+        let input: Vec<f32> = if residual {
+            x.iter().zip(&r).map(|(a, b)| a + b).collect()
+        } else {
+            x.clone()
+        };
+        let want = cpu::to_f32(&cpu::layernorm(&input, &w, &b, 1e-5));
+        assert_close(&format!("layernorm residual={residual}"), &got, &want, 1e-5);
+    }
+}
+
+#[test]
+fn embedding_sum_and_row_gather() {
+    let Some(gpu) = common::gpu() else { return };
+    let (vocab, positions, types, c) = (11, 7, 2, 8);
+    let word = random(vocab * c, 12, 1.0);
+    let pos = random(positions * c, 13, 1.0);
+    let ty = random(types * c, 14, 1.0);
+    let ids = [3u32, 10, 0, 5, 5];
+    let pids = [0u32, 1, 2, 6, 3];
+    let tids = [0u32, 1, 1, 0, 1];
+    let up = |v: &[f32], rows: usize| gpu.upload(v, &[rows, c], "table").unwrap();
+    let (wt, pt, tt) = (up(&word, vocab), up(&pos, positions), up(&ty, types));
+    let buf = |v: &[u32]| gpu.upload_u32(v, "ids").unwrap();
+    let (ib, pb, tb) = (buf(&ids), buf(&pids), buf(&tids));
+    let out = gpu.zeros(&[ids.len(), c], "out").unwrap();
+    let picked = gpu.zeros(&[2, c], "picked").unwrap();
+    let index = buf(&[4, 1]);
+    let mut rec = Recorder::new(&gpu);
+    let tokens = embedding::TokenIds {
+        ids: &ib,
+        positions: &pb,
+        types: &tb,
+    };
+    embedding::forward(&mut rec, &tokens, &wt, &pt, &tt, &out);
+    gather::forward(&mut rec, &index, &out, &picked);
+    let got =
+        pollster::block_on(rec.submit_and_read(&[(&out.buf, 0, out.len()), (&picked.buf, 0, picked.len())])).unwrap();
+    let want: Vec<f32> = (0..ids.len() * c)
+        .map(|i| {
+            let (t, ch) = (i / c, i % c);
+            word[ids[t] as usize * c + ch] + pos[pids[t] as usize * c + ch] + ty[tids[t] as usize * c + ch]
+        })
+        .collect();
+    assert_close("embedding", &got[0], &want, 1e-6);
+    let want_rows: Vec<f32> = [4usize, 1]
+        .iter()
+        .flat_map(|&r| want[r * c..(r + 1) * c].to_vec())
+        .collect();
+    assert_close("gather", &got[1], &want_rows, 0.0);
+}
+
+#[test]
+fn masked_multi_head_attention() {
+    let Some(gpu) = common::gpu() else { return };
+    let (batch, seq, heads, d) = (2, 12, 3, 8);
+    let h = heads * d;
+    let qkv = random(batch * seq * 3 * h, 15, 2.0);
+    let mut mask = vec![1.0f32; batch * seq];
+    mask[seq + 7..].iter_mut().for_each(|m| *m = 0.0); // second sequence: 7 tokens, 5 padding
+    let qkv_t = gpu.upload(&qkv, &[batch * seq, 3 * h], "qkv").unwrap();
+    let mask_t = gpu.upload(&mask, &[batch, seq], "mask").unwrap();
+    let probs = gpu.zeros(&[batch, heads, seq, seq], "probs").unwrap();
+    let ctx = gpu.zeros(&[batch * seq, h], "ctx").unwrap();
+    let mut rec = Recorder::new(&gpu);
+    let shape = attention::Shape {
+        batch,
+        seq,
+        heads,
+        head_dim: d,
+    };
+    attention::forward(&mut rec, shape, &qkv_t, &mask_t, &probs, &ctx);
+    let got =
+        pollster::block_on(rec.submit_and_read(&[(&ctx.buf, 0, ctx.len()), (&probs.buf, 0, probs.len())])).unwrap();
+    let (want_ctx, want_probs) = cpu::attention(&qkv, &mask, batch, seq, heads, d);
+    assert_close("attention probs", &got[1], &cpu::to_f32(&want_probs), 1e-6);
+    assert_close("attention context", &got[0], &cpu::to_f32(&want_ctx), 1e-5);
+}
