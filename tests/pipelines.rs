@@ -132,3 +132,44 @@ fn minilm_sentence_embeddings_match_transformers() {
     // Six layers of 384-wide f32 arithmetic on unit vectors: 1e-5 is about 100 ulp of the largest entries.
     common::assert_close("all-MiniLM-L6-v2 sentence_embeddings", &flat, &want.data, 1e-5);
 }
+
+#[test]
+fn saved_model_directory_loads_back_with_the_same_predictions() {
+    let Some(bert) = load(&root().join("tests/fixtures/tiny-bert-gelu-new")) else {
+        return;
+    };
+    let text = "the [MASK] of france is paris .";
+    let before = pollster::block_on(bert.fill_mask(&[text], 5)).unwrap();
+    let files = pollster::block_on(bert.save_files(bert_wgpu::io::SaveDtype::F32)).unwrap();
+    // The file uses today's names (no gamma/beta) and splits the fused QKV projection again.
+    let names: Vec<String> = bert_wgpu::io::load(&files.weights, "saved")
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(names.contains(&"bert.encoder.layer.1.attention.self.value.bias".to_string()));
+    assert!(
+        names.iter().all(|n| !n.contains("gamma") && !n.contains("qkv")),
+        "{names:?}"
+    );
+    let config: serde_json::Value = serde_json::from_slice(&files.config).unwrap();
+    assert_eq!(config["architectures"][0], "BertForPreTraining");
+    assert_eq!(config["hidden_act"], "gelu_new");
+    if let Ok(dir) = std::env::var("BERT_WGPU_SAVE_TO") {
+        // For checking with transformers by hand: BERT_WGPU_SAVE_TO=/tmp/x cargo test saved_model
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in [("config.json", &files.config), ("model.safetensors", &files.weights)] {
+            std::fs::write(Path::new(&dir).join(name), bytes).unwrap();
+        }
+        for (name, bytes) in [
+            ("tokenizer.json", &files.tokenizer_json),
+            ("vocab.txt", &files.vocab_txt),
+        ] {
+            std::fs::write(Path::new(&dir).join(name), bytes.as_ref().unwrap()).unwrap();
+        }
+    }
+    let gpu = common::gpu().unwrap();
+    let reloaded = Bert::load(Rc::new(gpu), &files).unwrap();
+    let after = pollster::block_on(reloaded.fill_mask(&[text], 5)).unwrap();
+    assert_eq!(before, after);
+}

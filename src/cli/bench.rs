@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bert_wgpu::gpu::{Gpu, Recorder};
+use bert_wgpu::io::ModelFiles;
 use bert_wgpu::model::{weights, Batch, Bert, BertConfig, Weights};
 use bert_wgpu::ops::{matmul, Act};
 use bert_wgpu::rng::Rng;
@@ -48,9 +49,13 @@ async fn bench_matmul(gpu: &Gpu, reps: usize, m: usize, n: usize, k: usize, labe
 }
 
 /// A tokenizer with BERT's special tokens only: the benchmark feeds token ids directly.
-fn bench_tokenizer() -> Result<BertTokenizer> {
-    let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n";
-    BertTokenizer::from_files(None, Some(vocab.as_bytes()), None)
+fn bench_tokenizer() -> Result<(BertTokenizer, ModelFiles)> {
+    let vocab = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n".to_vec();
+    let files = ModelFiles {
+        vocab_txt: Some(vocab),
+        ..Default::default()
+    };
+    Ok((files.tokenizer()?, files))
 }
 
 async fn bench_forward(bert: &Bert, reps: usize, batch: usize, seq: usize) -> Result<()> {
@@ -108,7 +113,8 @@ pub async fn run(reps: usize, quick: bool) -> Result<()> {
     }
     let config = BertConfig::new(30522, 768, 12, 12, 3072);
     let weights = Weights::from_host(&gpu, &config, weights::init_host(&config, 0), "random BERT-base")?;
-    let bert = Bert::from_parts(gpu.clone(), config, weights, bench_tokenizer()?);
+    let (tokenizer, tokenizer_files) = bench_tokenizer()?;
+    let bert = Bert::from_parts(gpu.clone(), config, weights, tokenizer, tokenizer_files);
     println!("BERT-base forward (random weights, encoder + pooler), best of {reps}:");
     bench_forward(&bert, reps, 1, 128).await?;
     bench_forward(&bert, reps, 8, 128).await?;

@@ -2,6 +2,7 @@
 //! heads), recorded into one submit.
 
 pub mod config;
+mod save;
 pub mod weights;
 
 use std::cell::RefCell;
@@ -24,6 +25,8 @@ pub struct Bert {
     pub config: BertConfig,
     pub weights: Weights,
     pub tokenizer: BertTokenizer,
+    /// The tokenizer files as loaded (tokenizer.json, vocab.txt, configs), written back unchanged on save.
+    pub tokenizer_files: ModelFiles,
     workspace: RefCell<Option<Rc<Workspace>>>,
 }
 
@@ -159,22 +162,35 @@ impl Bert {
         }
         let tensors = crate::io::safetensors::load(&files.weights, "model.safetensors")?;
         let weights = Weights::from_host(&gpu, &config, tensors, "model.safetensors")?;
+        let tokenizer_files = ModelFiles {
+            config: Vec::new(),
+            weights: Vec::new(),
+            ..files.clone()
+        };
         Ok(Bert {
             gpu,
             config,
             weights,
             tokenizer,
+            tokenizer_files,
             workspace: RefCell::new(None),
         })
     }
 
     /// A model from parts already built (e.g. freshly initialised weights).
-    pub fn from_parts(gpu: Rc<Gpu>, config: BertConfig, weights: Weights, tokenizer: BertTokenizer) -> Bert {
+    pub fn from_parts(
+        gpu: Rc<Gpu>,
+        config: BertConfig,
+        weights: Weights,
+        tokenizer: BertTokenizer,
+        tokenizer_files: ModelFiles,
+    ) -> Bert {
         Bert {
             gpu,
             config,
             weights,
             tokenizer,
+            tokenizer_files,
             workspace: RefCell::new(None),
         }
     }
