@@ -10,12 +10,15 @@ pub enum Shader {
     Gelu,
     Embedding,
     Gather,
+    CrossEntropy,
+    Adamw,
+    Dropout,
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 impl Shader {
-    pub const ALL: [Shader; 7] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::MatmulSubgroup,
         Shader::Attention,
@@ -23,6 +26,9 @@ impl Shader {
         Shader::Gelu,
         Shader::Embedding,
         Shader::Gather,
+        Shader::CrossEntropy,
+        Shader::Adamw,
+        Shader::Dropout,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -34,6 +40,9 @@ impl Shader {
             Shader::Gelu => "gelu.wgsl",
             Shader::Embedding => "embedding.wgsl",
             Shader::Gather => "gather.wgsl",
+            Shader::CrossEntropy => "cross_entropy.wgsl",
+            Shader::Adamw => "adamw.wgsl",
+            Shader::Dropout => "dropout.wgsl",
         }
     }
 
@@ -47,6 +56,9 @@ impl Shader {
             Shader::Gelu => include_str!("../../shaders/gelu.wgsl"),
             Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Shader::Gather => include_str!("../../shaders/gather.wgsl"),
+            Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
+            Shader::Adamw => include_str!("../../shaders/adamw.wgsl"),
+            Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
         }
     }
 
