@@ -1,0 +1,165 @@
+// Browser test: the demo page runs fill-mask on tests/fixtures/tiny-bert in headless Chromium (WebGPU on
+// SwiftShader) and must agree with the native binary (`bert-wgpu fill-mask --json`) and with transformers'
+// pipeline output recorded in tests/fixtures/tiny-bert-fill-mask.json.
+//
+// Needs: web/pkg (scripts/build-web.sh), target/release/bert-wgpu (cargo build --release), Debian's
+// chromium. Run: cd web && npm test.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fixturesDir, readJson, repoDir, resultsDir, runNative, startBrowser } from './harness.mjs';
+
+const modelDir = path.join(fixturesDir, 'tiny-bert');
+const reference = readJson(path.join(fixturesDir, 'tiny-bert-fill-mask.json'));
+
+// The texts of the transformers reference: one with a single [MASK], one with two.
+const ONE_MASK = 'it is a truth universally acknowledged that a single man must be in want of a [MASK] .';
+const TWO_MASKS = 'the [MASK] of france is [MASK] .';
+const TOP_K = 5;
+// f32 on SwiftShader vs f32 on the native adapter (and vs PyTorch on the CPU): probabilities agree to well
+// under 1e-4 for a 2-layer model (about 1e-7 seen); a larger gap means a real difference in a kernel.
+const SCORE_TOL = 1e-4;
+
+let browser;
+let page;
+const problems = []; // page errors and console errors of the main page
+
+before(async () => {
+  browser = await startBrowser();
+  page = await browser.newPage(problems);
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+function assertNoProblems() {
+  assert.deepEqual(problems, [], 'the page reported errors');
+}
+
+/** Lists of predictions, one per [MASK], from the pipeline shape (one mask: a list; several: lists). */
+const perMask = (output) => (Array.isArray(output[0]) ? output : [output]);
+
+/**
+ * Same tokens in the same order, scores within `tol`. Where two candidates' scores are within `tol` of
+ * each other their order may differ between devices: a swapped token only has to appear in the other list
+ * with a score within `tol`, or (at the top-k boundary) score within `tol` of the other list's last score.
+ */
+function assertSamePredictions(actual, expected, what, { sequences = true } = {}) {
+  const a = perMask(actual);
+  const e = perMask(expected);
+  assert.equal(a.length, e.length, `${what}: number of [MASK]s`);
+  let maxDiff = 0;
+  a.forEach((preds, m) => {
+    const want = e[m];
+    assert.equal(preds.length, want.length, `${what}: mask ${m + 1}: number of predictions`);
+    preds.forEach((p, i) => {
+      const where = `${what}: mask ${m + 1}, rank ${i + 1} (${p.token_str} ${p.score})`;
+      maxDiff = Math.max(maxDiff, Math.abs(p.score - want[i].score));
+      assert.ok(Math.abs(p.score - want[i].score) <= SCORE_TOL, `${where}: score vs ${want[i].score}`);
+      const same = want.find((w) => w.token === p.token);
+      if (same) {
+        assert.ok(Math.abs(p.score - same.score) <= SCORE_TOL, `${where}: score vs ${same.score}`);
+        assert.equal(p.token_str, same.token_str, `${where}: token_str`);
+        if (sequences) assert.equal(p.sequence, same.sequence, `${where}: sequence`);
+        if (p.token !== want[i].token) {
+          assert.ok(Math.abs(same.score - want[i].score) <= SCORE_TOL, `${where}: order vs ${want[i].token_str}`);
+        }
+      } else {
+        const last = want[want.length - 1].score;
+        assert.ok(Math.abs(p.score - last) <= SCORE_TOL, `${where}: token ${p.token} not in the expected top-k`);
+      }
+    });
+  });
+  console.log(`  ${what}: same top-${a[0].length}, largest score difference ${maxDiff.toExponential(2)}`);
+}
+
+test('Chromium offers a WebGPU adapter (SwiftShader)', async () => {
+  await page.goto(`${browser.url}/tests/blank.html`);
+  const adapter = await page.evaluate(async () => {
+    if (!navigator.gpu) return { error: 'navigator.gpu is missing' };
+    const a = await navigator.gpu.requestAdapter();
+    if (!a) return { error: 'requestAdapter() returned null' };
+    const i = a.info ?? {};
+    return {
+      vendor: i.vendor,
+      architecture: i.architecture,
+      description: i.description,
+      isFallbackAdapter: i.isFallbackAdapter ?? a.isFallbackAdapter,
+      subgroups: a.features.has('subgroups'),
+      subgroupMinSize: i.subgroupMinSize,
+      subgroupMaxSize: i.subgroupMaxSize,
+      maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
+      maxStorageBuffersPerShaderStage: a.limits.maxStorageBuffersPerShaderStage,
+    };
+  });
+  console.log(`  WebGPU adapter: ${JSON.stringify(adapter)}`);
+  assert.equal(adapter.error, undefined, adapter.error);
+  assertNoProblems();
+});
+
+test('the page loads tiny-bert and shows the adapter', async () => {
+  await browser.openDemo('/fixtures/tiny-bert/', problems, page);
+  const info = await page.evaluate(() => window.bertDemo.ready);
+  console.log(`  bert-wgpu adapter info: ${JSON.stringify(info)}`);
+  assert.equal(info.backend, 'webgpu');
+  assert.match(await page.textContent('#adapter'), /Adapter:/);
+  assertNoProblems();
+});
+
+for (const [name, text] of [
+  ['one [MASK]', ONE_MASK],
+  ['two [MASK]s', TWO_MASKS],
+]) {
+  test(`fill-mask with ${name} matches the native binary and transformers`, async () => {
+    const inBrowser = await page.evaluate(([t, k]) => window.bertDemo.fillMask(t, k), [text, TOP_K]);
+    const native = runNative(['fill-mask', '--model', modelDir, '--top-k', String(TOP_K), '--json', text]);
+    assertSamePredictions(inBrowser, native, 'browser vs native');
+    // transformers' multi-mask `sequence` keeps the other [MASK] and the special tokens; compare the rest.
+    assertSamePredictions(inBrowser, reference[text], 'browser vs transformers', { sequences: false });
+
+    const rows = await page.locator('table.predictions tbody tr').count();
+    assert.equal(rows, perMask(inBrowser).length * TOP_K, 'rows in the result tables');
+    await page.fill('#text', text);
+    const shot = path.join(resultsDir, `fill-mask-${name.replace(/\W+/g, '-').replace(/^-|-$/g, '')}.png`);
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`  screenshot: ${path.relative(repoDir, shot)}`);
+    assertNoProblems();
+  });
+}
+
+test('the form runs fill-mask when clicked', async () => {
+  await page.fill('#text', 'the [MASK] of france .');
+  await page.fill('#topk', '3');
+  await page.click('#run');
+  await page.waitForFunction(() => /Done in/.test(document.getElementById('status').textContent), null, {
+    timeout: 60_000,
+  });
+  assert.equal(await page.locator('table.predictions tbody tr').count(), 3);
+  assertNoProblems();
+});
+
+test('a missing model file is a visible error on the page', async () => {
+  const seen = [];
+  const p = await browser.newPage(seen);
+  await p.goto(`${browser.url}/index.html?model=/fixtures/no-such-model/`);
+  await p.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 60_000 });
+  const status = await p.textContent('#status');
+  assert.match(status, /(config\.json|model\.safetensors): HTTP 404/);
+  assert.ok(await p.isVisible('#status.error'));
+  await p.screenshot({ path: path.join(resultsDir, 'missing-model.png') });
+  assert.ok(seen.length > 0 && seen.every((s) => /404/.test(s)), `only the 404s are reported: ${seen.join('; ')}`);
+  await p.close();
+});
+
+test('a text without [MASK] is a rejected promise with the library message', async () => {
+  const message = await page.evaluate(() =>
+    window.bertDemo.fillMask('no mask here', 5).then(
+      () => 'resolved',
+      (e) => `${e instanceof Error ? 'Error' : typeof e}: ${e.message}`,
+    ),
+  );
+  assert.match(message, /^Error: .*\[MASK\]/);
+  assertNoProblems();
+});
