@@ -20,7 +20,7 @@ fn attention_softmax_forward(@builtin(global_invocation_id) gid: vec3<u32>, @bui
     }
     let base = row * p.seq;
     let mbase = (row / p.rows_per_seq) * p.seq;
-    var mx = -3.4028235e38;
+    var mx = -3.4028234e38; // lowest f32 that browsers accept as a literal
     for (var j = 0u; j < p.seq; j++) {
         if mask[mbase + j] != 0.0 {
             mx = max(mx, scores[base + j]);
@@ -38,5 +38,27 @@ fn attention_softmax_forward(@builtin(global_invocation_id) gid: vec3<u32>, @bui
     let inv = select(0.0, 1.0 / sum, sum > 0.0);
     for (var j = 0u; j < p.seq; j++) {
         scores[base + j] *= inv;
+    }
+}
+
+// Backward of the softmax (the matmuls' backward is matmul.wgsl's). Shares `p` (rows_per_seq unused).
+@group(0) @binding(1) var<storage, read> probs: array<f32>;           // (batch, heads, seq, seq)
+@group(0) @binding(2) var<storage, read_write> dprobs: array<f32>;    // (batch, heads, seq, seq), in place
+
+// One invocation per row: dscores = P * (dP - sum_j dP_j P_j), written over dP. Masked keys have P = 0 and
+// so get 0. No 1/sqrt(d) here: the scores matmul applies it.
+@compute @workgroup_size(64)
+fn attention_softmax_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * 64u;
+    if row >= p.rows {
+        return;
+    }
+    let base = row * p.seq;
+    var dot = 0.0;
+    for (var j = 0u; j < p.seq; j++) {
+        dot += dprobs[base + j] * probs[base + j];
+    }
+    for (var j = 0u; j < p.seq; j++) {
+        dprobs[base + j] = probs[base + j] * (dprobs[base + j] - dot);
     }
 }

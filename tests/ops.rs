@@ -298,3 +298,47 @@ fn masked_multi_head_attention() {
     assert_close("attention probs", &got[1], &cpu::to_f32(&want_probs), 1e-6);
     assert_close("attention context", &got[0], &cpu::to_f32(&want_ctx), 1e-5);
 }
+
+#[test]
+fn linear_backward_gives_input_weight_and_bias_gradients() {
+    for gpu in matmul_variants() {
+        // Odd sizes on purpose: 2 output features (the NSP head), rows not a multiple of 8.
+        for &(m, n, k) in &[(13, 2, 8), (70, 36, 12)] {
+            let x = random(m * k, 20, 1.0);
+            let w = random(n * k, 21, 1.0);
+            let dy = random(m * n, 22, 1.0);
+            let up = |v: &[f32], shape: &[usize]| gpu.upload(v, shape, "t").unwrap();
+            let (xt, wt, dyt) = (up(&x, &[m, k]), up(&w, &[n, k]), up(&dy, &[m, n]));
+            let dx = gpu.zeros(&[m, k], "dx").unwrap();
+            let dw = up(&vec![0.5; n * k], &[n, k]); // accumulates onto 0.5
+            let db = up(&vec![0.25; n], &[n]);
+            let ones = up(&vec![1.0; m * 4], &[m, 4]);
+            let mut rec = Recorder::new(&gpu);
+            matmul::linear_backward(&mut rec, &xt, &wt, &dyt, Some(&dx), false, &dw, Some((&db, &ones)));
+            let got =
+                pollster::block_on(rec.submit_and_read(&[(&dx.buf, 0, m * k), (&dw.buf, 0, n * k), (&db.buf, 0, n)]))
+                    .unwrap();
+            let want_dx: Vec<f32> = (0..m * k)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| dy[i / k * n + j] as f64 * w[j * k + i % k] as f64)
+                        .sum::<f64>() as f32
+                })
+                .collect();
+            let want_dw: Vec<f32> = (0..n * k)
+                .map(|i| {
+                    0.5 + (0..m)
+                        .map(|r| dy[r * n + i / k] as f64 * x[r * k + i % k] as f64)
+                        .sum::<f64>() as f32
+                })
+                .collect();
+            let want_db: Vec<f32> = (0..n)
+                .map(|j| 0.25 + (0..m).map(|r| dy[r * n + j] as f64).sum::<f64>() as f32)
+                .collect();
+            let v = if gpu.subgroup_matmul { "subgroup" } else { "portable" };
+            assert_close(&format!("{v} dx {m}x{n}x{k}"), &got[0], &want_dx, 1e-5);
+            assert_close(&format!("{v} dweight {m}x{n}x{k}"), &got[1], &want_dw, 2e-5);
+            assert_close(&format!("{v} dbias {m}x{n}x{k}"), &got[2], &want_db, 1e-5);
+        }
+    }
+}

@@ -1,6 +1,7 @@
-//! Matrix products (shaders/matmul.wgsl, shaders/matmul_subgroup.wgsl): the "Linear" form
-//! `Y = act(alpha * X.W^T + bias)` and the plain form `Y = X.W`, batched with strides so attention's
-//! per-head products read Q, K and V in place. The subgroup variant is chosen when the adapter has one.
+//! Matrix products (shaders/matmul.wgsl, shaders/matmul_subgroup.wgsl) in the three forms forward and
+//! backward need: NT `Y = act(alpha * A.B^T + bias)` (Linear, Q.K^T), NN `Y = A.B` (P.V, dX = dY.W) and
+//! TN `Y = A^T.B` (dW = dY^T.X, dV = P^T.dO), batched with strides so attention's per-head products read
+//! Q, K and V in place. The subgroup variant is chosen when the adapter has one.
 
 use super::Act;
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
@@ -13,12 +14,13 @@ const BINDINGS: &[Access] = &[
     Access::ReadWrite, // y (batch, m, n)
 ];
 
-/// Which operand layout: `Nt` reads B as (n, k) rows (PyTorch's Linear weight, K in Q.K^T),
-/// `Nn` reads B as (k, n) rows (V in P.V, W in dX = dY.W).
+/// Operand layouts. `Nt`: A (m, k), B (n, k), both contiguous along k. `Nn`: A (m, k), B (k, n).
+/// `Tn`: A stored (k, m), B (k, n). B of `Nn`/`Tn` is contiguous along n; A of `Nn`/`Tn` may have any stride.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
     Nt,
     Nn,
+    Tn,
 }
 
 fn kernel(form: Form, subgroups: bool) -> Kernel {
@@ -30,6 +32,7 @@ fn kernel(form: Form, subgroups: bool) -> Kernel {
     let entry = match form {
         Form::Nt => "matmul_forward",
         Form::Nn => "matmul_nn_forward",
+        Form::Tn => "matmul_tn_forward",
     };
     Kernel {
         shader,
@@ -98,15 +101,18 @@ const TILE: usize = 64;
 
 /// Records Y = epilogue(A . B or A . B^T). Panics on misaligned strides (a programming error, not input).
 pub fn forward(rec: &mut Recorder, form: Form, d: Dims, a: Operand, b: Operand, y: Operand, epi: Epilogue) {
-    for (name, v) in [
-        ("k", d.k),
-        ("a", a.off | a.rs | a.so | a.si),
-        ("b", b.off | b.rs | b.so | b.si),
-    ] {
-        assert_eq!(v % 4, 0, "matmul: {name} offsets/strides must be multiples of 4");
-    }
-    if form == Form::Nn {
-        assert_eq!(d.n % 4, 0, "matmul NN: n must be a multiple of 4");
+    // vec4 reads: B always; A and k only in the NT form.
+    assert_eq!(
+        (b.off | b.rs | b.so | b.si) % 4,
+        0,
+        "matmul {form:?}: B offsets/strides must be multiples of 4"
+    );
+    if form == Form::Nt {
+        assert_eq!(
+            (d.k | a.off | a.rs | a.so | a.si) % 4,
+            0,
+            "matmul NT: k and A strides must be multiples of 4"
+        );
     }
     let uniform = [
         d.m as u32,
@@ -138,6 +144,92 @@ pub fn forward(rec: &mut Recorder, form: Form, d: Dims, a: Operand, b: Operand, 
     ];
     let k = kernel(form, rec.gpu().subgroup_matmul);
     rec.dispatch(&k, &uniform, &[a.buf, b.buf, bias, y.buf], groups);
+}
+
+/// Backward of [`linear`]: dx (rows, in) (=, or += when `accumulate_dx`) = dy . weight,
+/// dweight (out, in) += dy^T . x, dbias (out) += column sums of dy; `ones` is a (rows, 4) tensor of ones.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_backward(
+    rec: &mut Recorder,
+    x: &Tensor,
+    weight: &Tensor,
+    dy: &Tensor,
+    dx: Option<&Tensor>,
+    accumulate_dx: bool,
+    dweight: &Tensor,
+    dbias: Option<(&Tensor, &Tensor)>,
+) {
+    let (n, k) = (weight.shape[0], weight.shape[1]);
+    let m = x.len() / k;
+    let one = Dims {
+        m,
+        n: k,
+        k: n,
+        batch_outer: 1,
+        batch_inner: 1,
+    };
+    if let Some(dx) = dx {
+        let epi = Epilogue {
+            accumulate: accumulate_dx,
+            ..Default::default()
+        };
+        forward(
+            rec,
+            Form::Nn,
+            one,
+            Operand::matrix(dy, n),
+            Operand::matrix(weight, k),
+            Operand::matrix(dx, k),
+            epi,
+        );
+    }
+    let acc = Epilogue {
+        accumulate: true,
+        ..Default::default()
+    };
+    let dw = Dims {
+        m: n,
+        n: k,
+        k: m,
+        batch_outer: 1,
+        batch_inner: 1,
+    };
+    forward(
+        rec,
+        Form::Tn,
+        dw,
+        Operand::matrix(dy, n),
+        Operand::matrix(x, k),
+        Operand::matrix(dweight, k),
+        acc,
+    );
+    if let Some((dbias, ones)) = dbias {
+        // dbias (out, 1) += dy^T (out, rows) . ones (rows, 1): a TN product whose B is a column of ones
+        // stored with row stride 4, as the kernel reads B four values at a time.
+        let db = Dims {
+            m: n,
+            n: 1,
+            k: m,
+            batch_outer: 1,
+            batch_inner: 1,
+        };
+        let ones_op = Operand {
+            buf: &ones.buf,
+            off: 0,
+            rs: 4,
+            so: 0,
+            si: 0,
+        };
+        forward(
+            rec,
+            Form::Tn,
+            db,
+            Operand::matrix(dy, n),
+            ones_op,
+            Operand::matrix(dbias, 1),
+            acc,
+        );
+    }
 }
 
 /// PyTorch's Linear: y (rows, out) = act(x (rows, in) . weight (out, in)^T + bias (out)).
