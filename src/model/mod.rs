@@ -1,7 +1,9 @@
 //! BERT: configuration, weights and the forward pass (embeddings, encoder layers, pooler, MLM and NSP
 //! heads), recorded into one submit.
 
+pub mod backward;
 pub mod config;
+pub mod heads;
 mod save;
 pub mod weights;
 
@@ -16,6 +18,7 @@ use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::io::ModelFiles;
 use crate::ops::attention::{self, Shape};
 use crate::ops::embedding::{self, TokenIds};
+use crate::ops::gelu;
 use crate::ops::{gather, layernorm, matmul, Act};
 use crate::tokenizer::{BertTokenizer, Encoding};
 
@@ -73,34 +76,65 @@ impl Batch {
     }
 }
 
+/// The activations of one encoder layer. Inference shares one set across layers; training keeps one
+/// per layer for the backward pass.
+pub struct LayerActs {
+    pub qkv: Tensor,       // (tokens, 3H) Q | K | V
+    pub ctx: Tensor,       // (tokens, H) attention context
+    pub attn_proj: Tensor, // (tokens, H) attention output projection
+    pub attn_norm: Tensor, // (tokens, H) LayerNorm(attn_proj + input)
+    /// (tokens, I) intermediate before the activation; training only (inference fuses GELU into the matmul).
+    pub inter_pre: Option<Tensor>,
+    pub inter: Tensor,   // (tokens, I) after the activation
+    pub ffn_out: Tensor, // (tokens, H) output projection
+}
+
+impl LayerActs {
+    fn new(gpu: &Gpu, c: &BertConfig, t: usize, training: bool) -> Result<LayerActs> {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        Ok(LayerActs {
+            qkv: gpu.zeros(&[t, 3 * h], "qkv")?,
+            ctx: gpu.zeros(&[t, h], "context")?,
+            attn_proj: gpu.zeros(&[t, h], "attention_projection")?,
+            attn_norm: gpu.zeros(&[t, h], "attention_output")?,
+            inter_pre: if training {
+                Some(gpu.zeros(&[t, i], "intermediate_pre")?)
+            } else {
+                None
+            },
+            inter: gpu.zeros(&[t, i], "intermediate")?,
+            ffn_out: gpu.zeros(&[t, h], "ffn_output")?,
+        })
+    }
+}
+
 /// Activations for one (batch, seq) shape, allocated once and reused while the shape stays.
 pub struct Workspace {
     pub batch: usize,
     pub seq: usize,
-    ids: wgpu::Buffer,       // (tokens) u32
-    positions: wgpu::Buffer, // (tokens) u32
-    types: wgpu::Buffer,     // (tokens) u32
-    pub mask: Tensor,        // (batch, seq)
-    emb: Tensor,             // (tokens, H) embedding sum before LayerNorm
+    pub training: bool,
+    pub ids: wgpu::Buffer,       // (tokens) u32
+    pub positions: wgpu::Buffer, // (tokens) u32
+    pub types: wgpu::Buffer,     // (tokens) u32
+    pub mask: Tensor,            // (batch, seq)
+    pub emb: Tensor,             // (tokens, H) embedding sum before LayerNorm
     /// hidden[0] = embeddings output, hidden[l + 1] = output of layer l; each (tokens, H).
     pub hidden: Vec<Tensor>,
     /// Attention probabilities of each layer, (batch, heads, seq, seq).
     pub probs: Vec<Tensor>,
-    ln_stats: Vec<(Tensor, Tensor)>, // (mean, rstd) per LayerNorm, each (tokens)
-    qkv: Tensor,                     // (tokens, 3H)
-    ctx: Tensor,                     // (tokens, H)
-    attn_proj: Tensor,               // (tokens, H)
-    attn_norm: Tensor,               // (tokens, H) LayerNorm(attention output + input)
-    inter: Tensor,                   // (tokens, I)
-    ffn_out: Tensor,                 // (tokens, H)
-    cls_index: wgpu::Buffer,         // (batch) u32: row of each [CLS]
-    cls: Tensor,                     // (batch, H)
-    pub pooled: Tensor,              // (batch, H)
-    pub nsp_logits: Tensor,          // (batch, 2)
+    /// (mean, rstd) of each LayerNorm, each (tokens): embeddings, then two per layer.
+    pub ln_stats: Vec<(Tensor, Tensor)>,
+    /// One set per layer when training, one shared set for inference.
+    pub layers: Vec<LayerActs>,
+    pub cls_index: wgpu::Buffer, // (batch) u32: row of each [CLS]
+    pub cls: Tensor,             // (batch, H)
+    pub pool_pre: Option<Tensor>, // (batch, H) pooler dense output before tanh (training only)
+    pub pooled: Tensor,          // (batch, H)
+    pub nsp_logits: Tensor,      // (batch, 2)
 }
 
 impl Workspace {
-    fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize) -> Result<Workspace> {
+    fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, training: bool) -> Result<Workspace> {
         let (h, t) = (c.hidden_size, batch * seq);
         let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
         // Padding slots past the table (seq is rounded up to a multiple of 4) reuse its last row.
@@ -108,9 +142,11 @@ impl Workspace {
         let positions: Vec<u32> = (0..t).map(|i| (i % seq).min(last_pos) as u32).collect();
         let cls_rows: Vec<u32> = (0..batch).map(|b| (b * seq) as u32).collect();
         let layers = c.num_hidden_layers;
+        let act_sets = if training { layers } else { 1 };
         Ok(Workspace {
             batch,
             seq,
+            training,
             ids: gpu.upload_u32(&vec![0; t], "input_ids")?,
             positions: gpu.upload_u32(&positions, "position_ids")?,
             types: gpu.upload_u32(&vec![0; t], "token_type_ids")?,
@@ -125,14 +161,12 @@ impl Workspace {
             ln_stats: (0..1 + 2 * layers)
                 .map(|_| Ok((z(&[t], "ln_mean")?, z(&[t], "ln_rstd")?)))
                 .collect::<Result<_>>()?,
-            qkv: z(&[t, 3 * h], "qkv")?,
-            ctx: z(&[t, h], "context")?,
-            attn_proj: z(&[t, h], "attention_projection")?,
-            attn_norm: z(&[t, h], "attention_output")?,
-            inter: z(&[t, c.intermediate_size], "intermediate")?,
-            ffn_out: z(&[t, h], "ffn_output")?,
+            layers: (0..act_sets)
+                .map(|_| LayerActs::new(gpu, c, t, training))
+                .collect::<Result<_>>()?,
             cls_index: gpu.upload_u32(&cls_rows, "cls_index")?,
             cls: z(&[batch, h], "cls")?,
+            pool_pre: if training { Some(z(&[batch, h], "pooler_pre")?) } else { None },
             pooled: z(&[batch, h], "pooled_output")?,
             nsp_logits: z(&[batch, 2], "nsp_logits")?,
         })
@@ -141,6 +175,20 @@ impl Workspace {
     /// The last hidden state, (tokens, H).
     pub fn last_hidden(&self) -> &Tensor {
         self.hidden.last().unwrap()
+    }
+
+    /// The activations of layer `l` (shared across layers for inference).
+    pub fn layer(&self, l: usize) -> &LayerActs {
+        &self.layers[l.min(self.layers.len() - 1)]
+    }
+
+    pub fn shape(&self, c: &BertConfig) -> Shape {
+        Shape {
+            batch: self.batch,
+            seq: self.seq,
+            heads: c.num_attention_heads,
+            head_dim: c.head_dim(),
+        }
     }
 }
 
@@ -196,21 +244,125 @@ impl Bert {
     }
 
     /// The workspace for a batch shape, reusing the last one when the shape is the same.
-    pub fn workspace(&self, batch: usize, seq: usize) -> Result<Rc<Workspace>> {
+    pub fn workspace(&self, batch: usize, seq: usize, training: bool) -> Result<Rc<Workspace>> {
         let mut slot = self.workspace.borrow_mut();
         if let Some(ws) = slot.as_ref() {
-            if ws.batch == batch && ws.seq == seq {
+            if ws.batch == batch && ws.seq == seq && ws.training == training {
                 return Ok(ws.clone());
             }
         }
         *slot = None; // release the old activations first
-        let ws = Rc::new(Workspace::new(&self.gpu, &self.config, batch, seq)?);
+        let ws = Rc::new(Workspace::new(&self.gpu, &self.config, batch, seq, training)?);
         *slot = Some(ws.clone());
         Ok(ws)
     }
 
-    /// Uploads a batch and records embeddings, encoder and (when the model has them) pooler and NSP head.
+    /// Uploads a batch and records embeddings, encoder and (when the model has them) pooler and NSP head,
+    /// for inference.
     pub fn record_forward(&self, rec: &mut Recorder, batch: &Batch) -> Result<Rc<Workspace>> {
+        self.record_forward_with(rec, batch, false)
+    }
+
+    /// The forward pass; `training` keeps every layer's activations for the backward pass.
+    pub fn record_forward_with(&self, rec: &mut Recorder, batch: &Batch, training: bool) -> Result<Rc<Workspace>> {
+        let c = &self.config;
+        self.check_batch(batch)?;
+        let ws = self.workspace(batch.batch, batch.seq, training)?;
+        let q = &self.gpu.queue;
+        q.write_buffer(&ws.ids, 0, bytemuck::cast_slice(&batch.ids));
+        q.write_buffer(&ws.types, 0, bytemuck::cast_slice(&batch.types));
+        q.write_buffer(&ws.mask.buf, 0, bytemuck::cast_slice(&batch.mask));
+
+        let w = &self.weights;
+        let eps = c.layer_norm_eps as f32;
+        let e = &w.embeddings;
+        let tokens = TokenIds {
+            ids: &ws.ids,
+            positions: &ws.positions,
+            types: &ws.types,
+        };
+        embedding::forward(rec, &tokens, &e.word, &e.position, &e.token_type, &ws.emb);
+        let (m, r) = &ws.ln_stats[0];
+        layernorm::forward(rec, &ws.emb, None, &e.ln_weight, &e.ln_bias, eps, &ws.hidden[0], m, r);
+
+        let shape = ws.shape(c);
+        for (l, layer) in w.layers.iter().enumerate() {
+            let (x, a) = (&ws.hidden[l], ws.layer(l));
+            matmul::linear(rec, x, &layer.qkv_weight, Some(&layer.qkv_bias), Act::None, &a.qkv);
+            attention::forward(rec, shape, &a.qkv, &ws.mask, &ws.probs[l], &a.ctx);
+            matmul::linear(
+                rec,
+                &a.ctx,
+                &layer.attn_out_weight,
+                Some(&layer.attn_out_bias),
+                Act::None,
+                &a.attn_proj,
+            );
+            let (m, r) = &ws.ln_stats[1 + 2 * l];
+            let (lw, lb) = (&layer.attn_ln_weight, &layer.attn_ln_bias);
+            layernorm::forward(rec, &a.attn_proj, Some(x), lw, lb, eps, &a.attn_norm, m, r);
+            match &a.inter_pre {
+                // Training keeps the pre-activation for GELU's backward.
+                Some(pre) => {
+                    matmul::linear(
+                        rec,
+                        &a.attn_norm,
+                        &layer.inter_weight,
+                        Some(&layer.inter_bias),
+                        Act::None,
+                        pre,
+                    );
+                    gelu::forward(rec, pre, &a.inter, c.act());
+                }
+                None => matmul::linear(
+                    rec,
+                    &a.attn_norm,
+                    &layer.inter_weight,
+                    Some(&layer.inter_bias),
+                    c.act(),
+                    &a.inter,
+                ),
+            }
+            matmul::linear(
+                rec,
+                &a.inter,
+                &layer.out_weight,
+                Some(&layer.out_bias),
+                Act::None,
+                &a.ffn_out,
+            );
+            let (m, r) = &ws.ln_stats[2 + 2 * l];
+            let (lw, lb) = (&layer.out_ln_weight, &layer.out_ln_bias);
+            layernorm::forward(
+                rec,
+                &a.ffn_out,
+                Some(&a.attn_norm),
+                lw,
+                lb,
+                eps,
+                &ws.hidden[l + 1],
+                m,
+                r,
+            );
+        }
+
+        if let Some(p) = &w.pooler {
+            gather::forward(rec, &ws.cls_index, ws.last_hidden(), &ws.cls);
+            match &ws.pool_pre {
+                Some(pre) => {
+                    matmul::linear(rec, &ws.cls, &p.weight, Some(&p.bias), Act::None, pre);
+                    gelu::forward(rec, pre, &ws.pooled, Act::Tanh);
+                }
+                None => matmul::linear(rec, &ws.cls, &p.weight, Some(&p.bias), Act::Tanh, &ws.pooled),
+            }
+            if let Some(n) = &w.nsp {
+                matmul::linear(rec, &ws.pooled, &n.weight, Some(&n.bias), Act::None, &ws.nsp_logits);
+            }
+        }
+        Ok(ws)
+    }
+
+    fn check_batch(&self, batch: &Batch) -> Result<()> {
         let c = &self.config;
         let longest = batch.lengths.iter().copied().max().unwrap_or(0);
         if longest > c.max_position_embeddings {
@@ -231,135 +383,7 @@ impl Bert {
                 c.type_vocab_size
             )));
         }
-        let ws = self.workspace(batch.batch, batch.seq)?;
-        let q = &self.gpu.queue;
-        q.write_buffer(&ws.ids, 0, bytemuck::cast_slice(&batch.ids));
-        q.write_buffer(&ws.types, 0, bytemuck::cast_slice(&batch.types));
-        q.write_buffer(&ws.mask.buf, 0, bytemuck::cast_slice(&batch.mask));
-
-        let w = &self.weights;
-        let eps = c.layer_norm_eps as f32;
-        let e = &w.embeddings;
-        let tokens = TokenIds {
-            ids: &ws.ids,
-            positions: &ws.positions,
-            types: &ws.types,
-        };
-        embedding::forward(rec, &tokens, &e.word, &e.position, &e.token_type, &ws.emb);
-        let (m, r) = &ws.ln_stats[0];
-        layernorm::forward(rec, &ws.emb, None, &e.ln_weight, &e.ln_bias, eps, &ws.hidden[0], m, r);
-
-        let shape = Shape {
-            batch: batch.batch,
-            seq: batch.seq,
-            heads: c.num_attention_heads,
-            head_dim: c.head_dim(),
-        };
-        for (l, layer) in w.layers.iter().enumerate() {
-            let x = &ws.hidden[l];
-            matmul::linear(rec, x, &layer.qkv_weight, Some(&layer.qkv_bias), Act::None, &ws.qkv);
-            attention::forward(rec, shape, &ws.qkv, &ws.mask, &ws.probs[l], &ws.ctx);
-            matmul::linear(
-                rec,
-                &ws.ctx,
-                &layer.attn_out_weight,
-                Some(&layer.attn_out_bias),
-                Act::None,
-                &ws.attn_proj,
-            );
-            let (m, r) = &ws.ln_stats[1 + 2 * l];
-            layernorm::forward(
-                rec,
-                &ws.attn_proj,
-                Some(x),
-                &layer.attn_ln_weight,
-                &layer.attn_ln_bias,
-                eps,
-                &ws.attn_norm,
-                m,
-                r,
-            );
-            matmul::linear(
-                rec,
-                &ws.attn_norm,
-                &layer.inter_weight,
-                Some(&layer.inter_bias),
-                c.act(),
-                &ws.inter,
-            );
-            matmul::linear(
-                rec,
-                &ws.inter,
-                &layer.out_weight,
-                Some(&layer.out_bias),
-                Act::None,
-                &ws.ffn_out,
-            );
-            let (m, r) = &ws.ln_stats[2 + 2 * l];
-            let out = &ws.hidden[l + 1];
-            layernorm::forward(
-                rec,
-                &ws.ffn_out,
-                Some(&ws.attn_norm),
-                &layer.out_ln_weight,
-                &layer.out_ln_bias,
-                eps,
-                out,
-                m,
-                r,
-            );
-        }
-
-        if let Some(p) = &w.pooler {
-            gather::forward(rec, &ws.cls_index, ws.last_hidden(), &ws.cls);
-            matmul::linear(rec, &ws.cls, &p.weight, Some(&p.bias), Act::Tanh, &ws.pooled);
-            if let Some(n) = &w.nsp {
-                matmul::linear(rec, &ws.pooled, &n.weight, Some(&n.bias), Act::None, &ws.nsp_logits);
-            }
-        }
-        Ok(ws)
-    }
-
-    /// Records the MLM head on the given rows of the last hidden state (flat indices b * seq + s) and returns
-    /// the logits tensor (rows, vocab). Only these rows are projected onto the vocabulary.
-    pub fn record_mlm(&self, rec: &mut Recorder, ws: &Workspace, rows: &[u32]) -> Result<Tensor> {
-        let Some(head) = &self.weights.mlm else {
-            return Err(Error(
-                "this model has no masked-language-model head (cls.predictions.*)".into(),
-            ));
-        };
-        let (h, v, n) = (self.config.hidden_size, self.config.vocab_size, rows.len());
-        let gpu = &self.gpu;
-        let index = gpu.upload_u32(rows, "mlm_rows")?;
-        let picked = gpu.zeros(&[n, h], "mlm_hidden")?;
-        let transformed = gpu.zeros(&[n, h], "mlm_transform")?;
-        let normed = gpu.zeros(&[n, h], "mlm_transform_norm")?;
-        let (mean, rstd) = (gpu.zeros(&[n], "mlm_ln_mean")?, gpu.zeros(&[n], "mlm_ln_rstd")?);
-        let logits = gpu.zeros(&[n, v], "mlm_logits")?;
-        gather::forward(rec, &index, ws.last_hidden(), &picked);
-        matmul::linear(
-            rec,
-            &picked,
-            &head.transform_weight,
-            Some(&head.transform_bias),
-            self.config.act(),
-            &transformed,
-        );
-        let eps = self.config.layer_norm_eps as f32;
-        layernorm::forward(
-            rec,
-            &transformed,
-            None,
-            &head.ln_weight,
-            &head.ln_bias,
-            eps,
-            &normed,
-            &mean,
-            &rstd,
-        );
-        let decoder = head.untied_decoder.as_ref().unwrap_or(&self.weights.embeddings.word);
-        matmul::linear(rec, &normed, decoder, Some(&head.bias), Act::None, &logits);
-        Ok(logits)
+        Ok(())
     }
 
     /// Encodes texts (with an optional pair each) and pads them into a batch, truncating at

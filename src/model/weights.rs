@@ -227,6 +227,77 @@ impl Weights {
         })
     }
 
+    /// A structure of the same layout with every tensor replaced by `f(name, tensor)`: gradients and
+    /// optimizer moments are `Weights` of zeros.
+    pub fn map(&self, f: &mut dyn FnMut(&str, &Tensor) -> Result<Tensor>) -> Result<Weights> {
+        let e = &self.embeddings;
+        let embeddings = Embeddings {
+            word: f("word", &e.word)?,
+            position: f("position", &e.position)?,
+            token_type: f("token_type", &e.token_type)?,
+            ln_weight: f("ln_weight", &e.ln_weight)?,
+            ln_bias: f("ln_bias", &e.ln_bias)?,
+        };
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            layers.push(Layer {
+                qkv_weight: f("qkv_weight", &l.qkv_weight)?,
+                qkv_bias: f("qkv_bias", &l.qkv_bias)?,
+                attn_out_weight: f("attn_out_weight", &l.attn_out_weight)?,
+                attn_out_bias: f("attn_out_bias", &l.attn_out_bias)?,
+                attn_ln_weight: f("attn_ln_weight", &l.attn_ln_weight)?,
+                attn_ln_bias: f("attn_ln_bias", &l.attn_ln_bias)?,
+                inter_weight: f("inter_weight", &l.inter_weight)?,
+                inter_bias: f("inter_bias", &l.inter_bias)?,
+                out_weight: f("out_weight", &l.out_weight)?,
+                out_bias: f("out_bias", &l.out_bias)?,
+                out_ln_weight: f("out_ln_weight", &l.out_ln_weight)?,
+                out_ln_bias: f("out_ln_bias", &l.out_ln_bias)?,
+            });
+        }
+        let pooler = match &self.pooler {
+            Some(p) => Some(Pooler {
+                weight: f("pooler_weight", &p.weight)?,
+                bias: f("pooler_bias", &p.bias)?,
+            }),
+            None => None,
+        };
+        let mlm = match &self.mlm {
+            Some(m) => Some(MlmHead {
+                transform_weight: f("transform_weight", &m.transform_weight)?,
+                transform_bias: f("transform_bias", &m.transform_bias)?,
+                ln_weight: f("mlm_ln_weight", &m.ln_weight)?,
+                ln_bias: f("mlm_ln_bias", &m.ln_bias)?,
+                bias: f("mlm_bias", &m.bias)?,
+                untied_decoder: match &m.untied_decoder {
+                    Some(d) => Some(f("decoder", d)?),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
+        let nsp = match &self.nsp {
+            Some(n) => Some(NspHead {
+                weight: f("nsp_weight", &n.weight)?,
+                bias: f("nsp_bias", &n.bias)?,
+            }),
+            None => None,
+        };
+        Ok(Weights {
+            embeddings,
+            layers,
+            pooler,
+            mlm,
+            nsp,
+            prefixed: self.prefixed,
+        })
+    }
+
+    /// Zero tensors of the same shapes (gradients, optimizer moments).
+    pub fn zeros_like(&self, gpu: &Gpu, what: &str) -> Result<Weights> {
+        self.map(&mut |name, t| gpu.zeros(&t.shape, &format!("{what}.{name}")))
+    }
+
     /// Every parameter under its Hugging Face name with its GPU tensor, in file order; the fused QKV
     /// weight is listed once under `attention.self.qkv` and split by `split_qkv`.
     pub fn named(&self) -> Vec<(String, &Tensor)> {

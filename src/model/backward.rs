@@ -1,0 +1,356 @@
+//! The backward pass of BERT with its pretraining heads: the forward in reverse, call for call.
+//! Parameter gradients accumulate (+=) into a `Weights` of gradients; activation gradients are written.
+
+use super::heads::MlmActs;
+use super::{Bert, BertConfig, Weights, Workspace};
+use crate::error::Result;
+use crate::gpu::{Gpu, Recorder, Tensor};
+use crate::ops::embedding::GradIndex;
+use crate::ops::matmul::{self, Dims, Epilogue, Form, Operand};
+use crate::ops::{attention, embedding, gather, gelu, layernorm, Act};
+
+/// Activation gradients and index buffers for one (batch, seq, MLM rows) shape, allocated once.
+pub struct BackwardBuffers {
+    /// Gradient of a layer's output and of its input, swapped after each layer; each (tokens, H).
+    d_hidden: [Tensor; 2],
+    dz2: Tensor,         // (tokens, H) gradient of the second LayerNorm's input (= of ffn_out)
+    d_attn_norm: Tensor, // (tokens, H) gradient of the attention block's output
+    d_inter: Tensor,     // (tokens, I)
+    d_inter_pre: Tensor, // (tokens, I)
+    dz1: Tensor,         // (tokens, H) gradient of the first LayerNorm's input (= of attn_proj)
+    d_ctx: Tensor,       // (tokens, H)
+    d_probs: Tensor,     // (batch, heads, seq, seq); becomes d(scores) in place
+    d_qkv: Tensor,       // (tokens, 3H)
+    d_emb: Tensor,       // (tokens, H)
+    ones: Tensor,        // (max(tokens, rows), 4) ones, for bias gradients
+    word_index: GradIndex,
+    position_index: GradIndex,
+    type_index: GradIndex,
+    mlm_inverse: wgpu::Buffer, // (tokens) i32: MLM row of each token or -1
+    cls_inverse: wgpu::Buffer, // (tokens) i32: batch row of each [CLS] or -1
+    d_normed: Tensor,          // (rows, H)
+    d_transformed: Tensor,     // (rows, H)
+    d_transform_pre: Tensor,   // (rows, H)
+    d_picked: Tensor,          // (rows, H)
+    d_pooled: Tensor,          // (batch, H)
+    d_pool_pre: Tensor,        // (batch, H)
+    d_cls: Tensor,             // (batch, H)
+}
+
+impl BackwardBuffers {
+    pub fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, rows: usize) -> Result<BackwardBuffers> {
+        let (h, i, t) = (c.hidden_size, c.intermediate_size, batch * seq);
+        let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
+        let ones_rows = t.max(rows);
+        let cls_rows: Vec<u32> = (0..batch).map(|b| (b * seq) as u32).collect();
+        let cls_inverse = gather::inverse_index(&cls_rows, t);
+        Ok(BackwardBuffers {
+            d_hidden: [z(&[t, h], "d_hidden_a")?, z(&[t, h], "d_hidden_b")?],
+            dz2: z(&[t, h], "d_ffn_out")?,
+            d_attn_norm: z(&[t, h], "d_attention_output")?,
+            d_inter: z(&[t, i], "d_intermediate")?,
+            d_inter_pre: z(&[t, i], "d_intermediate_pre")?,
+            dz1: z(&[t, h], "d_attention_projection")?,
+            d_ctx: z(&[t, h], "d_context")?,
+            d_probs: z(&[batch, c.num_attention_heads, seq, seq], "d_attention_probs")?,
+            d_qkv: z(&[t, 3 * h], "d_qkv")?,
+            d_emb: z(&[t, h], "d_embedding_sum")?,
+            ones: gpu.upload(&vec![1.0; ones_rows * 4], &[ones_rows, 4], "ones")?,
+            word_index: GradIndex::alloc(gpu, t)?,
+            position_index: GradIndex::alloc(gpu, t)?,
+            type_index: GradIndex::alloc(gpu, t)?,
+            mlm_inverse: gpu.upload_u32(&vec![u32::MAX; t], "mlm_inverse")?,
+            cls_inverse: gpu.upload_u32(bytemuck::cast_slice(&cls_inverse), "cls_inverse")?,
+            d_normed: z(&[rows, h], "d_mlm_norm")?,
+            d_transformed: z(&[rows, h], "d_mlm_transform")?,
+            d_transform_pre: z(&[rows, h], "d_mlm_transform_pre")?,
+            d_picked: z(&[rows, h], "d_mlm_hidden")?,
+            d_pooled: z(&[batch, h], "d_pooled")?,
+            d_pool_pre: z(&[batch, h], "d_pooler_pre")?,
+            d_cls: z(&[batch, h], "d_cls")?,
+        })
+    }
+
+    /// Queues this batch's index uploads: token ids grouped for the embedding gradients, and which
+    /// token each MLM row came from. `positions` are the MLM rows' flat token indices.
+    pub fn write_indices(
+        &self,
+        gpu: &Gpu,
+        c: &BertConfig,
+        ws: &Workspace,
+        ids: &[u32],
+        types: &[u32],
+        positions: &[u32],
+    ) -> Result<()> {
+        let q = &gpu.queue;
+        self.word_index.write_skipping(q, ids, Some(c.pad_token_id as u32))?;
+        let t = ws.batch * ws.seq;
+        let last_pos = c.max_position_embeddings - 1;
+        let pos: Vec<u32> = (0..t).map(|i| (i % ws.seq).min(last_pos) as u32).collect();
+        self.position_index.write(q, &pos)?;
+        self.type_index.write(q, types)?;
+        let inverse = gather::inverse_index(positions, t);
+        q.write_buffer(&self.mlm_inverse, 0, bytemuck::cast_slice(&inverse));
+        Ok(())
+    }
+}
+
+impl Bert {
+    /// Records the backward pass. Expects `mlm.logits` and `ws.nsp_logits` to already hold d(loss)/d(logits)
+    /// (the cross-entropy backward writes them in place) and accumulates every parameter gradient into `g`.
+    pub fn record_backward(
+        &self,
+        rec: &mut Recorder,
+        ws: &Workspace,
+        mlm: &MlmActs,
+        bb: &BackwardBuffers,
+        g: &Weights,
+    ) {
+        let c = &self.config;
+        let w = &self.weights;
+        let ones = &bb.ones;
+        let (head, ghead) = (w.mlm.as_ref().unwrap(), g.mlm.as_ref().unwrap());
+        let last = &bb.d_hidden[0];
+
+        // MLM head: decoder (tied to the word embeddings: its gradient adds into theirs), LayerNorm,
+        // activation, dense; then back to the hidden rows it was gathered from.
+        let d_decoder = ghead.untied_decoder.as_ref().unwrap_or(&g.embeddings.word);
+        let (dl, bias_grad) = (&mlm.logits, Some((&ghead.bias, ones)));
+        matmul::linear_backward(
+            rec,
+            &mlm.normed,
+            self.decoder(),
+            dl,
+            Some(&bb.d_normed),
+            false,
+            d_decoder,
+            bias_grad,
+        );
+        let (tr, m, r) = (&mlm.transformed, &mlm.mean, &mlm.rstd);
+        layernorm::backward(
+            rec,
+            &bb.d_normed,
+            tr,
+            None,
+            &head.ln_weight,
+            m,
+            r,
+            &bb.d_transformed,
+            None,
+        );
+        layernorm::backward_params(rec, &bb.d_normed, tr, None, m, r, &ghead.ln_weight, &ghead.ln_bias);
+        let pre = mlm
+            .transform_pre
+            .as_ref()
+            .expect("MLM activations were recorded for training");
+        gelu::backward(rec, pre, &bb.d_transformed, &bb.d_transform_pre, c.act());
+        let (tw, tb) = (&ghead.transform_weight, Some((&ghead.transform_bias, ones)));
+        matmul::linear_backward(
+            rec,
+            &mlm.picked,
+            &head.transform_weight,
+            &bb.d_transform_pre,
+            Some(&bb.d_picked),
+            false,
+            tw,
+            tb,
+        );
+        gather::backward(rec, &bb.mlm_inverse, &bb.d_picked, last, false);
+
+        // NSP head and pooler (tanh) on [CLS].
+        if let (Some(nsp), Some(gnsp), Some(pool), Some(gpool)) = (&w.nsp, &g.nsp, &w.pooler, &g.pooler) {
+            let nb = Some((&gnsp.bias, ones));
+            matmul::linear_backward(
+                rec,
+                &ws.pooled,
+                &nsp.weight,
+                &ws.nsp_logits,
+                Some(&bb.d_pooled),
+                false,
+                &gnsp.weight,
+                nb,
+            );
+            let pre = ws
+                .pool_pre
+                .as_ref()
+                .expect("pooler activations were recorded for training");
+            gelu::backward(rec, pre, &bb.d_pooled, &bb.d_pool_pre, Act::Tanh);
+            let pb = Some((&gpool.bias, ones));
+            matmul::linear_backward(
+                rec,
+                &ws.cls,
+                &pool.weight,
+                &bb.d_pool_pre,
+                Some(&bb.d_cls),
+                false,
+                &gpool.weight,
+                pb,
+            );
+            gather::backward(rec, &bb.cls_inverse, &bb.d_cls, last, true);
+        }
+
+        // Encoder layers in reverse.
+        let eps_shape = ws.shape(c);
+        let mut cur = 0;
+        for l in (0..w.layers.len()).rev() {
+            let (layer, gl, a) = (&w.layers[l], &g.layers[l], ws.layer(l));
+            let (dout, dinp) = (&bb.d_hidden[cur], &bb.d_hidden[1 - cur]);
+            let x = &ws.hidden[l];
+
+            // hidden[l + 1] = LayerNorm(ffn_out + attn_norm)
+            let (m, r) = &ws.ln_stats[2 + 2 * l];
+            let res = Some(&a.attn_norm);
+            layernorm::backward(
+                rec,
+                dout,
+                &a.ffn_out,
+                res,
+                &layer.out_ln_weight,
+                m,
+                r,
+                &bb.dz2,
+                Some(&bb.d_attn_norm),
+            );
+            layernorm::backward_params(rec, dout, &a.ffn_out, res, m, r, &gl.out_ln_weight, &gl.out_ln_bias);
+            // ffn_out = inter . W_out^T + b; inter = act(inter_pre); inter_pre = attn_norm . W_in^T + b
+            let ob = Some((&gl.out_bias, ones));
+            matmul::linear_backward(
+                rec,
+                &a.inter,
+                &layer.out_weight,
+                &bb.dz2,
+                Some(&bb.d_inter),
+                false,
+                &gl.out_weight,
+                ob,
+            );
+            let inter_pre = a
+                .inter_pre
+                .as_ref()
+                .expect("layer activations were recorded for training");
+            gelu::backward(rec, inter_pre, &bb.d_inter, &bb.d_inter_pre, c.act());
+            let ib = Some((&gl.inter_bias, ones));
+            let d_an = Some(&bb.d_attn_norm);
+            matmul::linear_backward(
+                rec,
+                &a.attn_norm,
+                &layer.inter_weight,
+                &bb.d_inter_pre,
+                d_an,
+                true,
+                &gl.inter_weight,
+                ib,
+            );
+
+            // attn_norm = LayerNorm(attn_proj + x)
+            let (m, r) = &ws.ln_stats[1 + 2 * l];
+            let dan = &bb.d_attn_norm;
+            layernorm::backward(
+                rec,
+                dan,
+                &a.attn_proj,
+                Some(x),
+                &layer.attn_ln_weight,
+                m,
+                r,
+                &bb.dz1,
+                Some(dinp),
+            );
+            layernorm::backward_params(
+                rec,
+                dan,
+                &a.attn_proj,
+                Some(x),
+                m,
+                r,
+                &gl.attn_ln_weight,
+                &gl.attn_ln_bias,
+            );
+            // attn_proj = ctx . W_ao^T + b
+            let ab = Some((&gl.attn_out_bias, ones));
+            matmul::linear_backward(
+                rec,
+                &a.ctx,
+                &layer.attn_out_weight,
+                &bb.dz1,
+                Some(&bb.d_ctx),
+                false,
+                &gl.attn_out_weight,
+                ab,
+            );
+            attention_backward(rec, eps_shape, &a.qkv, &ws.probs[l], bb);
+            // qkv = x . W_qkv^T + b; x also feeds the residual, whose gradient is already in dinp.
+            let qb = Some((&gl.qkv_bias, ones));
+            matmul::linear_backward(
+                rec,
+                x,
+                &layer.qkv_weight,
+                &bb.d_qkv,
+                Some(dinp),
+                true,
+                &gl.qkv_weight,
+                qb,
+            );
+            cur = 1 - cur;
+        }
+
+        // hidden[0] = LayerNorm(word + position + token type)
+        let e = &w.embeddings;
+        let ge = &g.embeddings;
+        let dh0 = &bb.d_hidden[cur];
+        let (m, r) = &ws.ln_stats[0];
+        layernorm::backward(rec, dh0, &ws.emb, None, &e.ln_weight, m, r, &bb.d_emb, None);
+        layernorm::backward_params(rec, dh0, &ws.emb, None, m, r, &ge.ln_weight, &ge.ln_bias);
+        embedding::backward(rec, &bb.word_index, &bb.d_emb, &ge.word);
+        embedding::backward(rec, &bb.position_index, &bb.d_emb, &ge.position);
+        embedding::backward(rec, &bb.type_index, &bb.d_emb, &ge.token_type);
+    }
+}
+
+/// Attention's backward from d(context) in `bb.d_ctx` to d(Q | K | V) in `bb.d_qkv`:
+/// dP = dO.V^T, dV = P^T.dO, dS = softmax backward of dP, dQ = dS.K / sqrt(d), dK = dS^T.Q / sqrt(d).
+fn attention_backward(rec: &mut Recorder, s: attention::Shape, qkv: &Tensor, probs: &Tensor, bb: &BackwardBuffers) {
+    let hidden = s.heads * s.head_dim;
+    let seq_sq = s.seq * s.seq;
+    let per_head = |buf, off, rs| Operand {
+        buf,
+        off,
+        rs,
+        so: s.seq * rs,
+        si: s.head_dim,
+    };
+    let q = per_head(&qkv.buf, 0, 3 * hidden);
+    let k = per_head(&qkv.buf, hidden, 3 * hidden);
+    let v = per_head(&qkv.buf, 2 * hidden, 3 * hidden);
+    let (dq, dk, dv) = (
+        per_head(&bb.d_qkv.buf, 0, 3 * hidden),
+        per_head(&bb.d_qkv.buf, hidden, 3 * hidden),
+        per_head(&bb.d_qkv.buf, 2 * hidden, 3 * hidden),
+    );
+    let d_ctx = per_head(&bb.d_ctx.buf, 0, hidden);
+    let square = |buf| Operand {
+        buf,
+        off: 0,
+        rs: s.seq,
+        so: s.heads * seq_sq,
+        si: seq_sq,
+    };
+    let (p, dp) = (square(&probs.buf), square(&bb.d_probs.buf));
+    let batched = |m, n, k| Dims {
+        m,
+        n,
+        k,
+        batch_outer: s.batch,
+        batch_inner: s.heads,
+    };
+    let plain = Epilogue::default();
+    let scaled = Epilogue {
+        alpha: 1.0 / (s.head_dim as f32).sqrt(),
+        ..Default::default()
+    };
+    matmul::forward(rec, Form::Nt, batched(s.seq, s.seq, s.head_dim), d_ctx, v, dp, plain);
+    matmul::forward(rec, Form::Tn, batched(s.seq, s.head_dim, s.seq), p, d_ctx, dv, plain);
+    attention::softmax_backward(rec, s.batch * s.heads * s.seq, s.seq, probs, &bb.d_probs);
+    matmul::forward(rec, Form::Nn, batched(s.seq, s.head_dim, s.seq), dp, k, dq, scaled);
+    matmul::forward(rec, Form::Tn, batched(s.seq, s.head_dim, s.seq), dp, q, dk, scaled);
+}

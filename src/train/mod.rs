@@ -1,0 +1,4 @@
+pub mod data;
+pub mod masking;
+pub mod optimizer;
+pub mod pretrain;

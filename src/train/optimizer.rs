@@ -1,0 +1,120 @@
+//! The optimizer of the original recipe: AdamW with decoupled weight decay (not on biases or LayerNorm
+//! parameters), global gradient-norm clipping, linear warmup then linear decay. All on the GPU.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::gpu::{Gpu, Recorder, Tensor};
+use crate::model::Weights;
+use crate::ops::adamw::{self, AdamHyper, AdamVariant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Variant {
+    /// torch.optim.AdamW (bias correction, eps 1e-8): the default, as Hugging Face's Trainer.
+    Torch,
+    /// The original BERT's AdamWeightDecay (no bias correction, eps 1e-6).
+    Google,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    pub variant: Variant,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub warmup_steps: u64,
+    /// Optimizer steps of the whole run (the schedule decays to 0 there).
+    pub total_steps: u64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Global gradient-norm clipping; infinite disables it.
+    pub max_grad_norm: f64,
+}
+
+impl OptimizerConfig {
+    /// BERT's defaults for a variant.
+    pub fn new(variant: Variant, lr: f64, warmup_steps: u64, total_steps: u64) -> OptimizerConfig {
+        let eps = match variant {
+            Variant::Torch => 1e-8,
+            Variant::Google => 1e-6,
+        };
+        OptimizerConfig {
+            variant,
+            lr,
+            warmup_steps,
+            total_steps,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps,
+            max_grad_norm: 1.0,
+        }
+    }
+
+    /// The learning rate of optimizer step `step` (0-based), as transformers' linear schedule with warmup.
+    pub fn lr_at(&self, step: u64) -> f64 {
+        let factor = if step < self.warmup_steps {
+            step as f64 / self.warmup_steps.max(1) as f64
+        } else {
+            let left = self.total_steps.saturating_sub(step) as f64;
+            (left / self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64).max(0.0)
+        };
+        self.lr * factor
+    }
+}
+
+/// Whether a parameter gets weight decay: not biases and not LayerNorm parameters.
+pub fn decays(name: &str) -> bool {
+    !(name.ends_with("bias") || name.contains("LayerNorm"))
+}
+
+/// Optimizer state: first and second moments, and the buffers of the gradient-norm reduction.
+pub struct Optimizer {
+    pub config: OptimizerConfig,
+    pub m: Weights,
+    pub v: Weights,
+    partials: Tensor, // (parameters * PARTS) partial sums of squares
+    /// (2): [global gradient norm before clipping, clip scale] of the last update.
+    pub clip: Tensor,
+}
+
+impl Optimizer {
+    pub fn new(gpu: &Gpu, params: &Weights, config: OptimizerConfig) -> Result<Optimizer> {
+        let count = params.named().len();
+        Ok(Optimizer {
+            config,
+            m: params.zeros_like(gpu, "adam_m")?,
+            v: params.zeros_like(gpu, "adam_v")?,
+            partials: gpu.zeros(&[count * adamw::PARTS], "grad_norm_partials")?,
+            clip: gpu.zeros(&[2], "grad_norm")?,
+        })
+    }
+
+    /// Records one update of every parameter from its gradient (then zeroed) at optimizer step `step`
+    /// (0-based): norm, clip scale, AdamW.
+    pub fn record_update(&self, rec: &mut Recorder, params: &Weights, grads: &Weights, step: u64) {
+        let c = &self.config;
+        let (p, g, m, v) = (params.named(), grads.named(), self.m.named(), self.v.named());
+        for (slot, (_, grad)) in g.iter().enumerate() {
+            adamw::sumsq(rec, grad, &self.partials, slot);
+        }
+        adamw::clip_scale(rec, &self.partials, g.len(), c.max_grad_norm as f32, &self.clip);
+        let variant = match c.variant {
+            Variant::Torch => AdamVariant::Torch,
+            Variant::Google => AdamVariant::Google,
+        };
+        for i in 0..p.len() {
+            let h = AdamHyper {
+                lr: c.lr_at(step) as f32,
+                beta1: c.beta1 as f32,
+                beta2: c.beta2 as f32,
+                eps: c.eps as f32,
+                weight_decay: if decays(&p[i].0) { c.weight_decay as f32 } else { 0.0 },
+                step: (step + 1) as u32,
+                variant,
+            };
+            adamw::update(rec, p[i].1, g[i].1, m[i].1, v[i].1, &self.clip, h);
+        }
+    }
+}
