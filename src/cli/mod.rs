@@ -2,7 +2,11 @@
 
 mod bench;
 mod commands;
+mod corpus;
 mod model_dir;
+mod plot;
+mod pretrain;
+mod vocab;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -71,6 +75,10 @@ enum Command {
         batch_size: usize,
         texts: Vec<String>,
     },
+    /// Train a WordPiece vocabulary (vocab.txt + tokenizer.json) on corpus files.
+    Vocab(vocab::VocabArgs),
+    /// Pretrain BERT (masked LM + next sentence prediction) on raw text, as the original recipe.
+    Pretrain(Box<pretrain::PretrainArgs>),
     /// The GPU adapter in use: name, backend, device type, features and limits.
     Info,
     /// Matmul GFLOP/s and forward throughput (tokens/s) with BERT-base-shaped random weights.
@@ -130,6 +138,8 @@ pub fn run() -> i32 {
                 .await
             }
             Command::Info => commands::info().await,
+            Command::Vocab(args) => vocab::run(&args),
+            Command::Pretrain(args) => pretrain::run(*args).await,
             Command::Bench { reps, quick } => bench::run(reps.max(1), quick).await,
         }
     });

@@ -52,3 +52,75 @@ pub fn gather_texts(input: Option<&Path>, texts: Vec<String>) -> Result<Vec<Stri
     }
     Ok(all)
 }
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, flushed, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error(format!("{}: {e}", path.display()))
+    })
+}
+
+/// Writes a model directory atomically: every file into `<dir>.tmp`, then that directory renamed to `dir`
+/// (an existing `dir` is replaced only once the new one is complete).
+pub fn write_model_dir(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
+    let err = |p: &Path, e: std::io::Error| Error(format!("{}: {e}", p.display()));
+    let tmp = dir.with_file_name(format!(
+        ".{}.tmp",
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+    ));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
+    for (name, bytes) in files {
+        let path = tmp.join(name);
+        let result = std::fs::File::create(&path).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(err(&path, e));
+        }
+    }
+    if dir.exists() {
+        let old = dir.with_file_name(format!(
+            ".{}.old",
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+        ));
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(dir, &old).map_err(|e| err(dir, e))?;
+        std::fs::rename(&tmp, dir).map_err(|e| err(dir, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+    } else {
+        std::fs::rename(&tmp, dir).map_err(|e| err(dir, e))?;
+    }
+    Ok(())
+}
+
+/// The files of a `ModelFiles` as (name, bytes) pairs, the optional ones when present.
+pub fn model_files_list(files: &ModelFiles) -> Vec<(&'static str, &[u8])> {
+    let mut out: Vec<(&'static str, &[u8])> =
+        vec![("config.json", &files.config), ("model.safetensors", &files.weights)];
+    let optional = [
+        ("tokenizer.json", &files.tokenizer_json),
+        ("vocab.txt", &files.vocab_txt),
+        ("tokenizer_config.json", &files.tokenizer_config),
+        ("special_tokens_map.json", &files.special_tokens_map),
+    ];
+    out.extend(optional.iter().filter_map(|(n, b)| b.as_deref().map(|b| (*n, b))));
+    out
+}

@@ -1,3 +1,4 @@
+pub mod checkpoint;
 pub mod data;
 pub mod masking;
 pub mod optimizer;

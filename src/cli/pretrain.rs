@@ -1,0 +1,561 @@
+//! `bert-wgpu pretrain`: raw text in, a Hugging Face BertForPreTraining directory out, with the original
+//! recipe (MLM + NSP), a progress bar, a metrics log, a loss curve, held-out evaluation, atomic
+//! checkpoints, exact resume and a checkpoint on Ctrl-C.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bert_wgpu::io::{ModelFiles, SaveDtype};
+use bert_wgpu::model::{weights, Bert, BertConfig, Weights};
+use bert_wgpu::rng::Rng;
+use bert_wgpu::train::checkpoint::TrainerState;
+use bert_wgpu::train::data::{batch_instances_padded, create_training_instances, InstanceStream, StreamOptions};
+use bert_wgpu::train::data::{PretrainBatch, PretrainingOptions};
+use bert_wgpu::train::masking::MaskingVocab;
+use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
+use bert_wgpu::train::pretrain::{Pretrainer, StepMetrics};
+use bert_wgpu::{Error, Gpu, Result};
+
+use super::corpus::Corpus;
+use super::model_dir::{model_files_list, read_model_dir, write_atomic, write_model_dir};
+use super::plot::{line_chart_svg, Series};
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    bert-wgpu vocab --corpus austen.txt --size 8000 --out vocab/\n  \
+    bert-wgpu pretrain --corpus austen.txt --config mini --tokenizer vocab/ --steps 2000 --out models/austen\n  \
+    bert-wgpu pretrain --corpus austen.txt --config mini --tokenizer vocab/ --steps 4000 --out models/austen --resume")]
+pub struct PretrainArgs {
+    /// Corpus files: one sentence a line, a blank line between documents.
+    #[arg(long, num_args = 1.., required = true)]
+    corpus: Vec<PathBuf>,
+    /// Continue pretraining a Hugging Face BertForPreTraining directory.
+    #[arg(long, conflicts_with = "config")]
+    model: Option<PathBuf>,
+    /// A fresh model: a preset (tiny, mini, small, medium, base) or a config.json.
+    #[arg(long, requires = "tokenizer")]
+    config: Option<String>,
+    /// Directory with vocab.txt / tokenizer.json for a fresh model (see `bert-wgpu vocab`).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Output directory: checkpoints, the final model, metrics.jsonl, loss.svg.
+    #[arg(long)]
+    out: PathBuf,
+    /// Optimizer steps (default: one pass over the corpus, or --epochs passes).
+    #[arg(long)]
+    steps: Option<u64>,
+    #[arg(long)]
+    epochs: Option<u64>,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Tokens per sequence ([CLS] A [SEP] B [SEP]); a multiple of 4.
+    #[arg(long, default_value_t = 128)]
+    seq_len: usize,
+    #[arg(long, default_value_t = 20)]
+    max_predictions: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Warmup steps (default: 1% of the steps, as BERT's 10k of 1M).
+    #[arg(long)]
+    warmup: Option<u64>,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    accumulation: usize,
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Torch)]
+    optimizer: OptimizerArg,
+    #[arg(long, default_value_t = 12345)]
+    seed: u64,
+    /// Mask whole words (all ## pieces together).
+    #[arg(long)]
+    whole_word_masking: bool,
+    #[arg(long, default_value_t = 0.1)]
+    short_seq_prob: f64,
+    /// Log (and draw) every N steps.
+    #[arg(long, default_value_t = 10)]
+    log_every: u64,
+    /// Evaluate on the held-out documents every N steps (and at the end).
+    #[arg(long, default_value_t = 200)]
+    eval_every: u64,
+    /// Hold out every N-th document for evaluation (0: none).
+    #[arg(long, default_value_t = 100)]
+    holdout_every: u64,
+    /// Save a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 500)]
+    save_every: u64,
+    /// Write model weights as f16 (optimizer state stays f32).
+    #[arg(long)]
+    f16: bool,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    overwrite: bool,
+    /// Continue from the newest checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OptimizerArg {
+    /// torch.optim.AdamW (bias correction, eps 1e-8), as Hugging Face's Trainer
+    Torch,
+    /// the original BERT's AdamWeightDecay (no bias correction, eps 1e-6)
+    Google,
+}
+
+/// Google's BERT miniatures (Turc et al.) and BERT-base: (layers, hidden); heads = hidden / 64, FFN 4x.
+fn preset(name: &str) -> Option<(usize, usize)> {
+    Some(match name {
+        "tiny" => (2, 128),
+        "mini" => (4, 256),
+        "small" => (4, 512),
+        "medium" => (8, 512),
+        "base" => (12, 768),
+        _ => return None,
+    })
+}
+
+fn fresh_config(spec: &str, vocab_size: usize) -> Result<BertConfig> {
+    let mut c = match preset(spec) {
+        Some((layers, hidden)) => BertConfig::new(vocab_size, hidden, layers, hidden / 64, 4 * hidden),
+        None => {
+            let bytes = std::fs::read(spec).map_err(|e| {
+                Error(format!(
+                    "--config {spec}: not a preset (tiny, mini, small, medium, base) and not readable: {e}"
+                ))
+            })?;
+            BertConfig::from_json(&bytes).map_err(|e| Error(format!("{spec}: {e}")))?
+        }
+    };
+    c.vocab_size = vocab_size;
+    c.architectures = Some(vec!["BertForPreTraining".into()]);
+    c.validate()?;
+    Ok(c)
+}
+
+/// The newest `checkpoint-<step>` directory in `out`.
+fn latest_checkpoint(out: &Path) -> Option<(u64, PathBuf)> {
+    let entries = std::fs::read_dir(out).ok()?;
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let step = name.strip_prefix("checkpoint-")?.parse::<u64>().ok()?;
+            e.path().join("trainer_state.json").exists().then(|| (step, e.path()))
+        })
+        .max_by_key(|(s, _)| *s)
+}
+
+struct Run {
+    args: PretrainArgs,
+    trainer: Pretrainer,
+    stream: InstanceStream,
+    corpus: Corpus,
+    eval_batches: Vec<PretrainBatch>,
+    total_steps: u64,
+    log: std::fs::File,
+    history: Vec<(u64, StepMetrics, bool)>,
+}
+
+pub async fn run(args: PretrainArgs) -> Result<()> {
+    if args.seq_len % 4 != 0 || args.seq_len < 8 {
+        return Err(Error(format!(
+            "--seq-len {}: must be a multiple of 4 and at least 8",
+            args.seq_len
+        )));
+    }
+    let out = args.out.clone();
+    let resume = if args.resume { latest_checkpoint(&out) } else { None };
+    if args.resume && resume.is_none() {
+        return Err(Error(format!(
+            "--resume: no checkpoint-<step> with trainer_state.json in {}",
+            out.display()
+        )));
+    }
+    let non_empty = out.read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
+    if non_empty && !args.overwrite && !args.resume {
+        return Err(Error(format!(
+            "{}: exists and is not empty (use --overwrite or --resume)",
+            out.display()
+        )));
+    }
+    if non_empty && args.overwrite {
+        std::fs::remove_dir_all(&out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    }
+    std::fs::create_dir_all(&out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+
+    let gpu = Rc::new(Gpu::new().await?);
+    // The model: a checkpoint to resume, a directory to continue, or a fresh initialisation.
+    let (bert, state) = match (&resume, &args.model, &args.config) {
+        (Some((_, dir)), _, _) => {
+            let bert =
+                Bert::load(gpu.clone(), &read_model_dir(dir)?).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+            let bytes =
+                std::fs::read(dir.join("trainer_state.json")).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+            let state: TrainerState =
+                serde_json::from_slice(&bytes).map_err(|e| Error(format!("trainer_state.json: {e}")))?;
+            (bert, Some(state))
+        }
+        (None, Some(dir), _) => (
+            Bert::load(gpu.clone(), &read_model_dir(dir)?).map_err(|e| Error(format!("{}: {e}", dir.display())))?,
+            None,
+        ),
+        (None, None, Some(spec)) => {
+            let dir = args.tokenizer.as_ref().unwrap();
+            let files = read_tokenizer_dir(dir)?;
+            let tokenizer = files
+                .tokenizer()
+                .map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+            let config = fresh_config(spec, tokenizer.vocab_size())?;
+            let w = Weights::from_host(&gpu, &config, weights::init_host(&config, args.seed), "initialisation")?;
+            (Bert::from_parts(gpu.clone(), config, w, tokenizer, files), None)
+        }
+        _ => {
+            return Err(Error(
+                "give --model DIR, or --config PRESET|config.json with --tokenizer DIR".into(),
+            ))
+        }
+    };
+    let vocab = MaskingVocab::from_tokenizer(&bert.tokenizer)?;
+    let pretraining = PretrainingOptions {
+        max_seq_length: args.seq_len,
+        max_predictions_per_seq: args.max_predictions,
+        short_seq_prob: args.short_seq_prob,
+        whole_word_masking: args.whole_word_masking,
+        ..Default::default()
+    };
+    let stream_options = StreamOptions {
+        pretraining: pretraining.clone(),
+        seed: args.seed,
+        ..Default::default()
+    };
+    let mut corpus = Corpus::new(args.corpus.clone(), &bert.tokenizer, args.holdout_every)?;
+
+    // Steps: given, or counted from one pass over the corpus (which also collects the held-out documents).
+    let batch_tokens = args.batch_size * args.accumulation;
+    let total_steps = match (args.steps, &state) {
+        (_, Some(s)) => args.steps.unwrap_or(s.optimizer.total_steps),
+        (Some(s), None) => s,
+        (None, None) => {
+            let mut counter = InstanceStream::new(vocab.clone(), stream_options.clone())?;
+            let mut instances = 0u64;
+            while counter.epoch() == 0 {
+                if corpus.next_instance(&mut counter)?.is_none() {
+                    break;
+                }
+                instances += 1;
+            }
+            corpus = Corpus::new(args.corpus.clone(), &bert.tokenizer, args.holdout_every)?;
+            let epochs = args.epochs.unwrap_or(1);
+            eprintln!("one pass over the corpus gives {instances} instances");
+            (instances * epochs).div_ceil(batch_tokens as u64).max(1)
+        }
+    };
+    let variant = match args.optimizer {
+        OptimizerArg::Torch => Variant::Torch,
+        OptimizerArg::Google => Variant::Google,
+    };
+    let warmup = args.warmup.unwrap_or(total_steps / 100);
+    let mut opt = OptimizerConfig::new(variant, args.lr, warmup, total_steps);
+    opt.weight_decay = args.weight_decay;
+    let stream = match &state {
+        Some(s) => {
+            opt = OptimizerConfig {
+                total_steps,
+                ..s.optimizer.clone()
+            };
+            InstanceStream::resume(vocab.clone(), s.stream.clone())?
+        }
+        None => InstanceStream::new(vocab.clone(), stream_options)?,
+    };
+    let mut trainer = Pretrainer::new(
+        bert,
+        opt,
+        args.batch_size,
+        args.seq_len,
+        args.max_predictions,
+        args.accumulation,
+    )?;
+    if let (Some(s), Some((_, dir))) = (&state, &resume) {
+        let bytes =
+            std::fs::read(dir.join("optimizer.safetensors")).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+        trainer.load_optimizer_state(&bytes, s.step)?;
+        eprintln!("resuming from {} at step {}", dir.display(), s.step);
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out.join("metrics.jsonl"))
+        .map_err(|e| Error(format!("{}: {e}", out.join("metrics.jsonl").display())))?;
+    let mut run = Run {
+        args,
+        trainer,
+        stream,
+        corpus,
+        eval_batches: Vec::new(),
+        total_steps,
+        log,
+        history: Vec::new(),
+    };
+    run.history = read_history(&out.join("metrics.jsonl"), run.trainer.step);
+    run.train(&vocab, &pretraining).await
+}
+
+fn read_tokenizer_dir(dir: &Path) -> Result<ModelFiles> {
+    let opt = |name: &str| std::fs::read(dir.join(name)).ok();
+    let files = ModelFiles {
+        tokenizer_json: opt("tokenizer.json"),
+        vocab_txt: opt("vocab.txt"),
+        tokenizer_config: opt("tokenizer_config.json"),
+        special_tokens_map: opt("special_tokens_map.json"),
+        ..Default::default()
+    };
+    if files.tokenizer_json.is_none() && files.vocab_txt.is_none() {
+        return Err(Error(format!("{}: no tokenizer.json or vocab.txt", dir.display())));
+    }
+    Ok(files)
+}
+
+/// Earlier log lines (up to `step`) for the curve of a resumed run.
+fn read_history(path: &Path, step: u64) -> Vec<(u64, StepMetrics, bool)> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["step"].as_u64().is_some_and(|s| s <= step))
+        .map(|v| {
+            let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+            let m = StepMetrics {
+                loss: f("loss"),
+                mlm_loss: f("mlm_loss"),
+                nsp_loss: f("nsp_loss"),
+                mlm_accuracy: f("mlm_accuracy"),
+                nsp_accuracy: f("nsp_accuracy"),
+                ..Default::default()
+            };
+            (v["step"].as_u64().unwrap(), m, v["split"] == "eval")
+        })
+        .collect()
+}
+
+impl Run {
+    async fn train(&mut self, vocab: &MaskingVocab, pretraining: &PretrainingOptions) -> Result<()> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let flag = interrupted.clone();
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+        let bar = indicatif::ProgressBar::new(self.total_steps);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+                .unwrap(),
+        );
+        bar.set_position(self.trainer.step);
+        let started = Instant::now();
+        let mut tokens = 0usize;
+        let mut instances = Vec::with_capacity(self.args.batch_size);
+        while self.trainer.step < self.total_steps {
+            instances.clear();
+            while instances.len() < self.args.batch_size {
+                match self.corpus.next_instance(&mut self.stream)? {
+                    Some(i) => instances.push(i),
+                    None => return Err(Error("the corpus gives no training instance".into())),
+                }
+            }
+            if self.eval_batches.is_empty() && !self.corpus.eval_documents.is_empty() {
+                self.eval_batches = self.make_eval_batches(vocab, pretraining)?;
+            }
+            let batch = batch_instances_padded(&instances, self.trainer.bert.tokenizer.pad_id(), self.args.seq_len)?;
+            tokens += instances.iter().map(|i| i.len()).sum::<usize>();
+            let m = self.trainer.step(&batch, true).await.map_err(|e| {
+                Error(format!(
+                    "{e}; the last good checkpoint is kept in {}",
+                    self.args.out.display()
+                ))
+            })?;
+            let Some(m) = m else { continue };
+            if self.trainer.micro != 0 {
+                continue;
+            }
+            let step = self.trainer.step;
+            let rate = tokens as f64 / started.elapsed().as_secs_f64();
+            bar.set_position(step);
+            bar.set_message(format!(
+                "loss {:.3} mlm_acc {:.3} nsp_acc {:.3} {:.0} tok/s",
+                m.loss, m.mlm_accuracy, m.nsp_accuracy, rate
+            ));
+            if step % self.args.log_every == 0 || step == self.total_steps {
+                self.log_line(step, &m, "train", Some(rate))?;
+            }
+            let last = step == self.total_steps;
+            if (step % self.args.eval_every == 0 || last) && !self.eval_batches.is_empty() {
+                let e = self.evaluate().await?;
+                bar.println(format!(
+                    "step {step}: held-out loss {:.4} mlm_acc {:.4} nsp_acc {:.4}",
+                    e.loss, e.mlm_accuracy, e.nsp_accuracy
+                ));
+                self.log_line(step, &e, "eval", None)?;
+            }
+            let stop = interrupted.load(Ordering::SeqCst);
+            if step % self.args.save_every == 0 || last || stop {
+                self.save_checkpoint().await?;
+            }
+            if stop {
+                bar.abandon_with_message(format!("interrupted: checkpoint-{step} saved"));
+                return Err(Error(format!("interrupted at step {step}; resume with --resume")));
+            }
+        }
+        bar.finish();
+        self.save_final().await
+    }
+
+    /// Fixed held-out instances (one masking, seeded), in batches.
+    fn make_eval_batches(&self, vocab: &MaskingVocab, pretraining: &PretrainingOptions) -> Result<Vec<PretrainBatch>> {
+        let mut rng = Rng::new(self.args.seed ^ 0x5eed_e7a1);
+        let instances = create_training_instances(&self.corpus.eval_documents, vocab, pretraining, &mut rng)?;
+        let pad = self.trainer.bert.tokenizer.pad_id();
+        instances
+            .chunks(self.args.batch_size)
+            .take(64)
+            .map(|chunk| batch_instances_padded(chunk, pad, self.args.seq_len))
+            .collect()
+    }
+
+    /// Means over the held-out batches, weighted by masked tokens (MLM) and sequences (NSP).
+    async fn evaluate(&self) -> Result<StepMetrics> {
+        let (mut mlm, mut mlm_acc, mut nsp, mut nsp_acc, mut rows, mut seqs) = (0.0, 0.0, 0.0, 0.0, 0usize, 0usize);
+        for b in &self.eval_batches {
+            let m = self.trainer.evaluate(b).await?;
+            let (r, s) = (b.mlm_rows.len(), b.batch.batch);
+            mlm += m.mlm_loss * r as f64;
+            mlm_acc += m.mlm_accuracy * r as f64;
+            nsp += m.nsp_loss * s as f64;
+            nsp_acc += m.nsp_accuracy * s as f64;
+            rows += r;
+            seqs += s;
+        }
+        let (r, s) = (rows.max(1) as f64, seqs.max(1) as f64);
+        Ok(StepMetrics {
+            loss: mlm / r + nsp / s,
+            mlm_loss: mlm / r,
+            nsp_loss: nsp / s,
+            mlm_accuracy: mlm_acc / r,
+            nsp_accuracy: nsp_acc / s,
+            masked_tokens: rows,
+            ..Default::default()
+        })
+    }
+
+    fn log_line(&mut self, step: u64, m: &StepMetrics, split: &str, rate: Option<f64>) -> Result<()> {
+        let mut v = serde_json::to_value(m).unwrap();
+        v["step"] = step.into();
+        v["split"] = split.into();
+        v["epoch"] = self.stream.epoch().into();
+        if let Some(r) = rate {
+            v["tokens_per_second"] = r.into();
+        }
+        writeln!(self.log, "{v}").map_err(|e| Error(format!("metrics.jsonl: {e}")))?;
+        self.history.push((step, m.clone(), split == "eval"));
+        Ok(())
+    }
+
+    fn curve_svg(&self) -> String {
+        let pick = |eval: bool, f: fn(&StepMetrics) -> f64| -> Vec<(f64, f64)> {
+            self.history
+                .iter()
+                .filter(|h| h.2 == eval)
+                .map(|h| (h.0 as f64, f(&h.1)))
+                .collect()
+        };
+        line_chart_svg(
+            "bert-wgpu pretraining",
+            "optimizer step",
+            &[
+                Series {
+                    label: "train loss",
+                    color: "#1f77b4",
+                    points: pick(false, |m| m.loss),
+                },
+                Series {
+                    label: "held-out loss",
+                    color: "#d62728",
+                    points: pick(true, |m| m.loss),
+                },
+                Series {
+                    label: "train MLM accuracy",
+                    color: "#2ca02c",
+                    points: pick(false, |m| m.mlm_accuracy),
+                },
+                Series {
+                    label: "held-out MLM accuracy",
+                    color: "#ff7f0e",
+                    points: pick(true, |m| m.mlm_accuracy),
+                },
+            ],
+        )
+    }
+
+    async fn model_files(&self) -> Result<ModelFiles> {
+        let dtype = if self.args.f16 { SaveDtype::F16 } else { SaveDtype::F32 };
+        self.trainer.bert.save_files(dtype).await
+    }
+
+    fn trainer_state(&self) -> TrainerState {
+        TrainerState {
+            step: self.trainer.step,
+            optimizer: self.trainer.optimizer.config.clone(),
+            seed: self.args.seed,
+            stream: self.stream.state(),
+            batch_size: self.args.batch_size,
+            seq: self.args.seq_len,
+            max_predictions: self.args.max_predictions,
+            accumulation: self.args.accumulation,
+        }
+    }
+
+    /// checkpoint-<step>/: the model directory, optimizer.safetensors and trainer_state.json, written to a
+    /// temporary directory and renamed; older checkpoints beyond the last two are removed.
+    async fn save_checkpoint(&self) -> Result<()> {
+        let files = self.model_files().await?;
+        let optimizer = self.trainer.optimizer_state().await?;
+        let state = serde_json::to_vec_pretty(&self.trainer_state()).unwrap();
+        let mut list = model_files_list(&files);
+        list.push(("optimizer.safetensors", &optimizer));
+        list.push(("trainer_state.json", &state));
+        let dir = self.args.out.join(format!("checkpoint-{}", self.trainer.step));
+        write_model_dir(&dir, &list)?;
+        write_atomic(&self.args.out.join("loss.svg"), self.curve_svg().as_bytes())?;
+        let mut old: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.args.out)
+            .map_err(|e| Error(format!("{}: {e}", self.args.out.display())))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let step = e
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("checkpoint-")?
+                    .parse::<u64>()
+                    .ok()?;
+                Some((step, e.path()))
+            })
+            .collect();
+        old.sort();
+        for (_, path) in old.iter().rev().skip(2) {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        Ok(())
+    }
+
+    /// The final model in the output directory itself, each file written atomically.
+    async fn save_final(&self) -> Result<()> {
+        let files = self.model_files().await?;
+        for (name, bytes) in model_files_list(&files) {
+            write_atomic(&self.args.out.join(name), bytes)?;
+        }
+        write_atomic(&self.args.out.join("loss.svg"), self.curve_svg().as_bytes())?;
+        eprintln!("saved {} (step {})", self.args.out.display(), self.trainer.step);
+        Ok(())
+    }
+}
