@@ -54,11 +54,11 @@ fn attention_softmax_backward(@builtin(global_invocation_id) gid: vec3<u32>, @bu
         return;
     }
     let base = row * p.seq;
-    var dot = 0.0;
+    var s = 0.0;
     for (var j = 0u; j < p.seq; j++) {
-        dot += dprobs[base + j] * probs[base + j];
+        s += dprobs[base + j] * probs[base + j];
     }
     for (var j = 0u; j < p.seq; j++) {
-        dprobs[base + j] = probs[base + j] * (dprobs[base + j] - dot);
+        dprobs[base + j] = probs[base + j] * (dprobs[base + j] - s);
     }
 }

@@ -87,3 +87,27 @@ pub fn forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, probs:
     };
     matmul::forward(rec, Form::Nn, dims, scores, head(2 * hidden), out, Epilogue::default());
 }
+
+const SOFTMAX_BACKWARD: Kernel = Kernel {
+    shader: Shader::Attention,
+    entry: "attention_softmax_backward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // probs (rows, seq)
+        Access::ReadWrite, // dprobs (rows, seq), in place
+    ],
+};
+
+/// Softmax backward, in place: for each of `rows` rows of length `seq`, dprobs becomes
+/// d(scores) = P * (dP - rowsum(dP * P)). No 1/sqrt(d) scale: the caller's matmuls apply it.
+/// probs and dprobs are (batch, heads, seq, seq) with rows = batch * heads * seq.
+pub fn softmax_backward(rec: &mut Recorder, rows: usize, seq: usize, probs: &Tensor, dprobs: &Tensor) {
+    assert_eq!(probs.len(), rows * seq, "attention softmax backward: probs shape");
+    assert_eq!(dprobs.len(), rows * seq, "attention softmax backward: dprobs shape");
+    rec.dispatch(
+        &SOFTMAX_BACKWARD,
+        &[rows as u32, seq as u32, 1],
+        &[&probs.buf, &dprobs.buf],
+        grid_1d(rows),
+    );
+}

@@ -22,3 +22,42 @@ pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Ten
         grid_1d(rows * c / 4),
     );
 }
+
+const BACKWARD: Kernel = Kernel {
+    shader: Shader::Gather,
+    entry: "gather_backward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // inverse (tokens) i32
+        Access::Read,      // dout (rows, c)
+        Access::ReadWrite, // dinp (tokens, c)
+    ],
+};
+
+/// The inverse of a gather index: for each of `tokens` source rows, the output row that gathered it, or -1.
+/// Panics if a source row is gathered twice (its gradient would be a sum; the model never does that).
+pub fn inverse_index(rows: &[u32], tokens: usize) -> Vec<i32> {
+    let mut inverse = vec![-1i32; tokens];
+    for (i, &r) in rows.iter().enumerate() {
+        let slot = &mut inverse[r as usize];
+        assert_eq!(*slot, -1, "gather inverse_index: source row {r} is gathered twice");
+        *slot = i as i32;
+    }
+    inverse
+}
+
+/// Backward of `forward`: dinp[t] = dout[inverse[t]] where inverse[t] >= 0, else 0; with `accumulate`
+/// dinp[t] += that instead. dout is (rows, c), dinp (tokens, c), inverse (tokens) i32 from `inverse_index`
+/// (upload it with `bytemuck::cast_slice` into a u32 buffer). One invocation per (token, 4 channels).
+pub fn backward(rec: &mut Recorder, inverse: &wgpu::Buffer, dout: &Tensor, dinp: &Tensor, accumulate: bool) {
+    let c = *dinp.shape.last().unwrap();
+    assert_eq!(*dout.shape.last().unwrap(), c, "gather backward: row lengths");
+    assert_eq!(c % 4, 0, "gather backward: row length must be a multiple of 4");
+    let tokens = dinp.len() / c;
+    rec.dispatch(
+        &BACKWARD,
+        &[tokens as u32, c as u32, accumulate as u32],
+        &[inverse, &dout.buf, &dinp.buf],
+        grid_1d(tokens * c / 4),
+    );
+}

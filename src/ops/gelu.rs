@@ -16,3 +16,29 @@ pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
     let n = inp.len();
     rec.dispatch(&FORWARD, &[n as u32, act as u32], &[&inp.buf, &out.buf], grid_1d(n));
 }
+
+const BACKWARD: Kernel = Kernel {
+    shader: Shader::Gelu,
+    entry: "gelu_backward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // inp (n) pre-activation
+        Access::Read,      // dout (n)
+        Access::ReadWrite, // dinp (n)
+    ],
+};
+
+/// dinp = dout * act'(inp), elementwise, from the saved pre-activation `inp`: the exact erf derivative
+/// Phi(x) + x phi(x) for `Act::Gelu`, the tanh form's derivative for `Act::GeluTanh` (also `Act::Tanh`,
+/// `Act::Relu`, `Act::None`). dinp is written, not accumulated.
+pub fn backward(rec: &mut Recorder, inp: &Tensor, dout: &Tensor, dinp: &Tensor, act: Act) {
+    assert_eq!(inp.len(), dout.len(), "gelu backward: inp and dout sizes");
+    assert_eq!(inp.len(), dinp.len(), "gelu backward: inp and dinp sizes");
+    let n = inp.len();
+    rec.dispatch(
+        &BACKWARD,
+        &[n as u32, act as u32],
+        &[&inp.buf, &dout.buf, &dinp.buf],
+        grid_1d(n),
+    );
+}

@@ -51,3 +51,143 @@ pub fn forward(
         grid_1d(rows),
     );
 }
+
+const BACKWARD: Kernel = Kernel {
+    shader: Shader::Layernorm,
+    entry: "layernorm_backward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // dout (rows, c)
+        Access::Read,      // inp (rows, c)
+        Access::Read,      // residual (rows, c)
+        Access::Read,      // mean (rows)
+        Access::Read,      // rstd (rows)
+        Access::Read,      // weight (c)
+        Access::ReadWrite, // dinp (rows, c)
+    ],
+};
+
+const BACKWARD_DRES: Kernel = Kernel {
+    shader: Shader::Layernorm,
+    entry: "layernorm_backward_dres",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // dout (rows, c)
+        Access::Read,      // inp (rows, c)
+        Access::Read,      // residual (rows, c)
+        Access::Read,      // mean (rows)
+        Access::Read,      // rstd (rows)
+        Access::Read,      // weight (c)
+        Access::ReadWrite, // dinp (rows, c)
+        Access::ReadWrite, // dres (rows, c)
+    ],
+};
+
+const BACKWARD_PARAMS: Kernel = Kernel {
+    shader: Shader::Layernorm,
+    entry: "layernorm_backward_params",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // dout (rows, c)
+        Access::Read,      // inp (rows, c)
+        Access::Read,      // residual (rows, c)
+        Access::Read,      // mean (rows)
+        Access::Read,      // rstd (rows)
+        Access::ReadWrite, // dweight (c)
+        Access::ReadWrite, // dbias (c)
+    ],
+};
+
+/// Rows and channels of a backward call, with its shape checks.
+fn backward_shape(
+    dout: &Tensor,
+    inp: &Tensor,
+    residual: Option<&Tensor>,
+    mean: &Tensor,
+    rstd: &Tensor,
+) -> (usize, usize) {
+    let c = *dout.shape.last().expect("layernorm backward: dout has a shape");
+    assert_eq!(c % 4, 0, "layernorm backward: channels must be a multiple of 4");
+    let rows = dout.len() / c;
+    assert_eq!(inp.len(), rows * c, "layernorm backward: inp shape");
+    if let Some(r) = residual {
+        assert_eq!(r.len(), rows * c, "layernorm backward: residual shape");
+    }
+    assert_eq!(mean.len(), rows, "layernorm backward: mean shape");
+    assert_eq!(rstd.len(), rows, "layernorm backward: rstd shape");
+    (rows, c)
+}
+
+/// Backward to the input. x = inp (+ residual) was normalised, xhat = (x - mean) * rstd, dxhat = dout * weight:
+/// dinp = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), written (not accumulated). With `dres`,
+/// the same values are written into dres too (the residual branch receives the same gradient). mean and rstd
+/// (rows) are the forward's; one invocation per row.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    rec: &mut Recorder,
+    dout: &Tensor,
+    inp: &Tensor,
+    residual: Option<&Tensor>,
+    weight: &Tensor,
+    mean: &Tensor,
+    rstd: &Tensor,
+    dinp: &Tensor,
+    dres: Option<&Tensor>,
+) {
+    let (rows, c) = backward_shape(dout, inp, residual, mean, rstd);
+    assert_eq!(weight.len(), c, "layernorm backward: weight shape");
+    assert_eq!(dinp.len(), rows * c, "layernorm backward: dinp shape");
+    let uniform = [rows as u32, c as u32, 0, residual.is_some() as u32];
+    let res = residual.unwrap_or(inp);
+    let mut buffers = vec![
+        &dout.buf,
+        &inp.buf,
+        &res.buf,
+        &mean.buf,
+        &rstd.buf,
+        &weight.buf,
+        &dinp.buf,
+    ];
+    let kernel = match dres {
+        Some(d) => {
+            assert_eq!(d.len(), rows * c, "layernorm backward: dres shape");
+            buffers.push(&d.buf);
+            &BACKWARD_DRES
+        }
+        None => &BACKWARD,
+    };
+    rec.dispatch(kernel, &uniform, &buffers, grid_1d(rows));
+}
+
+/// Backward to the parameters, accumulated: dweight += sum over rows of dout * xhat, dbias += sum of dout
+/// (both (c)). One invocation per 4 channels loops over the rows in order: deterministic.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_params(
+    rec: &mut Recorder,
+    dout: &Tensor,
+    inp: &Tensor,
+    residual: Option<&Tensor>,
+    mean: &Tensor,
+    rstd: &Tensor,
+    dweight: &Tensor,
+    dbias: &Tensor,
+) {
+    let (rows, c) = backward_shape(dout, inp, residual, mean, rstd);
+    assert_eq!(dweight.len(), c, "layernorm backward: dweight shape");
+    assert_eq!(dbias.len(), c, "layernorm backward: dbias shape");
+    let res = residual.unwrap_or(inp);
+    rec.dispatch(
+        &BACKWARD_PARAMS,
+        &[rows as u32, c as u32, 0, residual.is_some() as u32],
+        &[
+            &dout.buf,
+            &inp.buf,
+            &res.buf,
+            &mean.buf,
+            &rstd.buf,
+            &dweight.buf,
+            &dbias.buf,
+        ],
+        grid_1d(c / 4),
+    );
+}

@@ -1,6 +1,9 @@
 //! Dispatch for each shader file: `forward()` (and later `backward()`), shape checks, shape comments.
 
+pub mod adamw;
 pub mod attention;
+pub mod cross_entropy;
+pub mod dropout;
 pub mod embedding;
 pub mod gather;
 pub mod gelu;

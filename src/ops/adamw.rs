@@ -1,0 +1,132 @@
+//! AdamW with global gradient-norm clipping (shaders/adamw.wgsl), all on the GPU in the step's submit:
+//! `sumsq` for every gradient tensor (one slot each), one `clip_scale`, then `update` for every tensor.
+//! Every sum has a fixed order, so a step is deterministic.
+
+use super::grid_1d;
+use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+
+/// Partial sums per gradient tensor (workgroups of `adamw_sumsq`); `partials` holds slots * PARTS.
+pub const PARTS: usize = 64;
+
+const SUMSQ: Kernel = Kernel {
+    shader: Shader::Adamw,
+    entry: "adamw_sumsq",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // grad (n)
+        Access::ReadWrite, // partials (slots * PARTS)
+    ],
+};
+
+const CLIP_SCALE: Kernel = Kernel {
+    shader: Shader::Adamw,
+    entry: "adamw_clip_scale",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // partials (slots * PARTS)
+        Access::ReadWrite, // out (2) [global norm, scale]
+    ],
+};
+
+const UPDATE: Kernel = Kernel {
+    shader: Shader::Adamw,
+    entry: "adamw_update",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // clip (2) [global norm, scale]
+        Access::ReadWrite, // param (n)
+        Access::ReadWrite, // grad (n), zeroed
+        Access::ReadWrite, // m (n)
+        Access::ReadWrite, // v (n)
+    ],
+};
+
+/// Which AdamW.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdamVariant {
+    /// torch.optim.AdamW (Hugging Face's Trainer): p *= 1 - lr * wd; m, v updated;
+    /// p -= lr * mhat / (sqrt(vhat) + eps) with bias-corrected mhat, vhat. Usually eps = 1e-8.
+    Torch,
+    /// The original BERT's AdamWeightDecay: no bias correction; p -= lr * (m / (sqrt(v) + eps) + wd * p).
+    /// Usually eps = 1e-6.
+    Google,
+}
+
+/// The hyperparameters of one update (the learning rate of this step's schedule).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamHyper {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// 0 for biases and LayerNorm parameters (the caller's choice).
+    pub weight_decay: f32,
+    /// 1-based step, for the bias correction of `AdamVariant::Torch`.
+    pub step: u32,
+    pub variant: AdamVariant,
+}
+
+/// Writes PARTS partial sums of squares of `grad` into partials[slot * PARTS .. (slot + 1) * PARTS]
+/// (PARTS workgroups grid-striding over the tensor; deterministic).
+pub fn sumsq(rec: &mut Recorder, grad: &Tensor, partials: &Tensor, slot: usize) {
+    assert!(
+        partials.len() >= (slot + 1) * PARTS,
+        "adamw sumsq: partials hold {} values, slot {slot} needs {}",
+        partials.len(),
+        (slot + 1) * PARTS
+    );
+    rec.dispatch(
+        &SUMSQ,
+        &[grad.len() as u32, (slot * PARTS) as u32],
+        &[&grad.buf, &partials.buf],
+        [PARTS as u32, 1, 1],
+    );
+}
+
+/// out (2) = [global norm, scale = min(1, max_norm / (norm + 1e-6))] from the first `slots` slots of
+/// partials (one workgroup, fixed order). max_norm = f32::INFINITY never clips.
+pub fn clip_scale(rec: &mut Recorder, partials: &Tensor, slots: usize, max_norm: f32, out: &Tensor) {
+    assert!(partials.len() >= slots * PARTS, "adamw clip_scale: partials shape");
+    assert!(out.len() >= 2, "adamw clip_scale: out holds [norm, scale]");
+    rec.dispatch(
+        &CLIP_SCALE,
+        &[(slots * PARTS) as u32, max_norm.to_bits()],
+        &[&partials.buf, &out.buf],
+        [1, 1, 1],
+    );
+}
+
+/// One AdamW update of `param` from `grad` times clip[1] (the scale from `clip_scale`), with moments m and
+/// v (all of param's size); then grad = 0, ready for the next accumulation.
+pub fn update(rec: &mut Recorder, param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, clip: &Tensor, h: AdamHyper) {
+    let n = param.len();
+    for (t, name) in [(grad, "grad"), (m, "m"), (v, "v")] {
+        assert_eq!(t.len(), n, "adamw update: {name} has {} values, param {n}", t.len());
+    }
+    assert!(h.step >= 1, "adamw update: step is 1-based");
+    let (lr, wd) = (h.lr as f64, h.weight_decay as f64);
+    let bc1 = 1.0 - (h.beta1 as f64).powi(h.step as i32);
+    let bc2 = 1.0 - (h.beta2 as f64).powi(h.step as i32);
+    let f = |x: f64| (x as f32).to_bits();
+    let variant = match h.variant {
+        AdamVariant::Torch => 0,
+        AdamVariant::Google => 1,
+    };
+    rec.dispatch(
+        &UPDATE,
+        &[
+            n as u32,
+            variant,
+            h.lr.to_bits(),
+            h.beta1.to_bits(),
+            h.beta2.to_bits(),
+            h.eps.to_bits(),
+            h.weight_decay.to_bits(),
+            f(1.0 - lr * wd),
+            f(lr / bc1),
+            f(bc2.sqrt()),
+        ],
+        &[&clip.buf, &param.buf, &grad.buf, &m.buf, &v.buf],
+        grid_1d(n),
+    );
+}

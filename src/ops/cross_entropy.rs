@@ -1,0 +1,83 @@
+//! Softmax cross-entropy over rows of logits (shaders/cross_entropy.wgsl): losses, log-sum-exp and
+//! accuracy per row, and the in-place backward. A label >= V (e.g. -100 as u32) marks a row that is not
+//! scored: loss 0, correct 0, gradient 0.
+
+use super::grid_1d;
+use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+
+const FORWARD: Kernel = Kernel {
+    shader: Shader::CrossEntropy,
+    entry: "cross_entropy_forward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // logits (rows, V)
+        Access::Read,      // labels (rows) u32
+        Access::ReadWrite, // losses (rows)
+        Access::ReadWrite, // lse (rows)
+        Access::ReadWrite, // correct (rows)
+    ],
+};
+
+const BACKWARD: Kernel = Kernel {
+    shader: Shader::CrossEntropy,
+    entry: "cross_entropy_backward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // labels (rows) u32
+        Access::Read,      // lse (rows)
+        Access::ReadWrite, // dlogits (rows, V), in place over the logits
+    ],
+};
+
+/// Workgroup counts for one workgroup per row, folded into y beyond 65535 (the kernel rebuilds the row as
+/// `workgroup_id.x + workgroup_id.y * num_workgroups.x`).
+fn grid_rows(rows: usize) -> [u32; 3] {
+    if rows <= 65535 {
+        [rows as u32, 1, 1]
+    } else {
+        let y = rows.div_ceil(65535);
+        [rows.div_ceil(y) as u32, y as u32, 1]
+    }
+}
+
+/// Rows and classes of logits (rows, V).
+fn shape(logits: &Tensor) -> (usize, usize) {
+    let v = *logits.shape.last().expect("cross_entropy: logits have a shape");
+    (logits.len() / v.max(1), v)
+}
+
+/// Per row of logits (rows, V): losses = lse - logits[label], lse = log-sum-exp (saved for `backward`),
+/// correct = 1.0 where the first argmax equals the label, else 0.0. labels are (rows) u32. One 64-invocation
+/// workgroup per row (a fixed-order tree reduction in workgroup memory); any V.
+pub fn forward(
+    rec: &mut Recorder,
+    logits: &Tensor,
+    labels: &wgpu::Buffer,
+    losses: &Tensor,
+    lse: &Tensor,
+    correct: &Tensor,
+) {
+    let (rows, v) = shape(logits);
+    assert_eq!(losses.len(), rows, "cross_entropy: losses shape");
+    assert_eq!(lse.len(), rows, "cross_entropy: lse shape");
+    assert_eq!(correct.len(), rows, "cross_entropy: correct shape");
+    rec.dispatch(
+        &FORWARD,
+        &[rows as u32, v as u32, 0],
+        &[&logits.buf, labels, &losses.buf, &lse.buf, &correct.buf],
+        grid_rows(rows),
+    );
+}
+
+/// In place: the logits become dlogits = (softmax(logits) - onehot(label)) * scale, from the forward's lse.
+/// For the mean loss over the scored rows, scale = 1 / (scored rows). One invocation per element.
+pub fn backward(rec: &mut Recorder, logits_to_dlogits: &Tensor, labels: &wgpu::Buffer, lse: &Tensor, scale: f32) {
+    let (rows, v) = shape(logits_to_dlogits);
+    assert_eq!(lse.len(), rows, "cross_entropy backward: lse shape");
+    rec.dispatch(
+        &BACKWARD,
+        &[rows as u32, v as u32, scale.to_bits()],
+        &[labels, &lse.buf, &logits_to_dlogits.buf],
+        grid_1d(rows * v),
+    );
+}
