@@ -1,0 +1,326 @@
+//! The command line end to end: bad input gives one clear line and a non-zero exit; pretraining on a
+//! small corpus lowers the loss and resumes exactly.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bert-wgpu"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn fixture(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(p)
+}
+
+/// A fresh scratch directory under the target directory.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn has_gpu() -> bool {
+    common::gpu().is_some()
+}
+
+/// Asserts a failure whose last stderr line mentions every `needle`, without a panic.
+fn assert_clear_error((code, _, err): (i32, String, String), needles: &[&str]) {
+    assert_ne!(code, 0, "expected a failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
+    for n in needles {
+        assert!(last.contains(n), "error {last:?} does not mention {n:?}");
+    }
+}
+
+/// Copies the tiny model to a scratch directory, optionally replacing one file.
+fn model_with(name: &str, file: &str, bytes: Option<&[u8]>) -> PathBuf {
+    let dir = scratch(name);
+    for entry in std::fs::read_dir(fixture("tiny-bert")).unwrap() {
+        let e = entry.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    match bytes {
+        Some(b) => std::fs::write(dir.join(file), b).unwrap(),
+        None => std::fs::remove_file(dir.join(file)).unwrap(),
+    }
+    dir
+}
+
+#[test]
+fn bad_model_directories_are_clear_errors() {
+    if !has_gpu() {
+        return;
+    }
+    let fill = |dir: &Path| run(bin().args(["fill-mask", "--model"]).arg(dir).arg("the [MASK] ."));
+    let weights = std::fs::read(fixture("tiny-bert/model.safetensors")).unwrap();
+    assert_clear_error(
+        fill(&model_with("missing-weights", "model.safetensors", None)),
+        &["model.safetensors"],
+    );
+    let truncated = model_with("truncated", "model.safetensors", Some(&weights[..weights.len() / 2]));
+    assert_clear_error(fill(&truncated), &["model.safetensors", "truncated"]);
+    let corrupt = model_with(
+        "corrupt",
+        "model.safetensors",
+        Some(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}......"),
+    );
+    assert_clear_error(fill(&corrupt), &["model.safetensors"]);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("tiny-bert/config.json")).unwrap()).unwrap();
+    config["num_attention_heads"] = 5.into();
+    let heads = model_with("heads", "config.json", Some(config.to_string().as_bytes()));
+    assert_clear_error(fill(&heads), &["hidden_size", "num_attention_heads"]);
+    config["num_attention_heads"] = 4.into();
+    config["hidden_size"] = 48.into(); // the weights are 32 wide
+    let shape = model_with("shape", "config.json", Some(config.to_string().as_bytes()));
+    assert_clear_error(fill(&shape), &["bert.embeddings.word_embeddings.weight", "shape"]);
+    let dir = model_with("no-tokenizer", "vocab.txt", None);
+    std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
+    assert_clear_error(fill(&dir), &["tokenizer.json", "vocab.txt"]);
+}
+
+#[test]
+fn bad_texts_are_clear_errors() {
+    if !has_gpu() {
+        return;
+    }
+    let model = fixture("tiny-bert");
+    assert_clear_error(
+        run(bin().args(["fill-mask", "--model"]).arg(&model).arg("the king .")),
+        &["[MASK]"],
+    );
+    assert_clear_error(
+        run(bin().args(["fill-mask", "--model"]).arg(&model).arg(" ")),
+        &["empty"],
+    );
+    assert_clear_error(run(bin().args(["embed", "--model"]).arg(&model).arg("")), &["empty"]);
+}
+
+#[test]
+fn long_texts_are_truncated_with_a_warning() {
+    if !has_gpu() {
+        return;
+    }
+    let long = "the king ".repeat(40) + "[MASK] .";
+    let (code, out, err) = run(bin()
+        .args(["fill-mask", "--json", "--model"])
+        .arg(fixture("tiny-bert"))
+        .arg(&long));
+    // The mask sits past max_position_embeddings (32): after truncation there is none left.
+    assert!(err.contains("truncated"), "{err}");
+    assert_ne!(code, 0, "{out}");
+    let (code, out, err) = run(bin()
+        .args(["embed", "--json", "--model"])
+        .arg(fixture("tiny-bert"))
+        .arg(&long));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("truncated"), "{err}");
+    let v: Vec<Vec<f32>> = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0].len(), 32);
+}
+
+/// A small corpus in the BERT format: short documents of simple sentences.
+fn write_corpus(dir: &Path) -> PathBuf {
+    let subjects = [
+        "the king",
+        "the queen",
+        "a man",
+        "a woman",
+        "the dog",
+        "my sister",
+        "his father",
+        "our friend",
+    ];
+    let verbs = ["loves", "sees", "visits", "admires", "finds", "meets", "hears", "helps"];
+    let objects = [
+        "the house",
+        "a letter",
+        "the garden",
+        "her mother",
+        "the city",
+        "a horse",
+        "the ball",
+        "his wife",
+    ];
+    let mut rng = bert_wgpu::rng::Rng::new(7);
+    let mut text = String::new();
+    for _ in 0..60 {
+        for _ in 0..6 {
+            let pick = |xs: &[&str], rng: &mut bert_wgpu::rng::Rng| {
+                xs[(rng.next_u64() % xs.len() as u64) as usize].to_string()
+            };
+            text += &format!(
+                "{} {} {} .\n",
+                pick(&subjects, &mut rng),
+                pick(&verbs, &mut rng),
+                pick(&objects, &mut rng)
+            );
+        }
+        text += "\n";
+    }
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["split"] == "train")
+        .collect()
+}
+
+#[test]
+fn pretraining_lowers_the_loss_and_resumes_exactly() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = scratch("pretrain");
+    let corpus = write_corpus(&dir);
+    let vocab = dir.join("vocab");
+    let (code, _, err) = run(bin()
+        .args(["vocab", "--size", "60", "--min-frequency", "1", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(&vocab));
+    assert_eq!(code, 0, "{err}");
+    let config = dir.join("config.json");
+    let c = serde_json::json!({"vocab_size": 1, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 64, "max_position_embeddings": 64, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0});
+    std::fs::write(&config, c.to_string()).unwrap();
+    let pretrain = |out: &Path, extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["pretrain", "--corpus"])
+            .arg(&corpus)
+            .arg("--config")
+            .arg(&config)
+            .arg("--tokenizer")
+            .arg(&vocab);
+        cmd.arg("--out").arg(out).args([
+            "--steps",
+            "40",
+            "--batch-size",
+            "8",
+            "--seq-len",
+            "32",
+            "--max-predictions",
+            "5",
+        ]);
+        cmd.args([
+            "--lr",
+            "3e-3",
+            "--warmup",
+            "4",
+            "--log-every",
+            "1",
+            "--save-every",
+            "20",
+            "--eval-every",
+            "20",
+        ]);
+        cmd.args(["--holdout-every", "10"]).args(extra);
+        run(&mut cmd)
+    };
+    let full = dir.join("full");
+    let (code, _, err) = pretrain(&full, &[]);
+    assert_eq!(code, 0, "{err}");
+    let m = metrics(&full);
+    assert_eq!(m.len(), 40);
+    let mean = |r: &[serde_json::Value]| r.iter().map(|v| v["loss"].as_f64().unwrap()).sum::<f64>() / r.len() as f64;
+    let (first, last) = (mean(&m[..5]), mean(&m[35..]));
+    assert!(last < 0.95 * first, "loss did not go down: {first} -> {last}");
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "loss.svg",
+        "checkpoint-40/optimizer.safetensors",
+    ] {
+        assert!(full.join(f).exists(), "{f} missing");
+    }
+    // The directory is a model: fill-mask runs on it.
+    let (code, _, err) = run(bin()
+        .args(["fill-mask", "--model"])
+        .arg(&full)
+        .arg("the king [MASK] the house ."));
+    assert_eq!(code, 0, "{err}");
+
+    // An output directory that exists is refused.
+    assert_clear_error(pretrain(&full, &[]), &["--overwrite", "--resume"]);
+
+    // Resume from checkpoint-20: the same losses as the uninterrupted run, step for step.
+    let resumed = dir.join("resumed");
+    std::fs::create_dir_all(&resumed).unwrap();
+    copy_dir(&full.join("checkpoint-20"), &resumed.join("checkpoint-20"));
+    let head: Vec<String> = std::fs::read_to_string(full.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .take(20)
+        .map(String::from)
+        .collect();
+    std::fs::write(resumed.join("metrics.jsonl"), head.join("\n") + "\n").unwrap();
+    let (code, _, err) = pretrain(&resumed, &["--resume"]);
+    assert_eq!(code, 0, "{err}");
+    let r = metrics(&resumed);
+    assert_eq!(r.len(), 40);
+    for step in 20..40 {
+        assert_eq!(r[step]["step"], m[step]["step"]);
+        assert_eq!(
+            r[step]["loss"],
+            m[step]["loss"],
+            "step {}: resumed loss differs",
+            step + 1
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn pretraining_input_errors() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = scratch("pretrain-errors");
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let one = dir.join("one.txt");
+    std::fs::write(&one, "just one sentence here .\n").unwrap();
+    let vocab = fixture("tiny-bert");
+    let pretrain = |corpus: &Path, out: &str| {
+        run(bin()
+            .args(["pretrain", "--config", "tiny", "--steps", "2", "--corpus"])
+            .arg(corpus)
+            .arg("--tokenizer")
+            .arg(&vocab)
+            .arg("--out")
+            .arg(dir.join(out)))
+    };
+    assert_clear_error(pretrain(&dir.join("missing.txt"), "a"), &["missing.txt"]);
+    assert_clear_error(pretrain(&empty, "b"), &["empty.txt"]);
+    assert_clear_error(pretrain(&one, "c"), &["single sentence"]);
+}
