@@ -291,7 +291,7 @@ fn masked_multi_head_attention() {
         heads,
         head_dim: d,
     };
-    attention::forward(&mut rec, shape, &qkv_t, &mask_t, &probs, &ctx);
+    attention::forward(&mut rec, shape, &qkv_t, &mask_t, &probs, &ctx, None);
     let got =
         pollster::block_on(rec.submit_and_read(&[(&ctx.buf, 0, ctx.len()), (&probs.buf, 0, probs.len())])).unwrap();
     let (want_ctx, want_probs) = cpu::attention(&qkv, &mask, batch, seq, heads, d);

@@ -167,3 +167,66 @@ fn ten_torch_adamw_steps_match_pytorch() {
 fn ten_google_adam_weight_decay_steps_match_the_original_recipe() {
     ten_steps_match(Variant::Google, "google_adam_weight_decay");
 }
+
+/// With dropout on (p = 0.1, fixed step seed), the analytic gradient matches central finite differences of
+/// the loss, so forward and backward apply the same masks at every site.
+#[test]
+fn gradients_with_dropout_match_finite_differences() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut files = model_files();
+    let mut config: serde_json::Value = serde_json::from_slice(&files.config).unwrap();
+    config["hidden_dropout_prob"] = 0.1.into();
+    config["attention_probs_dropout_prob"] = 0.1.into();
+    files.config = config.to_string().into_bytes();
+    let bert = Bert::load(Rc::new(gpu), &files).unwrap();
+    let mut t = Pretrainer::new(bert, OptimizerConfig::new(Variant::Torch, 1e-3, 3, 10), 3, 12, 3, 1).unwrap();
+    t.seed = 99;
+    let (batch, _) = fixture_batch();
+    let base = pollster::block_on(t.accumulate_gradients(&batch)).unwrap();
+    let no_dropout = pollster::block_on(t.evaluate(&batch)).unwrap();
+    assert!((base.loss - no_dropout.loss).abs() > 1e-4, "dropout changed nothing");
+
+    let named = t.bert.weights.named();
+    let grads = t.grads.named();
+    let read = |tensor: &bert_wgpu::Tensor| pollster::block_on(t.bert.gpu.read(&[tensor])).unwrap().remove(0);
+    // Read every gradient first: each finite-difference evaluation below accumulates into them again.
+    let all_grads: Vec<Vec<f32>> = grads.iter().map(|(_, g)| read(g)).collect();
+    let mut checked = 0;
+    for (i, (name, param)) in named.iter().enumerate() {
+        if !(name.contains("layer.0.intermediate.dense.weight")
+            || name.contains("layer.1.attention.self.qkv.weight")
+            || name.contains("embeddings.LayerNorm.weight"))
+        {
+            continue;
+        }
+        let values = read(param);
+        let grad = &all_grads[i];
+        // The entry with the largest gradient: finite differences in f32 resolve it well.
+        let j = (0..grad.len())
+            .max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs()))
+            .unwrap();
+        let eps = 1e-2f32;
+        let mut loss_at = |v: f32| {
+            let mut changed = values.clone();
+            changed[j] = v;
+            t.bert
+                .gpu
+                .queue
+                .write_buffer(&param.buf, 0, bytemuck::cast_slice(&changed));
+            pollster::block_on(t.accumulate_gradients(&batch)).unwrap().loss
+        };
+        let numeric = (loss_at(values[j] + eps) - loss_at(values[j] - eps)) / (2.0 * eps as f64);
+        t.bert
+            .gpu
+            .queue
+            .write_buffer(&param.buf, 0, bytemuck::cast_slice(&values));
+        // The loss is computed in f32 (about 1e-6 relative): a 2e-2 step resolves gradients of this size to ~2%.
+        let analytic = grad[j] as f64;
+        assert!(
+            (numeric - analytic).abs() <= 0.03 * analytic.abs() + 1e-3,
+            "{name}[{j}]: numeric {numeric} vs analytic {analytic}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}

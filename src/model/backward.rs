@@ -2,27 +2,29 @@
 //! Parameter gradients accumulate (+=) into a `Weights` of gradients; activation gradients are written.
 
 use super::heads::MlmActs;
-use super::{Bert, BertConfig, Weights, Workspace};
+use super::{Bert, BertConfig, Dropout, Weights, Workspace};
 use crate::error::Result;
 use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::ops::embedding::GradIndex;
 use crate::ops::matmul::{self, Dims, Epilogue, Form, Operand};
-use crate::ops::{attention, embedding, gather, gelu, layernorm, Act};
+use crate::ops::{attention, dropout, embedding, gather, gelu, layernorm, Act};
 
 /// Activation gradients and index buffers for one (batch, seq, MLM rows) shape, allocated once.
 pub struct BackwardBuffers {
     /// Gradient of a layer's output and of its input, swapped after each layer; each (tokens, H).
     d_hidden: [Tensor; 2],
-    dz2: Tensor,         // (tokens, H) gradient of the second LayerNorm's input (= of ffn_out)
-    d_attn_norm: Tensor, // (tokens, H) gradient of the attention block's output
-    d_inter: Tensor,     // (tokens, I)
-    d_inter_pre: Tensor, // (tokens, I)
-    dz1: Tensor,         // (tokens, H) gradient of the first LayerNorm's input (= of attn_proj)
-    d_ctx: Tensor,       // (tokens, H)
-    d_probs: Tensor,     // (batch, heads, seq, seq); becomes d(scores) in place
-    d_qkv: Tensor,       // (tokens, 3H)
-    d_emb: Tensor,       // (tokens, H)
-    ones: Tensor,        // (max(tokens, rows), 4) ones, for bias gradients
+    dz2: Tensor,                  // (tokens, H) gradient of the second LayerNorm's input (= of ffn_out)
+    d_attn_norm: Tensor,          // (tokens, H) gradient of the attention block's output
+    d_inter: Tensor,              // (tokens, I)
+    d_inter_pre: Tensor,          // (tokens, I)
+    dz1: Tensor,                  // (tokens, H) gradient of the first LayerNorm's input (= of attn_proj)
+    d_ctx: Tensor,                // (tokens, H)
+    d_probs: Tensor,              // (batch, heads, seq, seq); becomes d(scores) in place
+    d_qkv: Tensor,                // (tokens, 3H)
+    d_emb: Tensor,                // (tokens, H)
+    d_drop: Tensor,               // (tokens, H) gradient before a dropout (training with dropout only)
+    d_probs_drop: Option<Tensor>, // (batch, heads, seq, seq) gradient of the dropped probabilities
+    ones: Tensor,                 // (max(tokens, rows), 4) ones, for bias gradients
     word_index: GradIndex,
     position_index: GradIndex,
     type_index: GradIndex,
@@ -55,6 +57,15 @@ impl BackwardBuffers {
             d_probs: z(&[batch, c.num_attention_heads, seq, seq], "d_attention_probs")?,
             d_qkv: z(&[t, 3 * h], "d_qkv")?,
             d_emb: z(&[t, h], "d_embedding_sum")?,
+            d_drop: z(&[t, h], "d_dropout")?,
+            d_probs_drop: if c.uses_dropout() {
+                Some(z(
+                    &[batch, c.num_attention_heads, seq, seq],
+                    "d_attention_probs_dropped",
+                )?)
+            } else {
+                None
+            },
             ones: gpu.upload(&vec![1.0; ones_rows * 4], &[ones_rows, 4], "ones")?,
             word_index: GradIndex::alloc(gpu, t)?,
             position_index: GradIndex::alloc(gpu, t)?,
@@ -105,6 +116,7 @@ impl Bert {
         mlm: &MlmActs,
         bb: &BackwardBuffers,
         g: &Weights,
+        dropout: Option<Dropout>,
     ) {
         let c = &self.config;
         let w = &self.weights;
@@ -189,36 +201,45 @@ impl Bert {
             gather::backward(rec, &bb.cls_inverse, &bb.d_cls, last, true);
         }
 
-        // Encoder layers in reverse.
-        let eps_shape = ws.shape(c);
+        // Encoder layers in reverse. With dropout, a LayerNorm's input gradient is that of the dropped
+        // projection; `undrop` takes it back through the same mask to the projection itself.
+        let undrop = |rec: &mut Recorder, grad: &'_ Tensor, p: f32, site: u32| -> bool {
+            match dropout {
+                Some(d) if p > 0.0 => {
+                    dropout::backward(rec, grad, &bb.d_drop, p, d.seed, site);
+                    true
+                }
+                _ => false,
+            }
+        };
+        let shape = ws.shape(c);
         let mut cur = 0;
         for l in (0..w.layers.len()).rev() {
             let (layer, gl, a) = (&w.layers[l], &g.layers[l], ws.layer(l));
             let (dout, dinp) = (&bb.d_hidden[cur], &bb.d_hidden[1 - cur]);
             let x = &ws.hidden[l];
+            let site = 1 + 3 * l as u32;
+            let dropped = a.dropped.as_ref().filter(|_| dropout.is_some());
+            let hidden_p = dropout.map_or(0.0, |d| d.hidden);
 
-            // hidden[l + 1] = LayerNorm(ffn_out + attn_norm)
+            // hidden[l + 1] = LayerNorm(drop(ffn_out) + attn_norm)
             let (m, r) = &ws.ln_stats[2 + 2 * l];
-            let res = Some(&a.attn_norm);
-            layernorm::backward(
-                rec,
-                dout,
-                &a.ffn_out,
-                res,
-                &layer.out_ln_weight,
-                m,
-                r,
-                &bb.dz2,
-                Some(&bb.d_attn_norm),
-            );
-            layernorm::backward_params(rec, dout, &a.ffn_out, res, m, r, &gl.out_ln_weight, &gl.out_ln_bias);
+            let ffn_out = dropped.map_or(&a.ffn_out, |d| &d.ffn_out);
+            let (res, lw) = (Some(&a.attn_norm), &layer.out_ln_weight);
+            layernorm::backward(rec, dout, ffn_out, res, lw, m, r, &bb.dz2, Some(&bb.d_attn_norm));
+            layernorm::backward_params(rec, dout, ffn_out, res, m, r, &gl.out_ln_weight, &gl.out_ln_bias);
+            let d_ffn = if dropped.is_some() && undrop(rec, &bb.dz2, hidden_p, site + 2) {
+                &bb.d_drop
+            } else {
+                &bb.dz2
+            };
             // ffn_out = inter . W_out^T + b; inter = act(inter_pre); inter_pre = attn_norm . W_in^T + b
             let ob = Some((&gl.out_bias, ones));
             matmul::linear_backward(
                 rec,
                 &a.inter,
                 &layer.out_weight,
-                &bb.dz2,
+                d_ffn,
                 Some(&bb.d_inter),
                 false,
                 &gl.out_weight,
@@ -229,57 +250,31 @@ impl Bert {
                 .as_ref()
                 .expect("layer activations were recorded for training");
             gelu::backward(rec, inter_pre, &bb.d_inter, &bb.d_inter_pre, c.act());
-            let ib = Some((&gl.inter_bias, ones));
-            let d_an = Some(&bb.d_attn_norm);
-            matmul::linear_backward(
-                rec,
-                &a.attn_norm,
-                &layer.inter_weight,
-                &bb.d_inter_pre,
-                d_an,
-                true,
-                &gl.inter_weight,
-                ib,
-            );
+            let (ib, d_an) = (Some((&gl.inter_bias, ones)), Some(&bb.d_attn_norm));
+            let (iw, giw) = (&layer.inter_weight, &gl.inter_weight);
+            matmul::linear_backward(rec, &a.attn_norm, iw, &bb.d_inter_pre, d_an, true, giw, ib);
 
-            // attn_norm = LayerNorm(attn_proj + x)
+            // attn_norm = LayerNorm(drop(attn_proj) + x); x's residual gradient goes to dinp.
             let (m, r) = &ws.ln_stats[1 + 2 * l];
-            let dan = &bb.d_attn_norm;
-            layernorm::backward(
-                rec,
-                dan,
-                &a.attn_proj,
-                Some(x),
-                &layer.attn_ln_weight,
-                m,
-                r,
-                &bb.dz1,
-                Some(dinp),
-            );
-            layernorm::backward_params(
-                rec,
-                dan,
-                &a.attn_proj,
-                Some(x),
-                m,
-                r,
-                &gl.attn_ln_weight,
-                &gl.attn_ln_bias,
-            );
+            let attn_proj = dropped.map_or(&a.attn_proj, |d| &d.attn_proj);
+            let (dan, lw) = (&bb.d_attn_norm, &layer.attn_ln_weight);
+            layernorm::backward(rec, dan, attn_proj, Some(x), lw, m, r, &bb.dz1, Some(dinp));
+            layernorm::backward_params(rec, dan, attn_proj, Some(x), m, r, &gl.attn_ln_weight, &gl.attn_ln_bias);
+            let d_proj = if dropped.is_some() && undrop(rec, &bb.dz1, hidden_p, site + 1) {
+                &bb.d_drop
+            } else {
+                &bb.dz1
+            };
             // attn_proj = ctx . W_ao^T + b
             let ab = Some((&gl.attn_out_bias, ones));
-            matmul::linear_backward(
-                rec,
-                &a.ctx,
-                &layer.attn_out_weight,
-                &bb.dz1,
-                Some(&bb.d_ctx),
-                false,
-                &gl.attn_out_weight,
-                ab,
-            );
-            attention_backward(rec, eps_shape, &a.qkv, &ws.probs[l], bb);
-            // qkv = x . W_qkv^T + b; x also feeds the residual, whose gradient is already in dinp.
+            let (aw, gaw) = (&layer.attn_out_weight, &gl.attn_out_weight);
+            matmul::linear_backward(rec, &a.ctx, aw, d_proj, Some(&bb.d_ctx), false, gaw, ab);
+            let attention_dropout = match (dropped, dropout) {
+                (Some(d), Some(drop)) if drop.attention > 0.0 => Some((&d.probs, drop.attention, drop.seed, site)),
+                _ => None,
+            };
+            attention_backward(rec, shape, &a.qkv, &ws.probs[l], attention_dropout, bb);
+            // qkv = x . W_qkv^T + b
             let qb = Some((&gl.qkv_bias, ones));
             matmul::linear_backward(
                 rec,
@@ -294,10 +289,13 @@ impl Bert {
             cur = 1 - cur;
         }
 
-        // hidden[0] = LayerNorm(word + position + token type)
+        // hidden[0] = drop(LayerNorm(word + position + token type))
         let e = &w.embeddings;
         let ge = &g.embeddings;
-        let dh0 = &bb.d_hidden[cur];
+        let dh0 = match (&ws.emb_norm, dropout) {
+            (Some(_), Some(d)) if undrop(rec, &bb.d_hidden[cur], d.hidden, 0) => &bb.d_drop,
+            _ => &bb.d_hidden[cur],
+        };
         let (m, r) = &ws.ln_stats[0];
         layernorm::backward(rec, dh0, &ws.emb, None, &e.ln_weight, m, r, &bb.d_emb, None);
         layernorm::backward_params(rec, dh0, &ws.emb, None, m, r, &ge.ln_weight, &ge.ln_bias);
@@ -309,7 +307,16 @@ impl Bert {
 
 /// Attention's backward from d(context) in `bb.d_ctx` to d(Q | K | V) in `bb.d_qkv`:
 /// dP = dO.V^T, dV = P^T.dO, dS = softmax backward of dP, dQ = dS.K / sqrt(d), dK = dS^T.Q / sqrt(d).
-fn attention_backward(rec: &mut Recorder, s: attention::Shape, qkv: &Tensor, probs: &Tensor, bb: &BackwardBuffers) {
+/// With attention dropout (dropped probabilities, p, seed, site), P.V used the dropped P: dV uses it too
+/// and dP passes back through the same mask before the softmax backward.
+fn attention_backward(
+    rec: &mut Recorder,
+    s: attention::Shape,
+    qkv: &Tensor,
+    probs: &Tensor,
+    dropout: Option<(&Tensor, f32, u32, u32)>,
+    bb: &BackwardBuffers,
+) {
     let hidden = s.heads * s.head_dim;
     let seq_sq = s.seq * s.seq;
     let per_head = |buf, off, rs| Operand {
@@ -319,14 +326,14 @@ fn attention_backward(rec: &mut Recorder, s: attention::Shape, qkv: &Tensor, pro
         so: s.seq * rs,
         si: s.head_dim,
     };
-    let q = per_head(&qkv.buf, 0, 3 * hidden);
-    let k = per_head(&qkv.buf, hidden, 3 * hidden);
-    let v = per_head(&qkv.buf, 2 * hidden, 3 * hidden);
-    let (dq, dk, dv) = (
-        per_head(&bb.d_qkv.buf, 0, 3 * hidden),
-        per_head(&bb.d_qkv.buf, hidden, 3 * hidden),
-        per_head(&bb.d_qkv.buf, 2 * hidden, 3 * hidden),
+    let (q, k, v) = (
+        per_head(&qkv.buf, 0, 3 * hidden),
+        per_head(&qkv.buf, hidden, 3 * hidden),
+        per_head(&qkv.buf, 2 * hidden, 3 * hidden),
     );
+    let dq = per_head(&bb.d_qkv.buf, 0, 3 * hidden);
+    let dk = per_head(&bb.d_qkv.buf, hidden, 3 * hidden);
+    let dv = per_head(&bb.d_qkv.buf, 2 * hidden, 3 * hidden);
     let d_ctx = per_head(&bb.d_ctx.buf, 0, hidden);
     let square = |buf| Operand {
         buf,
@@ -335,7 +342,6 @@ fn attention_backward(rec: &mut Recorder, s: attention::Shape, qkv: &Tensor, pro
         so: s.heads * seq_sq,
         si: seq_sq,
     };
-    let (p, dp) = (square(&probs.buf), square(&bb.d_probs.buf));
     let batched = |m, n, k| Dims {
         m,
         n,
@@ -348,8 +354,42 @@ fn attention_backward(rec: &mut Recorder, s: attention::Shape, qkv: &Tensor, pro
         alpha: 1.0 / (s.head_dim as f32).sqrt(),
         ..Default::default()
     };
-    matmul::forward(rec, Form::Nt, batched(s.seq, s.seq, s.head_dim), d_ctx, v, dp, plain);
-    matmul::forward(rec, Form::Tn, batched(s.seq, s.head_dim, s.seq), p, d_ctx, dv, plain);
+    let dp = square(&bb.d_probs.buf);
+    match (dropout, &bb.d_probs_drop) {
+        (Some((dropped, p, seed, site)), Some(d_dropped)) => {
+            matmul::forward(
+                rec,
+                Form::Nt,
+                batched(s.seq, s.seq, s.head_dim),
+                d_ctx,
+                v,
+                square(&d_dropped.buf),
+                plain,
+            );
+            matmul::forward(
+                rec,
+                Form::Tn,
+                batched(s.seq, s.head_dim, s.seq),
+                square(&dropped.buf),
+                d_ctx,
+                dv,
+                plain,
+            );
+            dropout::backward(rec, d_dropped, &bb.d_probs, p, seed, site);
+        }
+        _ => {
+            matmul::forward(rec, Form::Nt, batched(s.seq, s.seq, s.head_dim), d_ctx, v, dp, plain);
+            matmul::forward(
+                rec,
+                Form::Tn,
+                batched(s.seq, s.head_dim, s.seq),
+                square(&probs.buf),
+                d_ctx,
+                dv,
+                plain,
+            );
+        }
+    }
     attention::softmax_backward(rec, s.batch * s.heads * s.seq, s.seq, probs, &bb.d_probs);
     matmul::forward(rec, Form::Nn, batched(s.seq, s.head_dim, s.seq), dp, k, dq, scaled);
     matmul::forward(rec, Form::Tn, batched(s.seq, s.head_dim, s.seq), dp, q, dk, scaled);

@@ -134,6 +134,11 @@ impl BertConfig {
         Ok(())
     }
 
+    /// Whether training applies dropout (either probability above zero).
+    pub fn uses_dropout(&self) -> bool {
+        self.hidden_dropout_prob > 0.0 || self.attention_probs_dropout_prob > 0.0
+    }
+
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }

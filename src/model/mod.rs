@@ -18,7 +18,7 @@ use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::io::ModelFiles;
 use crate::ops::attention::{self, Shape};
 use crate::ops::embedding::{self, TokenIds};
-use crate::ops::gelu;
+use crate::ops::{dropout, gelu};
 use crate::ops::{gather, layernorm, matmul, Act};
 use crate::tokenizer::{BertTokenizer, Encoding};
 
@@ -87,11 +87,39 @@ pub struct LayerActs {
     pub inter_pre: Option<Tensor>,
     pub inter: Tensor,   // (tokens, I) after the activation
     pub ffn_out: Tensor, // (tokens, H) output projection
+    /// Training with dropout: what dropout made of the attention probabilities and projections.
+    pub dropped: Option<DroppedActs>,
+}
+
+/// The dropped copies of one layer's activations (the originals stay for the backward pass).
+pub struct DroppedActs {
+    pub probs: Tensor,     // (batch, heads, seq, seq) multiplies V
+    pub attn_proj: Tensor, // (tokens, H) enters the first residual LayerNorm
+    pub ffn_out: Tensor,   // (tokens, H) enters the second residual LayerNorm
+}
+
+/// Dropout of one training step: the step's seed (see `ops::dropout::step_seed`) and the probabilities.
+/// Sites (dropout streams): 0 the embeddings, then for layer l 1 + 3l the attention probabilities,
+/// 2 + 3l the attention output, 3 + 3l the feed-forward output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    pub seed: u32,
+    pub hidden: f32,
+    pub attention: f32,
 }
 
 impl LayerActs {
-    fn new(gpu: &Gpu, c: &BertConfig, t: usize, training: bool) -> Result<LayerActs> {
-        let (h, i) = (c.hidden_size, c.intermediate_size);
+    fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, training: bool) -> Result<LayerActs> {
+        let (h, i, t) = (c.hidden_size, c.intermediate_size, batch * seq);
+        let dropped = if training && c.uses_dropout() {
+            Some(DroppedActs {
+                probs: gpu.zeros(&[batch, c.num_attention_heads, seq, seq], "attention_probs_dropped")?,
+                attn_proj: gpu.zeros(&[t, h], "attention_projection_dropped")?,
+                ffn_out: gpu.zeros(&[t, h], "ffn_output_dropped")?,
+            })
+        } else {
+            None
+        };
         Ok(LayerActs {
             qkv: gpu.zeros(&[t, 3 * h], "qkv")?,
             ctx: gpu.zeros(&[t, h], "context")?,
@@ -104,6 +132,7 @@ impl LayerActs {
             },
             inter: gpu.zeros(&[t, i], "intermediate")?,
             ffn_out: gpu.zeros(&[t, h], "ffn_output")?,
+            dropped,
         })
     }
 }
@@ -118,6 +147,8 @@ pub struct Workspace {
     pub types: wgpu::Buffer,     // (tokens) u32
     pub mask: Tensor,            // (batch, seq)
     pub emb: Tensor,             // (tokens, H) embedding sum before LayerNorm
+    /// (tokens, H) the embeddings' LayerNorm output before dropout (training with dropout only).
+    pub emb_norm: Option<Tensor>,
     /// hidden[0] = embeddings output, hidden[l + 1] = output of layer l; each (tokens, H).
     pub hidden: Vec<Tensor>,
     /// Attention probabilities of each layer, (batch, heads, seq, seq).
@@ -126,11 +157,11 @@ pub struct Workspace {
     pub ln_stats: Vec<(Tensor, Tensor)>,
     /// One set per layer when training, one shared set for inference.
     pub layers: Vec<LayerActs>,
-    pub cls_index: wgpu::Buffer, // (batch) u32: row of each [CLS]
-    pub cls: Tensor,             // (batch, H)
+    pub cls_index: wgpu::Buffer,  // (batch) u32: row of each [CLS]
+    pub cls: Tensor,              // (batch, H)
     pub pool_pre: Option<Tensor>, // (batch, H) pooler dense output before tanh (training only)
-    pub pooled: Tensor,          // (batch, H)
-    pub nsp_logits: Tensor,      // (batch, 2)
+    pub pooled: Tensor,           // (batch, H)
+    pub nsp_logits: Tensor,       // (batch, 2)
 }
 
 impl Workspace {
@@ -152,6 +183,11 @@ impl Workspace {
             types: gpu.upload_u32(&vec![0; t], "token_type_ids")?,
             mask: z(&[batch, seq], "attention_mask")?,
             emb: z(&[t, h], "embedding_sum")?,
+            emb_norm: if training && c.uses_dropout() {
+                Some(z(&[t, h], "embedding_output_predropout")?)
+            } else {
+                None
+            },
             hidden: (0..=layers)
                 .map(|l| z(&[t, h], &format!("hidden_states.{l}")))
                 .collect::<Result<_>>()?,
@@ -162,11 +198,15 @@ impl Workspace {
                 .map(|_| Ok((z(&[t], "ln_mean")?, z(&[t], "ln_rstd")?)))
                 .collect::<Result<_>>()?,
             layers: (0..act_sets)
-                .map(|_| LayerActs::new(gpu, c, t, training))
+                .map(|_| LayerActs::new(gpu, c, batch, seq, training))
                 .collect::<Result<_>>()?,
             cls_index: gpu.upload_u32(&cls_rows, "cls_index")?,
             cls: z(&[batch, h], "cls")?,
-            pool_pre: if training { Some(z(&[batch, h], "pooler_pre")?) } else { None },
+            pool_pre: if training {
+                Some(z(&[batch, h], "pooler_pre")?)
+            } else {
+                None
+            },
             pooled: z(&[batch, h], "pooled_output")?,
             nsp_logits: z(&[batch, 2], "nsp_logits")?,
         })
@@ -260,11 +300,18 @@ impl Bert {
     /// Uploads a batch and records embeddings, encoder and (when the model has them) pooler and NSP head,
     /// for inference.
     pub fn record_forward(&self, rec: &mut Recorder, batch: &Batch) -> Result<Rc<Workspace>> {
-        self.record_forward_with(rec, batch, false)
+        self.record_forward_with(rec, batch, false, None)
     }
 
-    /// The forward pass; `training` keeps every layer's activations for the backward pass.
-    pub fn record_forward_with(&self, rec: &mut Recorder, batch: &Batch, training: bool) -> Result<Rc<Workspace>> {
+    /// The forward pass; `training` keeps every layer's activations for the backward pass, and `dropout`
+    /// (training only) applies the config's dropout as Hugging Face's train mode does.
+    pub fn record_forward_with(
+        &self,
+        rec: &mut Recorder,
+        batch: &Batch,
+        training: bool,
+        dropout: Option<Dropout>,
+    ) -> Result<Rc<Workspace>> {
         let c = &self.config;
         self.check_batch(batch)?;
         let ws = self.workspace(batch.batch, batch.seq, training)?;
@@ -283,13 +330,28 @@ impl Bert {
         };
         embedding::forward(rec, &tokens, &e.word, &e.position, &e.token_type, &ws.emb);
         let (m, r) = &ws.ln_stats[0];
-        layernorm::forward(rec, &ws.emb, None, &e.ln_weight, &e.ln_bias, eps, &ws.hidden[0], m, r);
+        let dropout = dropout.filter(|_| ws.emb_norm.is_some());
+        match (dropout, &ws.emb_norm) {
+            (Some(d), Some(pre)) => {
+                layernorm::forward(rec, &ws.emb, None, &e.ln_weight, &e.ln_bias, eps, pre, m, r);
+                dropout::forward(rec, pre, &ws.hidden[0], d.hidden, d.seed, 0);
+            }
+            _ => layernorm::forward(rec, &ws.emb, None, &e.ln_weight, &e.ln_bias, eps, &ws.hidden[0], m, r),
+        }
 
         let shape = ws.shape(c);
         for (l, layer) in w.layers.iter().enumerate() {
             let (x, a) = (&ws.hidden[l], ws.layer(l));
+            let site = 1 + 3 * l as u32;
+            let drop = dropout.zip(a.dropped.as_ref());
             matmul::linear(rec, x, &layer.qkv_weight, Some(&layer.qkv_bias), Act::None, &a.qkv);
-            attention::forward(rec, shape, &a.qkv, &ws.mask, &ws.probs[l], &a.ctx);
+            let dropped_probs = drop.map(|(d, acts)| attention::Dropped {
+                out: &acts.probs,
+                p: d.attention,
+                seed: d.seed,
+                stream: site,
+            });
+            attention::forward(rec, shape, &a.qkv, &ws.mask, &ws.probs[l], &a.ctx, dropped_probs);
             matmul::linear(
                 rec,
                 &a.ctx,
@@ -298,30 +360,24 @@ impl Bert {
                 Act::None,
                 &a.attn_proj,
             );
+            let attn_proj = match drop {
+                Some((d, acts)) => {
+                    dropout::forward(rec, &a.attn_proj, &acts.attn_proj, d.hidden, d.seed, site + 1);
+                    &acts.attn_proj
+                }
+                None => &a.attn_proj,
+            };
             let (m, r) = &ws.ln_stats[1 + 2 * l];
             let (lw, lb) = (&layer.attn_ln_weight, &layer.attn_ln_bias);
-            layernorm::forward(rec, &a.attn_proj, Some(x), lw, lb, eps, &a.attn_norm, m, r);
+            layernorm::forward(rec, attn_proj, Some(x), lw, lb, eps, &a.attn_norm, m, r);
+            let (iw, ib) = (&layer.inter_weight, Some(&layer.inter_bias));
             match &a.inter_pre {
                 // Training keeps the pre-activation for GELU's backward.
                 Some(pre) => {
-                    matmul::linear(
-                        rec,
-                        &a.attn_norm,
-                        &layer.inter_weight,
-                        Some(&layer.inter_bias),
-                        Act::None,
-                        pre,
-                    );
+                    matmul::linear(rec, &a.attn_norm, iw, ib, Act::None, pre);
                     gelu::forward(rec, pre, &a.inter, c.act());
                 }
-                None => matmul::linear(
-                    rec,
-                    &a.attn_norm,
-                    &layer.inter_weight,
-                    Some(&layer.inter_bias),
-                    c.act(),
-                    &a.inter,
-                ),
+                None => matmul::linear(rec, &a.attn_norm, iw, ib, c.act(), &a.inter),
             }
             matmul::linear(
                 rec,
@@ -331,19 +387,16 @@ impl Bert {
                 Act::None,
                 &a.ffn_out,
             );
+            let ffn_out = match drop {
+                Some((d, acts)) => {
+                    dropout::forward(rec, &a.ffn_out, &acts.ffn_out, d.hidden, d.seed, site + 2);
+                    &acts.ffn_out
+                }
+                None => &a.ffn_out,
+            };
             let (m, r) = &ws.ln_stats[2 + 2 * l];
             let (lw, lb) = (&layer.out_ln_weight, &layer.out_ln_bias);
-            layernorm::forward(
-                rec,
-                &a.ffn_out,
-                Some(&a.attn_norm),
-                lw,
-                lb,
-                eps,
-                &ws.hidden[l + 1],
-                m,
-                r,
-            );
+            layernorm::forward(rec, ffn_out, Some(&a.attn_norm), lw, lb, eps, &ws.hidden[l + 1], m, r);
         }
 
         if let Some(p) = &w.pooler {

@@ -25,9 +25,27 @@ pub struct Shape {
     pub head_dim: usize,
 }
 
+/// Attention dropout during training: `out` (batch, heads, seq, seq) receives the dropped probabilities,
+/// which multiply V; `probs` keeps the softmax itself for the backward pass.
+#[derive(Clone, Copy)]
+pub struct Dropped<'a> {
+    pub out: &'a Tensor,
+    pub p: f32,
+    pub seed: u32,
+    pub stream: u32,
+}
+
 /// qkv (batch*seq, 3*hidden) holds Q | K | V per token; mask (batch, seq) is 1 for tokens and 0 for padding;
 /// probs (batch, heads, seq, seq) receives the attention probabilities; ctx (batch*seq, hidden) the output.
-pub fn forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, probs: &Tensor, ctx: &Tensor) {
+pub fn forward(
+    rec: &mut Recorder,
+    s: Shape,
+    qkv: &Tensor,
+    mask: &Tensor,
+    probs: &Tensor,
+    ctx: &Tensor,
+    dropout: Option<Dropped>,
+) {
     let hidden = s.heads * s.head_dim;
     assert_eq!(qkv.len(), s.batch * s.seq * 3 * hidden, "attention: qkv shape");
     assert_eq!(
@@ -71,6 +89,16 @@ pub fn forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, probs:
         grid_1d(rows),
     );
 
+    let values_weights = match dropout {
+        Some(d) => {
+            super::dropout::forward(rec, probs, d.out, d.p, d.seed, d.stream);
+            Operand {
+                buf: &d.out.buf,
+                ..scores
+            }
+        }
+        None => scores,
+    };
     let out = Operand {
         buf: &ctx.buf,
         off: 0,
@@ -85,7 +113,15 @@ pub fn forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, probs:
         batch_outer: s.batch,
         batch_inner: s.heads,
     };
-    matmul::forward(rec, Form::Nn, dims, scores, head(2 * hidden), out, Epilogue::default());
+    matmul::forward(
+        rec,
+        Form::Nn,
+        dims,
+        values_weights,
+        head(2 * hidden),
+        out,
+        Epilogue::default(),
+    );
 }
 
 const SOFTMAX_BACKWARD: Kernel = Kernel {

@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{Recorder, Tensor};
 use crate::model::backward::BackwardBuffers;
 use crate::model::heads::MlmActs;
-use crate::model::{Batch, Bert, Weights};
+use crate::model::{Batch, Bert, Dropout, Weights};
 use crate::ops::cross_entropy;
+use crate::ops::dropout::step_seed;
 
 /// Label of a row that does not count (padding rows and sequences); the loss kernels skip labels >= V.
 const IGNORE: u32 = u32::MAX;
@@ -37,6 +38,8 @@ pub struct Pretrainer {
     /// Micro-batches accumulated since the last update.
     pub micro: usize,
     pub accumulation: usize,
+    /// The run's seed: each micro-step's dropout masks derive from it and the step.
+    pub seed: u64,
     pub batch_size: usize,
     pub seq: usize,
     mlm: MlmActs,
@@ -78,6 +81,7 @@ impl Pretrainer {
             step: 0,
             micro: 0,
             accumulation: accumulation.max(1),
+            seed: 0,
             batch_size,
             seq,
             mlm: MlmActs::new(&gpu, c.hidden_size, c.vocab_size, rows, true)?,
@@ -152,7 +156,13 @@ impl Pretrainer {
         let q = &bert.gpu.queue;
         q.write_buffer(&self.mlm_labels, 0, bytemuck::cast_slice(&mlm_labels));
         q.write_buffer(&self.nsp_labels, 0, bytemuck::cast_slice(&nsp_labels));
-        let ws = bert.record_forward_with(rec, &batch, true)?;
+        let c = &bert.config;
+        let dropout = (backward && c.uses_dropout()).then(|| Dropout {
+            seed: step_seed(self.seed, self.step * self.accumulation as u64 + self.micro as u64),
+            hidden: c.hidden_dropout_prob as f32,
+            attention: c.attention_probs_dropout_prob as f32,
+        });
+        let ws = bert.record_forward_with(rec, &batch, true, dropout)?;
         bert.record_mlm_into(rec, &ws, &self.mlm, &rows)?;
         let [ml, mlse, mc] = &self.mlm_loss;
         cross_entropy::forward(rec, &self.mlm.logits, &self.mlm_labels, ml, mlse, mc);
@@ -173,7 +183,7 @@ impl Pretrainer {
             );
             self.bb
                 .write_indices(&bert.gpu, &bert.config, &ws, &batch.ids, &batch.types, &rows)?;
-            bert.record_backward(rec, &ws, &self.mlm, &self.bb, &self.grads);
+            bert.record_backward(rec, &ws, &self.mlm, &self.bb, &self.grads, dropout);
         }
         Ok((scored_rows, scored_seqs))
     }
