@@ -280,6 +280,7 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
         args.max_predictions,
         args.accumulation,
     )?;
+    trainer.seed = args.seed;
     if let (Some(s), Some((_, dir))) = (&state, &resume) {
         let bytes =
             std::fs::read(dir.join("optimizer.safetensors")).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
