@@ -10,6 +10,8 @@ pub mod ops;
 pub mod pipelines;
 pub mod rng;
 pub mod tokenizer;
+pub mod train;
+pub mod vocab;
 
 pub use error::{Error, Result};
 pub use gpu::{Gpu, Tensor};
