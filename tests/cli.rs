@@ -324,3 +324,75 @@ fn pretraining_input_errors() {
     assert_clear_error(pretrain(&empty, "b"), &["empty.txt"]);
     assert_clear_error(pretrain(&one, "c"), &["single sentence"]);
 }
+
+#[test]
+fn no_usable_adapter_is_a_clear_error() {
+    // Point the Vulkan loader at no driver and allow no other backend.
+    let out = bin()
+        .env("VK_ICD_FILENAMES", "/nonexistent.json")
+        .env("VK_DRIVER_FILES", "/nonexistent.json")
+        .env("WGPU_BACKEND", "vulkan")
+        .arg("info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no usable GPU adapter"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = scratch("diverge");
+    let corpus = write_corpus(&dir);
+    let out = dir.join("out");
+    let mut cmd = bin();
+    cmd.args([
+        "pretrain",
+        "--config",
+        "tiny",
+        "--steps",
+        "30",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "32",
+    ]);
+    cmd.args([
+        "--max-predictions",
+        "5",
+        "--save-every",
+        "1",
+        "--lr",
+        "1e30",
+        "--warmup",
+        "2",
+        "--corpus",
+    ])
+    .arg(&corpus);
+    cmd.arg("--tokenizer").arg(fixture("tiny-bert")).arg("--out").arg(&out);
+    let (code, _, err) = run(&mut cmd);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("diverged") && err.contains("checkpoint"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The checkpoints that exist are complete model directories.
+    let checkpoints: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"))
+        .collect();
+    assert!(!checkpoints.is_empty(), "no checkpoint was kept");
+    for c in checkpoints {
+        for f in [
+            "config.json",
+            "model.safetensors",
+            "optimizer.safetensors",
+            "trainer_state.json",
+        ] {
+            assert!(c.path().join(f).exists(), "{}: {f} missing", c.path().display());
+        }
+    }
+}

@@ -88,7 +88,7 @@ pub struct PretrainArgs {
     /// Save a checkpoint every N steps (and at the end).
     #[arg(long, default_value_t = 500)]
     save_every: u64,
-    /// Write model weights as f16 (optimizer state stays f32).
+    /// Write the final model's weights as f16 (checkpoints and optimizer state stay f32).
     #[arg(long)]
     f16: bool,
     /// Replace an existing output directory.
@@ -499,8 +499,9 @@ impl Run {
         )
     }
 
-    async fn model_files(&self) -> Result<ModelFiles> {
-        let dtype = if self.args.f16 { SaveDtype::F16 } else { SaveDtype::F32 };
+    /// The model's files; f16 weights only for the final model (checkpoints keep f32 to resume exactly).
+    async fn model_files(&self, last: bool) -> Result<ModelFiles> {
+        let dtype = if self.args.f16 && last { SaveDtype::F16 } else { SaveDtype::F32 };
         self.trainer.bert.save_files(dtype).await
     }
 
@@ -520,7 +521,7 @@ impl Run {
     /// checkpoint-<step>/: the model directory, optimizer.safetensors and trainer_state.json, written to a
     /// temporary directory and renamed; older checkpoints beyond the last two are removed.
     async fn save_checkpoint(&self) -> Result<()> {
-        let files = self.model_files().await?;
+        let files = self.model_files(false).await?;
         let optimizer = self.trainer.optimizer_state().await?;
         let state = serde_json::to_vec_pretty(&self.trainer_state()).unwrap();
         let mut list = model_files_list(&files);
@@ -551,7 +552,7 @@ impl Run {
 
     /// The final model in the output directory itself, each file written atomically.
     async fn save_final(&self) -> Result<()> {
-        let files = self.model_files().await?;
+        let files = self.model_files(true).await?;
         for (name, bytes) in model_files_list(&files) {
             write_atomic(&self.args.out.join(name), bytes)?;
         }

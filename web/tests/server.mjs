@@ -17,6 +17,7 @@ const repoDir = path.resolve(webDir, '..');
 const mounts = [
   ['/fixtures/', path.join(repoDir, 'tests', 'fixtures')],
   ['/models/', path.join(repoDir, 'models')],
+  ['/pretrained/', path.join(repoDir, 'pretrained')],
   ['/', webDir],
 ];
 
