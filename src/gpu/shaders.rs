@@ -16,6 +16,8 @@ pub enum Shader {
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
+/// The sizes, bindings and epilogue of both matmul variants (prepended after `COMMON`).
+pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
 
 impl Shader {
     pub const ALL: [Shader; 10] = [
@@ -75,6 +77,14 @@ impl Shader {
         } else {
             ""
         };
-        format!("{directive}{COMMON}\n{}", self.body())
+        format!("{directive}{COMMON}\n{}{}", self.prelude(), self.body())
+    }
+
+    /// Text shared by the files of one op family, between `common.wgsl` and the file itself.
+    pub fn prelude(self) -> &'static str {
+        match self {
+            Shader::Matmul | Shader::MatmulSubgroup => MATMUL_COMMON,
+            _ => "",
+        }
     }
 }
