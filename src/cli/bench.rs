@@ -76,7 +76,11 @@ async fn bench_forward(bert: &Bert, reps: usize, batch: usize, seq: usize) -> Re
     // The whole forward and its matmuls alone, measured alternately so that a busy machine weighs on both.
     let b = &b;
     let run = |matmuls_only: bool| async move {
-        let mut rec = if matmuls_only { Recorder::matmuls_only(gpu) } else { Recorder::new(gpu) };
+        let mut rec = if matmuls_only {
+            Recorder::matmuls_only(gpu)
+        } else {
+            Recorder::new(gpu)
+        };
         let ws = bert.record_forward(&mut rec, b)?;
         let t = Instant::now();
         rec.submit_and_read(&[(&ws.pooled.buf, 0, 1)]).await?;

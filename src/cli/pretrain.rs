@@ -501,7 +501,11 @@ impl Run {
 
     /// The model's files; f16 weights only for the final model (checkpoints keep f32 to resume exactly).
     async fn model_files(&self, last: bool) -> Result<ModelFiles> {
-        let dtype = if self.args.f16 && last { SaveDtype::F16 } else { SaveDtype::F32 };
+        let dtype = if self.args.f16 && last {
+            SaveDtype::F16
+        } else {
+            SaveDtype::F32
+        };
         self.trainer.bert.save_files(dtype).await
     }
 
