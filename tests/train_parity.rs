@@ -230,3 +230,36 @@ fn gradients_with_dropout_match_finite_differences() {
     }
     assert_eq!(checked, 3);
 }
+
+/// Gradient accumulation: two micro-batches of the same batch per update (each scaled by 1/2) train exactly
+/// as one batch per update.
+#[test]
+fn accumulating_two_micro_batches_equals_one_batch() {
+    let Some(gpu) = common::gpu() else { return };
+    let gpu = Rc::new(gpu);
+    let (batch, _) = fixture_batch();
+    let make = |accumulation| {
+        let bert = Bert::load(gpu.clone(), &model_files()).unwrap();
+        Pretrainer::new(
+            bert,
+            OptimizerConfig::new(Variant::Torch, 1e-3, 1, 10),
+            3,
+            12,
+            3,
+            accumulation,
+        )
+        .unwrap()
+    };
+    let (mut one, mut two) = (make(1), make(2));
+    for step in 0..4 {
+        let a = pollster::block_on(one.step(&batch, true)).unwrap().unwrap();
+        let first = pollster::block_on(two.step(&batch, true)).unwrap().unwrap();
+        assert!(first.grad_norm.is_none(), "no update after the first micro-batch");
+        let b = pollster::block_on(two.step(&batch, true)).unwrap().unwrap();
+        assert_eq!(two.step, one.step);
+        // Same losses before each update, same gradient norm: f32 sums in another order.
+        assert!((a.loss - b.loss).abs() < 1e-5, "step {step}: {} vs {}", a.loss, b.loss);
+        let (na, nb) = (a.grad_norm.unwrap(), b.grad_norm.unwrap());
+        assert!((na - nb).abs() < 1e-4 * na, "step {step}: grad norm {na} vs {nb}");
+    }
+}

@@ -50,12 +50,12 @@ pub struct PretrainArgs {
     steps: Option<u64>,
     #[arg(long)]
     epochs: Option<u64>,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_size: usize,
     /// Tokens per sequence ([CLS] A [SEP] B [SEP]); a multiple of 4.
     #[arg(long, default_value_t = 128)]
     seq_len: usize,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_predictions: usize,
     #[arg(long, default_value_t = 1e-4)]
     lr: f64,
@@ -65,7 +65,7 @@ pub struct PretrainArgs {
     #[arg(long, default_value_t = 0.01)]
     weight_decay: f64,
     /// Micro-batches per optimizer step.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     accumulation: usize,
     #[arg(long, value_enum, default_value_t = OptimizerArg::Torch)]
     optimizer: OptimizerArg,
@@ -77,22 +77,22 @@ pub struct PretrainArgs {
     #[arg(long, default_value_t = 0.1)]
     short_seq_prob: f64,
     /// Log (and draw) every N steps.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     log_every: u64,
     /// Evaluate on the held-out documents every N steps (and at the end).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     eval_every: u64,
     /// Hold out every N-th document for evaluation (0: none).
     #[arg(long, default_value_t = 100)]
     holdout_every: u64,
     /// Save a checkpoint every N steps (and at the end).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     save_every: u64,
     /// Write the final model's weights as f16 (checkpoints and optimizer state stay f32).
     #[arg(long)]
     f16: bool,
     /// Replace an existing output directory.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
     /// Continue from the newest checkpoint in --out.
     #[arg(long)]
@@ -119,7 +119,7 @@ fn preset(name: &str) -> Option<(usize, usize)> {
     })
 }
 
-fn fresh_config(spec: &str, vocab_size: usize) -> Result<BertConfig> {
+fn fresh_config(spec: &str, vocab_size: usize, pad_token_id: u32) -> Result<BertConfig> {
     let mut c = match preset(spec) {
         Some((layers, hidden)) => BertConfig::new(vocab_size, hidden, layers, hidden / 64, 4 * hidden),
         None => {
@@ -132,6 +132,7 @@ fn fresh_config(spec: &str, vocab_size: usize) -> Result<BertConfig> {
         }
     };
     c.vocab_size = vocab_size;
+    c.pad_token_id = pad_token_id as usize;
     c.architectures = Some(vec!["BertForPreTraining".into()]);
     c.validate()?;
     Ok(c)
@@ -210,7 +211,7 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
             let tokenizer = files
                 .tokenizer()
                 .map_err(|e| Error(format!("{}: {e}", dir.display())))?;
-            let config = fresh_config(spec, tokenizer.vocab_size())?;
+            let config = fresh_config(spec, tokenizer.vocab_size(), tokenizer.pad_id())?;
             let w = Weights::from_host(&gpu, &config, weights::init_host(&config, args.seed), "initialisation")?;
             (Bert::from_parts(gpu.clone(), config, w, tokenizer, files), None)
         }
@@ -221,6 +222,17 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
         }
     };
     let vocab = MaskingVocab::from_tokenizer(&bert.tokenizer)?;
+    // A resumed run keeps the settings it was saved with, whatever the flags say.
+    let mut args = args;
+    if let Some(s) = &state {
+        args.seed = s.seed;
+        args.batch_size = s.batch_size;
+        args.seq_len = s.seq;
+        args.max_predictions = s.max_predictions;
+        args.accumulation = s.accumulation;
+        args.short_seq_prob = s.stream.options.pretraining.short_seq_prob;
+        args.whole_word_masking = s.stream.options.pretraining.whole_word_masking;
+    }
     let pretraining = PretrainingOptions {
         max_seq_length: args.seq_len,
         max_predictions_per_seq: args.max_predictions,
@@ -286,6 +298,19 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
             std::fs::read(dir.join("optimizer.safetensors")).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
         trainer.load_optimizer_state(&bytes, s.step)?;
         eprintln!("resuming from {} at step {}", dir.display(), s.step);
+    }
+    // The log continues from the checkpoint: lines of an interrupted run past it are dropped.
+    let log_path = out.join("metrics.jsonl");
+    if let (Some(s), Ok(text)) = (&state, std::fs::read_to_string(&log_path)) {
+        let kept: String = text
+            .lines()
+            .filter(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                v["step"].as_u64().is_some_and(|step| step <= s.step)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write_atomic(&log_path, kept.as_bytes())?;
     }
     let log = std::fs::OpenOptions::new()
         .create(true)

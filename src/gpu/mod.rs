@@ -94,12 +94,13 @@ impl Gpu {
             max_compute_workgroups_per_dimension: offered.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::downlevel_defaults()
         };
+        // The kernels use 64 invocations and 512 bytes of workgroup memory at most.
         let limits = wgpu::Limits {
-            max_compute_workgroup_storage_size: 16384,
-            max_compute_invocations_per_workgroup: 256,
-            max_compute_workgroup_size_x: 256,
-            max_compute_workgroup_size_y: 256,
-            max_compute_workgroup_size_z: 64,
+            max_compute_workgroup_storage_size: 16384.min(offered.max_compute_workgroup_storage_size),
+            max_compute_invocations_per_workgroup: 256.min(offered.max_compute_invocations_per_workgroup),
+            max_compute_workgroup_size_x: 256.min(offered.max_compute_workgroup_size_x),
+            max_compute_workgroup_size_y: 256.min(offered.max_compute_workgroup_size_y),
+            max_compute_workgroup_size_z: 64.min(offered.max_compute_workgroup_size_z),
             ..limits
         };
         let subgroup_matmul = adapter.features().contains(wgpu::Features::SUBGROUP)

@@ -43,7 +43,8 @@ impl BackwardBuffers {
     pub fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, rows: usize) -> Result<BackwardBuffers> {
         let (h, i, t) = (c.hidden_size, c.intermediate_size, batch * seq);
         let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
-        let ones_rows = t.max(rows);
+        // One row more than any product reads: the TN kernel fetches B eight columns at a time.
+        let ones_rows = t.max(rows) + 1;
         let cls_rows: Vec<u32> = (0..batch).map(|b| (b * seq) as u32).collect();
         let cls_inverse = gather::inverse_index(&cls_rows, t);
         Ok(BackwardBuffers {

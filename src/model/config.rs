@@ -125,6 +125,14 @@ impl BertConfig {
                 return field("position_embedding_type", format!("{t:?} is not supported (absolute)"));
             }
         }
+        for (name, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return field(name, format!("{p} is not a probability in [0, 1)"));
+            }
+        }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
             return field(
                 "layer_norm_eps",
