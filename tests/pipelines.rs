@@ -173,3 +173,18 @@ fn saved_model_directory_loads_back_with_the_same_predictions() {
     let after = pollster::block_on(reloaded.fill_mask(&[text], 5)).unwrap();
     assert_eq!(before, after);
 }
+
+/// The model pretrained by this project (pretrained/austen-bert-tiny, f16 weights) gives transformers'
+/// fill-mask top-5, as recorded by scripts/check_pretrained.py.
+#[test]
+fn shipped_pretrained_model_matches_transformers_fill_mask() {
+    let dir = root().join("pretrained/austen-bert-tiny");
+    let Some(bert) = load(&dir) else { return };
+    let want: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.join("transformers-fill-mask.json")).unwrap()).unwrap();
+    assert!(!want.is_empty());
+    for (text, expected) in &want {
+        let got = pollster::block_on(bert.fill_mask(&[text.as_str()], 5)).unwrap();
+        assert_same_predictions(&fill_mask_json(&got), expected, 1e-5, text);
+    }
+}
