@@ -12,6 +12,9 @@ stage() {
     printf '\n==== %s ====\n' "$*"
 }
 
+# Mesa's Vulkan loader complains on every device creation when XDG_RUNTIME_DIR is unset (headless CI).
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+
 started=$SECONDS
 stage "cargo fmt --check"
 cargo fmt --check
