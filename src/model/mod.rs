@@ -232,6 +232,52 @@ impl Workspace {
     }
 }
 
+/// BERT's two output blocks (Hugging Face's BertSelfOutput and BertOutput): a dense projection, dropout
+/// when training, then LayerNorm of the result plus the block's input.
+struct OutputBlock<'a> {
+    weight: &'a Tensor,
+    bias: &'a Tensor,
+    ln_weight: &'a Tensor,
+    ln_bias: &'a Tensor,
+}
+
+impl OutputBlock<'_> {
+    /// proj (tokens, H) = inp . weight^T + bias; out = LayerNorm(drop(proj) + residual), its mean and rstd
+    /// in `stats`. `dropped` is where the dropped projection goes, the step's dropout and the site.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        rec: &mut Recorder,
+        inp: &Tensor,
+        proj: &Tensor,
+        dropped: Option<(&Tensor, Dropout, u32)>,
+        residual: &Tensor,
+        eps: f32,
+        out: &Tensor,
+        (mean, rstd): &(Tensor, Tensor),
+    ) {
+        matmul::linear(rec, inp, self.weight, Some(self.bias), Act::None, proj);
+        let normed_input = match dropped {
+            Some((buf, d, site)) => {
+                dropout::forward(rec, proj, buf, d.hidden, d.seed, site);
+                buf
+            }
+            None => proj,
+        };
+        layernorm::forward(
+            rec,
+            normed_input,
+            Some(residual),
+            self.ln_weight,
+            self.ln_bias,
+            eps,
+            out,
+            mean,
+            rstd,
+        );
+    }
+}
+
 impl Bert {
     /// Loads a Hugging Face model directory from its bytes.
     pub fn load(gpu: Rc<Gpu>, files: &ModelFiles) -> Result<Bert> {
@@ -352,24 +398,15 @@ impl Bert {
                 stream: site,
             });
             attention::forward(rec, shape, &a.qkv, &ws.mask, &ws.probs[l], &a.ctx, dropped_probs);
-            matmul::linear(
-                rec,
-                &a.ctx,
-                &layer.attn_out_weight,
-                Some(&layer.attn_out_bias),
-                Act::None,
-                &a.attn_proj,
-            );
-            let attn_proj = match drop {
-                Some((d, acts)) => {
-                    dropout::forward(rec, &a.attn_proj, &acts.attn_proj, d.hidden, d.seed, site + 1);
-                    &acts.attn_proj
-                }
-                None => &a.attn_proj,
+            let attention_output = OutputBlock {
+                weight: &layer.attn_out_weight,
+                bias: &layer.attn_out_bias,
+                ln_weight: &layer.attn_ln_weight,
+                ln_bias: &layer.attn_ln_bias,
             };
-            let (m, r) = &ws.ln_stats[1 + 2 * l];
-            let (lw, lb) = (&layer.attn_ln_weight, &layer.attn_ln_bias);
-            layernorm::forward(rec, attn_proj, Some(x), lw, lb, eps, &a.attn_norm, m, r);
+            let dropped = drop.map(|(d, acts)| (&acts.attn_proj, d, site + 1));
+            let stats = &ws.ln_stats[1 + 2 * l];
+            attention_output.record(rec, &a.ctx, &a.attn_proj, dropped, x, eps, &a.attn_norm, stats);
             let (iw, ib) = (&layer.inter_weight, Some(&layer.inter_bias));
             match &a.inter_pre {
                 // Training keeps the pre-activation for GELU's backward.
@@ -379,24 +416,24 @@ impl Bert {
                 }
                 None => matmul::linear(rec, &a.attn_norm, iw, ib, c.act(), &a.inter),
             }
-            matmul::linear(
+            let output = OutputBlock {
+                weight: &layer.out_weight,
+                bias: &layer.out_bias,
+                ln_weight: &layer.out_ln_weight,
+                ln_bias: &layer.out_ln_bias,
+            };
+            let dropped = drop.map(|(d, acts)| (&acts.ffn_out, d, site + 2));
+            let stats = &ws.ln_stats[2 + 2 * l];
+            output.record(
                 rec,
                 &a.inter,
-                &layer.out_weight,
-                Some(&layer.out_bias),
-                Act::None,
                 &a.ffn_out,
+                dropped,
+                &a.attn_norm,
+                eps,
+                &ws.hidden[l + 1],
+                stats,
             );
-            let ffn_out = match drop {
-                Some((d, acts)) => {
-                    dropout::forward(rec, &a.ffn_out, &acts.ffn_out, d.hidden, d.seed, site + 2);
-                    &acts.ffn_out
-                }
-                None => &a.ffn_out,
-            };
-            let (m, r) = &ws.ln_stats[2 + 2 * l];
-            let (lw, lb) = (&layer.out_ln_weight, &layer.out_ln_bias);
-            layernorm::forward(rec, ffn_out, Some(&a.attn_norm), lw, lb, eps, &ws.hidden[l + 1], m, r);
         }
 
         if let Some(p) = &w.pooler {
