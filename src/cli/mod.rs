@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "BERT on the GPU through WGSL compute shaders (wgpu)"
 )]
 #[command(after_help = "Examples:\n  \
-    bert-wgpu fill-mask --model models/tiny \"The capital of France is [MASK].\"\n  \
+    bert-wgpu fill-mask --model pretrained/austen-bert-tiny \"Mr. Darcy was the [MASK] of Pemberley.\"\n  \
     bert-wgpu embed --model models/all-MiniLM-L6-v2 --similarity \"A man is eating.\" \"A man eats food.\"\n  \
     bert-wgpu info\n  \
     bert-wgpu bench")]
@@ -81,7 +81,7 @@ enum Command {
     Pretrain(Box<pretrain::PretrainArgs>),
     /// The GPU adapter in use: name, backend, device type, features and limits.
     Info,
-    /// Matmul GFLOP/s and forward throughput (tokens/s) with BERT-base-shaped random weights.
+    /// Matmul GFLOP/s, BERT-base forward and training-step throughput (tokens/s) with random weights.
     Bench {
         /// Timed repetitions per measurement.
         #[arg(long, default_value_t = 3)]
