@@ -337,35 +337,20 @@ pub fn batch_instances_padded(instances: &[Instance], pad_id: u32, seq: usize) -
 }
 
 fn fill_batch(instances: &[Instance], pad_id: u32, seq: usize) -> PretrainBatch {
-    let batch = instances.len();
-    let mut ids = vec![pad_id; batch * seq];
-    let mut types = vec![0; batch * seq];
-    let mut mask = vec![0.0; batch * seq];
+    let sequences = instances.iter().map(|i| (&i.ids[..], &i.type_ids[..]));
     let mut out = PretrainBatch {
-        batch: Batch {
-            batch,
-            seq,
-            ids: Vec::new(),
-            types: Vec::new(),
-            mask: Vec::new(),
-            lengths: instances.iter().map(Instance::len).collect(),
-        },
+        batch: Batch::from_sequences(sequences, pad_id, seq, instances.len()),
         mlm_rows: Vec::new(),
         mlm_labels: Vec::new(),
         nsp_labels: instances.iter().map(|i| i.is_random_next as u32).collect(),
         mask_kinds: Vec::new(),
     };
     for (b, inst) in instances.iter().enumerate() {
-        let row = b * seq;
-        ids[row..row + inst.len()].copy_from_slice(&inst.ids);
-        types[row..row + inst.len()].copy_from_slice(&inst.type_ids);
-        mask[row..row + inst.len()].fill(1.0);
         out.mlm_rows
-            .extend(inst.masked_positions.iter().map(|&p| (row + p) as u32));
+            .extend(inst.masked_positions.iter().map(|&p| (b * seq + p) as u32));
         out.mlm_labels.extend_from_slice(&inst.masked_labels);
         out.mask_kinds.extend_from_slice(&inst.mask_kinds);
     }
-    (out.batch.ids, out.batch.types, out.batch.mask) = (ids, types, mask);
     out
 }
 

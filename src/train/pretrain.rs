@@ -115,23 +115,11 @@ impl Pretrainer {
                 self.mlm.rows
             )));
         }
-        let pad = self.bert.tokenizer.pad_id();
-        let mut out = Batch {
-            batch: bs,
-            seq,
-            ids: vec![pad; bs * seq],
-            types: vec![0; bs * seq],
-            mask: vec![0.0; bs * seq],
-            lengths: vec![0; bs],
-        };
-        for i in 0..src.batch {
-            for s in 0..src.seq.min(seq) {
-                out.ids[i * seq + s] = src.ids[i * src.seq + s];
-                out.types[i * seq + s] = src.types[i * src.seq + s];
-                out.mask[i * seq + s] = src.mask[i * src.seq + s];
-            }
-            out.lengths[i] = src.lengths[i];
-        }
+        let sequences = (0..src.batch).map(|i| {
+            let row = i * src.seq..i * src.seq + src.lengths[i];
+            (&src.ids[row.clone()], &src.types[row])
+        });
+        let mut out = Batch::from_sequences(sequences, self.bert.tokenizer.pad_id(), seq, bs);
         // A sequence of padding only still needs one key to attend to: its [CLS] slot.
         for i in src.batch..bs {
             out.mask[i * seq] = 1.0;
