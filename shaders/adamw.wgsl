@@ -5,22 +5,7 @@
 // Every sum runs in a fixed order (grid-stride loops, then a tree in workgroup memory): deterministic.
 
 const PARTS: u32 = 64u; // workgroups of adamw_sumsq = partial sums per tensor (ops::adamw::PARTS)
-const WG: u32 = 64u;
-
-var<workgroup> red: array<f32, 64>;
-
-// Tree reduction over the workgroup; every invocation must call it.
-fn reduce_sum(lid: u32, x: f32) -> f32 {
-    red[lid] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red[lid] += red[lid + s];
-        }
-        workgroupBarrier();
-    }
-    return red[0];
-}
+// WG, red_val and reduce_sum: reduce.wgsl.
 
 // ---- adamw_sumsq ----
 struct SumsqParams {

@@ -15,24 +15,8 @@ struct CrossEntropyParams {
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;       // (rows) log-sum-exp, for the backward
 @group(0) @binding(5) var<storage, read_write> correct: array<f32>;   // (rows) 1.0 where argmax == label
 
-const WG: u32 = 64u;
-var<workgroup> red_val: array<f32, 64>;
+// WG, red_val and reduce_sum: reduce.wgsl.
 var<workgroup> red_idx: array<u32, 64>;
-
-// Tree reduction of red_val (sum) over the workgroup; every invocation must call it.
-fn reduce_sum(lid: u32, x: f32) -> f32 {
-    red_val[lid] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red_val[lid] += red_val[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red_val[0];
-    workgroupBarrier(); // red_val may be reused right after
-    return total;
-}
 
 // One 64-invocation workgroup per row (rows folded over workgroup_id.x and .y), each invocation striding
 // over the row: max and first argmax, then the sum of exp(x - max), both reduced in a fixed tree order.

@@ -18,6 +18,8 @@ pub enum Shader {
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 /// The sizes, bindings and epilogue of both matmul variants (prepended after `COMMON`).
 pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
+/// Deterministic workgroup reductions for the cross-entropy and AdamW kernels.
+pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 
 impl Shader {
     pub const ALL: [Shader; 10] = [
@@ -84,6 +86,7 @@ impl Shader {
     pub fn prelude(self) -> &'static str {
         match self {
             Shader::Matmul | Shader::MatmulSubgroup => MATMUL_COMMON,
+            Shader::CrossEntropy | Shader::Adamw => REDUCE,
             _ => "",
         }
     }
