@@ -356,40 +356,32 @@ fn attention_backward(
         ..Default::default()
     };
     let dp = square(&bb.d_probs.buf);
-    match (dropout, &bb.d_probs_drop) {
-        (Some((dropped, p, seed, site)), Some(d_dropped)) => {
-            matmul::forward(
-                rec,
-                Form::Nt,
-                batched(s.seq, s.seq, s.head_dim),
-                d_ctx,
-                v,
-                square(&d_dropped.buf),
-                plain,
-            );
-            matmul::forward(
-                rec,
-                Form::Tn,
-                batched(s.seq, s.head_dim, s.seq),
-                square(&dropped.buf),
-                d_ctx,
-                dv,
-                plain,
-            );
-            dropout::backward(rec, d_dropped, &bb.d_probs, p, seed, site);
-        }
-        _ => {
-            matmul::forward(rec, Form::Nt, batched(s.seq, s.seq, s.head_dim), d_ctx, v, dp, plain);
-            matmul::forward(
-                rec,
-                Form::Tn,
-                batched(s.seq, s.head_dim, s.seq),
-                square(&probs.buf),
-                d_ctx,
-                dv,
-                plain,
-            );
-        }
+    // With dropout, P.V used the dropped probabilities: dV uses them too, and dP arrives for them first.
+    let dropped = dropout.zip(bb.d_probs_drop.as_ref());
+    let (p_used, dp_used) = match dropped {
+        Some(((p, ..), d)) => (square(&p.buf), square(&d.buf)),
+        None => (square(&probs.buf), dp),
+    };
+    matmul::forward(
+        rec,
+        Form::Nt,
+        batched(s.seq, s.seq, s.head_dim),
+        d_ctx,
+        v,
+        dp_used,
+        plain,
+    );
+    matmul::forward(
+        rec,
+        Form::Tn,
+        batched(s.seq, s.head_dim, s.seq),
+        p_used,
+        d_ctx,
+        dv,
+        plain,
+    );
+    if let Some(((_, p, seed, site), d)) = dropped {
+        dropout::backward(rec, d, &bb.d_probs, p, seed, site);
     }
     attention::softmax_backward(rec, s.batch * s.heads * s.seq, s.seq, probs, &bb.d_probs);
     matmul::forward(rec, Form::Nn, batched(s.seq, s.head_dim, s.seq), dp, k, dq, scaled);
