@@ -14,6 +14,14 @@ async fn load(model: &Path) -> Result<Bert> {
     Bert::load(gpu, &files).map_err(|e| bert_wgpu::Error(format!("{}: {e}", model.display())))
 }
 
+/// The model and the texts (arguments or `--input`), with a warning for each text that will be truncated.
+async fn load_with_texts(model: &Path, input: Option<&Path>, texts: Vec<String>) -> Result<(Bert, Vec<String>)> {
+    let texts = gather_texts(input, texts)?;
+    let bert = load(model).await?;
+    warn_truncation(&bert, &texts)?;
+    Ok((bert, texts))
+}
+
 /// Warns on stderr about texts longer than the model's max_position_embeddings.
 fn warn_truncation(bert: &Bert, texts: &[String]) -> Result<()> {
     let max = bert.config.max_position_embeddings;
@@ -37,9 +45,7 @@ pub async fn fill_mask(
     batch_size: usize,
     texts: Vec<String>,
 ) -> Result<()> {
-    let texts = gather_texts(input, texts)?;
-    let bert = load(model).await?;
-    warn_truncation(&bert, &texts)?;
+    let (bert, texts) = load_with_texts(model, input, texts).await?;
     let mut results = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(batch_size.max(1)) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -76,9 +82,7 @@ pub async fn embed(
     batch_size: usize,
     texts: Vec<String>,
 ) -> Result<()> {
-    let texts = gather_texts(input, texts)?;
-    let bert = load(model).await?;
-    warn_truncation(&bert, &texts)?;
+    let (bert, texts) = load_with_texts(model, input, texts).await?;
     let mut vectors = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(batch_size.max(1)) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
