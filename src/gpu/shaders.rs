@@ -13,6 +13,8 @@ pub enum Shader {
     CrossEntropy,
     Adamw,
     Dropout,
+    Span,
+    Mse,
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -22,7 +24,7 @@ pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl")
 pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Matmul,
         Shader::MatmulSubgroup,
         Shader::Attention,
@@ -33,6 +35,8 @@ impl Shader {
         Shader::CrossEntropy,
         Shader::Adamw,
         Shader::Dropout,
+        Shader::Span,
+        Shader::Mse,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -47,6 +51,8 @@ impl Shader {
             Shader::CrossEntropy => "cross_entropy.wgsl",
             Shader::Adamw => "adamw.wgsl",
             Shader::Dropout => "dropout.wgsl",
+            Shader::Span => "span.wgsl",
+            Shader::Mse => "mse.wgsl",
         }
     }
 
@@ -63,6 +69,8 @@ impl Shader {
             Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
             Shader::Adamw => include_str!("../../shaders/adamw.wgsl"),
             Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
+            Shader::Span => include_str!("../../shaders/span.wgsl"),
+            Shader::Mse => include_str!("../../shaders/mse.wgsl"),
         }
     }
 

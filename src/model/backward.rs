@@ -1,5 +1,7 @@
-//! The backward pass of BERT with its pretraining heads: the forward in reverse, call for call.
-//! Parameter gradients accumulate (+=) into a `Weights` of gradients; activation gradients are written.
+//! The backward pass of BERT: the forward in reverse, call for call, in three parts that the heads
+//! combine: a head writes d(last hidden state) (and d(pooled output) for heads on [CLS]), then
+//! `record_pooler_backward` and `record_encoder_backward` take it to every parameter. Parameter gradients
+//! accumulate (+=) into a `Weights` of gradients; activation gradients are written.
 
 use super::heads::MlmActs;
 use super::{Bert, BertConfig, Dropout, Weights, Workspace};
@@ -12,6 +14,7 @@ use crate::ops::{attention, dropout, embedding, gather, gelu, layernorm, Act};
 /// Activation gradients and index buffers for one (batch, seq, MLM rows) shape, allocated once.
 pub struct BackwardBuffers {
     /// Gradient of a layer's output and of its input, swapped after each layer; each (tokens, H).
+    /// `d_hidden[0]` starts as the gradient of the last hidden state (`d_last`).
     d_hidden: [Tensor; 2],
     dz2: Tensor,                  // (tokens, H) gradient of the second LayerNorm's input (= of ffn_out)
     d_attn_norm: Tensor,          // (tokens, H) gradient of the attention block's output
@@ -24,7 +27,8 @@ pub struct BackwardBuffers {
     d_emb: Tensor,                // (tokens, H)
     d_drop: Tensor,               // (tokens, H) gradient before a dropout (training with dropout only)
     d_probs_drop: Option<Tensor>, // (batch, heads, seq, seq) gradient of the dropped probabilities
-    ones: Tensor,                 // (max(tokens, rows), 4) ones, for bias gradients
+    /// (max(tokens, rows) + 1, 4) ones, for bias gradients.
+    pub ones: Tensor,
     word_index: GradIndex,
     position_index: GradIndex,
     type_index: GradIndex,
@@ -34,7 +38,7 @@ pub struct BackwardBuffers {
     d_transformed: Tensor,     // (rows, H)
     d_transform_pre: Tensor,   // (rows, H)
     d_picked: Tensor,          // (rows, H)
-    d_pooled: Tensor,          // (batch, H)
+    pub d_pooled: Tensor,      // (batch, H) gradient of the pooled output, written by a head on [CLS]
     d_pool_pre: Tensor,        // (batch, H)
     d_cls: Tensor,             // (batch, H)
 }
@@ -107,9 +111,17 @@ impl BackwardBuffers {
     }
 }
 
+impl BackwardBuffers {
+    /// (tokens, H) the gradient of the last hidden state, where the backward pass starts.
+    pub fn d_last(&self) -> &Tensor {
+        &self.d_hidden[0]
+    }
+}
+
 impl Bert {
-    /// Records the backward pass. Expects `mlm.logits` and `ws.nsp_logits` to already hold d(loss)/d(logits)
-    /// (the cross-entropy backward writes them in place) and accumulates every parameter gradient into `g`.
+    /// Records the backward pass of pretraining. Expects `mlm.logits` and `ws.nsp_logits` to already hold
+    /// d(loss)/d(logits) (the cross-entropy backward writes them in place) and accumulates every parameter
+    /// gradient into `g`.
     pub fn record_backward(
         &self,
         rec: &mut Recorder,
@@ -119,6 +131,28 @@ impl Bert {
         g: &Weights,
         dropout: Option<Dropout>,
     ) {
+        self.record_mlm_backward(rec, mlm, bb, g);
+        if let (Some(nsp), Some(gnsp)) = (&self.weights.nsp, &g.nsp) {
+            let nb = Some((&gnsp.bias, &bb.ones));
+            let (pooled, dl) = (&ws.pooled, &ws.nsp_logits);
+            matmul::linear_backward(
+                rec,
+                pooled,
+                &nsp.weight,
+                dl,
+                Some(&bb.d_pooled),
+                false,
+                &gnsp.weight,
+                nb,
+            );
+            self.record_pooler_backward(rec, ws, bb, g, true);
+        }
+        self.record_encoder_backward(rec, ws, bb, g, dropout);
+    }
+
+    /// The MLM head's backward from d(logits) in `mlm.logits` to `bb.d_last()` (written, 0 on rows the
+    /// head did not pick) and the head's parameter gradients.
+    fn record_mlm_backward(&self, rec: &mut Recorder, mlm: &MlmActs, bb: &BackwardBuffers, g: &Weights) {
         let c = &self.config;
         let w = &self.weights;
         let ones = &bb.ones;
@@ -169,20 +203,20 @@ impl Bert {
             tb,
         );
         gather::backward(rec, &bb.mlm_inverse, &bb.d_picked, last, false);
+    }
 
-        // NSP head and pooler (tanh) on [CLS].
-        if let (Some(nsp), Some(gnsp), Some(pool), Some(gpool)) = (&w.nsp, &g.nsp, &w.pooler, &g.pooler) {
-            let nb = Some((&gnsp.bias, ones));
-            matmul::linear_backward(
-                rec,
-                &ws.pooled,
-                &nsp.weight,
-                &ws.nsp_logits,
-                Some(&bb.d_pooled),
-                false,
-                &gnsp.weight,
-                nb,
-            );
+    /// The pooler's backward (dense + tanh on [CLS]) from `bb.d_pooled` into the [CLS] rows of
+    /// `bb.d_last()`: added to what a head wrote there with `accumulate`, else written (0 on other rows).
+    pub fn record_pooler_backward(
+        &self,
+        rec: &mut Recorder,
+        ws: &Workspace,
+        bb: &BackwardBuffers,
+        g: &Weights,
+        accumulate: bool,
+    ) {
+        let (w, ones, last) = (&self.weights, &bb.ones, &bb.d_hidden[0]);
+        if let (Some(pool), Some(gpool)) = (&w.pooler, &g.pooler) {
             let pre = ws
                 .pool_pre
                 .as_ref()
@@ -199,8 +233,21 @@ impl Bert {
                 &gpool.weight,
                 pb,
             );
-            gather::backward(rec, &bb.cls_inverse, &bb.d_cls, last, true);
+            gather::backward(rec, &bb.cls_inverse, &bb.d_cls, last, accumulate);
         }
+    }
+
+    /// The encoder's backward from d(last hidden state) in `bb.d_last()` to every encoder and embedding
+    /// parameter gradient.
+    pub fn record_encoder_backward(
+        &self,
+        rec: &mut Recorder,
+        ws: &Workspace,
+        bb: &BackwardBuffers,
+        g: &Weights,
+        dropout: Option<Dropout>,
+    ) {
+        let (c, w, ones) = (&self.config, &self.weights, &bb.ones);
 
         // Encoder layers in reverse. With dropout, a LayerNorm's input gradient is that of the dropped
         // projection; `undrop` takes it back through the same mask to the projection itself.

@@ -5,6 +5,7 @@ pub mod backward;
 pub mod config;
 pub mod heads;
 mod save;
+pub mod task;
 pub mod weights;
 
 use std::cell::RefCell;

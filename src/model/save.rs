@@ -11,6 +11,9 @@ impl Bert {
     /// The architecture name transformers should build for the heads this model has.
     pub fn architecture(&self) -> &'static str {
         let w = &self.weights;
+        if let Some(t) = &w.task {
+            return t.kind.architecture();
+        }
         match (w.mlm.is_some(), w.nsp.is_some()) {
             (true, true) => "BertForPreTraining",
             (true, false) => "BertForMaskedLM",

@@ -58,12 +58,63 @@ pub struct NspHead {
     pub bias: Tensor,   // (2)
 }
 
+/// Which fine-tuning head a model has, as transformers names its class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadKind {
+    /// `BertForSequenceClassification`: `classifier` on the pooled [CLS] output (one label: regression).
+    Sequence,
+    /// `BertForTokenClassification`: `classifier` on every token's last hidden state.
+    Token,
+    /// `BertForQuestionAnswering`: `qa_outputs` gives every token a start (column 0) and end (1) logit.
+    Span,
+}
+
+impl HeadKind {
+    pub fn architecture(self) -> &'static str {
+        match self {
+            HeadKind::Sequence => "BertForSequenceClassification",
+            HeadKind::Token => "BertForTokenClassification",
+            HeadKind::Span => "BertForQuestionAnswering",
+        }
+    }
+
+    /// The parameter names' stem: `classifier` or `qa_outputs`.
+    pub fn stem(self) -> &'static str {
+        match self {
+            HeadKind::Span => "qa_outputs",
+            _ => "classifier",
+        }
+    }
+
+    /// The head a config's `architectures` names, if it is one of the three.
+    pub fn from_architectures(c: &BertConfig) -> Option<HeadKind> {
+        let names = c.architectures.as_deref().unwrap_or_default();
+        [HeadKind::Sequence, HeadKind::Token, HeadKind::Span]
+            .into_iter()
+            .find(|k| names.iter().any(|n| n == k.architecture()))
+    }
+}
+
+/// A fine-tuning head: one linear layer (`classifier.*` or `qa_outputs.*`).
+pub struct TaskHead {
+    pub kind: HeadKind,
+    pub weight: Tensor, // (labels, H); labels = 2 (start, end) for `Span`
+    pub bias: Tensor,   // (labels)
+}
+
+impl TaskHead {
+    pub fn labels(&self) -> usize {
+        self.weight.shape[0]
+    }
+}
+
 pub struct Weights {
     pub embeddings: Embeddings,
     pub layers: Vec<Layer>,
     pub pooler: Option<Pooler>,
     pub mlm: Option<MlmHead>,
     pub nsp: Option<NspHead>,
+    pub task: Option<TaskHead>,
     /// Whether encoder names carry the `bert.` prefix in the file (false for a bare `BertModel`).
     pub prefixed: bool,
 }
@@ -217,12 +268,14 @@ impl Weights {
         } else {
             None
         };
+        let task = task_head(gpu, c, &mut src, pooler.is_some())?;
         Ok(Weights {
             embeddings,
             layers,
             pooler,
             mlm,
             nsp,
+            task,
             prefixed: !src.prefix.is_empty(),
         })
     }
@@ -283,12 +336,21 @@ impl Weights {
             }),
             None => None,
         };
+        let task = match &self.task {
+            Some(t) => Some(TaskHead {
+                kind: t.kind,
+                weight: f("task_weight", &t.weight)?,
+                bias: f("task_bias", &t.bias)?,
+            }),
+            None => None,
+        };
         Ok(Weights {
             embeddings,
             layers,
             pooler,
             mlm,
             nsp,
+            task,
             prefixed: self.prefixed,
         })
     }
@@ -345,8 +407,50 @@ impl Weights {
             out.push(("cls.seq_relationship.weight".into(), &n.weight));
             out.push(("cls.seq_relationship.bias".into(), &n.bias));
         }
+        if let Some(t) = &self.task {
+            out.push((format!("{}.weight", t.kind.stem()), &t.weight));
+            out.push((format!("{}.bias", t.kind.stem()), &t.bias));
+        }
         out
     }
+}
+
+/// The task head of a file, if any. `classifier.*` is a sequence head when the config says so (or, without
+/// `architectures`, when the model has a pooler) and a token head otherwise; its row count must match the
+/// config's label map when there is one.
+fn task_head(gpu: &Gpu, c: &BertConfig, src: &mut Source, has_pooler: bool) -> Result<Option<TaskHead>> {
+    let h = c.hidden_size;
+    let kind = if src.has("qa_outputs.weight") {
+        HeadKind::Span
+    } else if src.has("classifier.weight") {
+        match HeadKind::from_architectures(c) {
+            Some(k @ (HeadKind::Sequence | HeadKind::Token)) => k,
+            _ if has_pooler => HeadKind::Sequence,
+            _ => HeadKind::Token,
+        }
+    } else {
+        return Ok(None);
+    };
+    let stem = kind.stem();
+    let rows = src.tensors[&format!("{stem}.weight")]
+        .shape
+        .first()
+        .copied()
+        .unwrap_or(0);
+    let expected = match (kind, c.extra.get("id2label").and_then(|m| m.as_object())) {
+        (HeadKind::Span, _) => 2,
+        (_, Some(map)) => map.len(),
+        (_, None) => rows,
+    };
+    if rows != expected {
+        return Err(Error(format!(
+            "{}: {stem}.weight has {rows} rows but config.json's id2label has {expected} labels",
+            src.file
+        )));
+    }
+    let weight = up(gpu, &src.take(&format!("{stem}.weight"), &[rows, h], false)?, stem)?;
+    let bias = up(gpu, &src.take(&format!("{stem}.bias"), &[rows], false)?, stem)?;
+    Ok(Some(TaskHead { kind, weight, bias }))
 }
 
 /// Builds freshly initialised host tensors under Hugging Face names.

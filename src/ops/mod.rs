@@ -9,6 +9,8 @@ pub mod gather;
 pub mod gelu;
 pub mod layernorm;
 pub mod matmul;
+pub mod mse;
+pub mod span;
 
 /// Workgroup counts for `n` invocations of a 64-wide 1-D kernel, folded into y when x would exceed the
 /// 65535 limit. Kernels rebuild the index as `gid.x + gid.y * num_workgroups.x * 64`.

@@ -1,0 +1,51 @@
+//! Squared-error loss of a regression head (shaders/mse.wgsl): per-row losses and the in-place backward.
+
+use super::grid_1d;
+use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+
+const FORWARD: Kernel = Kernel {
+    shader: Shader::Mse,
+    entry: "mse_forward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // values (rows, 1)
+        Access::Read,      // targets (rows)
+        Access::ReadWrite, // losses (rows)
+    ],
+};
+
+const BACKWARD: Kernel = Kernel {
+    shader: Shader::Mse,
+    entry: "mse_backward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // targets (rows)
+        Access::ReadWrite, // values (rows, 1), become gradients
+    ],
+};
+
+/// losses[i] = (values[i] - targets[i])^2 for the first `scored` rows, 0 after.
+pub fn forward(rec: &mut Recorder, values: &Tensor, targets: &Tensor, losses: &Tensor, scored: usize) {
+    let rows = values.len();
+    assert_eq!(targets.len(), rows, "mse: targets shape");
+    assert_eq!(losses.len(), rows, "mse: losses shape");
+    rec.dispatch(
+        &FORWARD,
+        &[rows as u32, scored as u32, 0],
+        &[&values.buf, &targets.buf, &losses.buf],
+        grid_1d(rows),
+    );
+}
+
+/// In place: values become 2 (values - targets) * scale on the first `scored` rows, 0 after. For the mean
+/// loss over the scored rows, scale = 1 / scored.
+pub fn backward(rec: &mut Recorder, values_to_grad: &Tensor, targets: &Tensor, scored: usize, scale: f32) {
+    let rows = values_to_grad.len();
+    assert_eq!(targets.len(), rows, "mse backward: targets shape");
+    rec.dispatch(
+        &BACKWARD,
+        &[rows as u32, scored as u32, scale.to_bits()],
+        &[&targets.buf, &values_to_grad.buf],
+        grid_1d(rows),
+    );
+}

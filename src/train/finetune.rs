@@ -1,0 +1,169 @@
+//! One fine-tuning step on the GPU, recorded into one submit: the encoder forward, the task head and its
+//! loss (mean over the scored rows), the backward pass and the optimizer update. Activations are kept for
+//! the last batch shape and reallocated when it changes (batches are padded to their longest sequence).
+
+use std::cell::RefCell;
+
+use super::optimizer::{Optimizer, OptimizerConfig};
+use crate::error::{Error, Result};
+use crate::gpu::Recorder;
+use crate::model::backward::BackwardBuffers;
+use crate::model::task::{Targets, TaskActs, TaskBatch};
+use crate::model::weights::HeadKind;
+use crate::model::{Bert, Dropout, Weights};
+use crate::ops::dropout::step_seed;
+
+/// What one step measured over the scored rows of its batch.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct TaskMetrics {
+    /// Mean loss (cross-entropy; squared error for regression; the mean of start and end for QA).
+    pub loss: f64,
+    /// Share of scored rows whose argmax is the label (classification heads; start/end positions for QA).
+    pub accuracy: Option<f64>,
+    /// Global gradient norm before clipping (update steps only).
+    pub grad_norm: Option<f64>,
+    pub lr: f64,
+    /// Rows the loss scored: sequences, labelled tokens, or 2 per question.
+    pub scored: usize,
+}
+
+/// The buffers of one (batch, seq) shape.
+struct Buffers {
+    acts: TaskActs,
+    bb: BackwardBuffers,
+}
+
+pub struct Finetuner {
+    pub bert: Bert,
+    pub grads: Weights,
+    pub optimizer: Optimizer,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// The run's seed: each step's dropout masks derive from it and the step.
+    pub seed: u64,
+    buffers: RefCell<Option<Buffers>>,
+}
+
+impl Finetuner {
+    /// A trainer for a model that has a task head (`Bert::with_task_head`).
+    pub fn new(bert: Bert, config: OptimizerConfig, seed: u64) -> Result<Finetuner> {
+        bert.task_head()?;
+        let gpu = bert.gpu.clone();
+        Ok(Finetuner {
+            grads: bert.weights.zeros_like(&gpu, "grad")?,
+            optimizer: Optimizer::new(&gpu, &bert.weights, config)?,
+            step: 0,
+            seed,
+            buffers: RefCell::new(None),
+            bert,
+        })
+    }
+
+    /// One optimizer step on a batch; returns its loss and accuracy.
+    pub async fn step(&mut self, b: &TaskBatch) -> Result<TaskMetrics> {
+        let mut rec = Recorder::new(&self.bert.gpu);
+        self.record(&mut rec, b, true)?;
+        self.optimizer
+            .record_update(&mut rec, &self.bert.weights, &self.grads, self.step);
+        let lr = self.optimizer.config.lr_at(self.step);
+        let (metrics, _) = self.finish(rec, b, true, lr, false).await?;
+        self.step += 1;
+        Ok(metrics)
+    }
+
+    /// The gradients of one batch added into `grads`, without an update (tests compare them with PyTorch).
+    pub async fn accumulate_gradients(&self, b: &TaskBatch) -> Result<(TaskMetrics, Vec<f32>)> {
+        let mut rec = Recorder::new(&self.bert.gpu);
+        self.record(&mut rec, b, true)?;
+        self.finish(rec, b, false, 0.0, false).await
+    }
+
+    /// Loss (when the batch has targets) and the head's logits of a batch, changing nothing. Logits are
+    /// (batch, labels) for a sequence head, (batch * seq, labels) for a token head and (2, batch, seq) start
+    /// then end logits for a span head (positions past the batch's longest sequence hold -1e30).
+    pub async fn evaluate(&self, b: &TaskBatch) -> Result<(TaskMetrics, Vec<f32>)> {
+        let mut rec = Recorder::new(&self.bert.gpu);
+        self.record(&mut rec, b, false)?;
+        let lr = self.optimizer.config.lr_at(self.step);
+        self.finish(rec, b, false, lr, true).await
+    }
+
+    fn record(&self, rec: &mut Recorder, b: &TaskBatch, backward: bool) -> Result<()> {
+        let bert = &self.bert;
+        let (batch, seq) = (b.batch.batch, b.batch.seq);
+        let mut slot = self.buffers.borrow_mut();
+        let fits = slot
+            .as_ref()
+            .is_some_and(|s| s.acts.batch == batch && s.acts.seq == seq);
+        if !fits {
+            *slot = None; // release the old shape first
+            *slot = Some(Buffers {
+                acts: TaskActs::new(&bert.gpu, bert, batch, seq, true)?,
+                bb: BackwardBuffers::new(&bert.gpu, &bert.config, batch, seq, 0)?,
+            });
+        }
+        let Buffers { acts, bb } = slot.as_ref().unwrap();
+        let c = &bert.config;
+        let dropout = (backward && (c.uses_dropout() || bert.classifier_dropout() > 0.0)).then(|| Dropout {
+            seed: step_seed(self.seed, self.step),
+            hidden: c.hidden_dropout_prob as f32,
+            attention: c.attention_probs_dropout_prob as f32,
+        });
+        let ws = bert.record_forward_with(rec, &b.batch, true, dropout)?;
+        bert.record_task_forward(rec, &ws, acts, b, dropout)?;
+        if backward {
+            if b.targets == Targets::None {
+                return Err(Error("a training batch needs targets".into()));
+            }
+            bb.write_indices(&bert.gpu, c, &ws, &b.batch.ids, &b.batch.types, &[])?;
+            bert.record_task_backward(rec, &ws, acts, b, bb, &self.grads, dropout)?;
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        rec: Recorder<'_>,
+        b: &TaskBatch,
+        update: bool,
+        lr: f64,
+        read_logits: bool,
+    ) -> Result<(TaskMetrics, Vec<f32>)> {
+        let slot = self.buffers.borrow();
+        let acts = &slot.as_ref().expect("buffers were allocated by record").acts;
+        let logits = acts.span_rows.as_ref().unwrap_or(&acts.logits);
+        let clip = &self.optimizer.clip;
+        let mut reads = vec![
+            (&acts.losses.buf, 0, acts.losses.len()),
+            (&acts.correct.buf, 0, acts.correct.len()),
+            (&clip.buf, 0, 1),
+        ];
+        if read_logits {
+            reads.push((&logits.buf, 0, logits.len()));
+        }
+        let mut r = rec.submit_and_read(&reads).await?;
+        let scored = b.scored();
+        let sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
+        let classes = !matches!(b.targets, Targets::Values(_) | Targets::None);
+        let metrics = TaskMetrics {
+            loss: if scored == 0 { 0.0 } else { sum(&r[0]) / scored as f64 },
+            accuracy: classes.then(|| sum(&r[1]) / scored.max(1) as f64),
+            grad_norm: update.then(|| r[2][0] as f64),
+            lr,
+            scored,
+        };
+        if !metrics.loss.is_finite() {
+            return Err(Error(format!(
+                "the loss is {} at optimizer step {}: training diverged",
+                metrics.loss, self.step
+            )));
+        }
+        let logits = if read_logits { r.pop().unwrap() } else { Vec::new() };
+        Ok((metrics, logits))
+    }
+
+    /// The head this trainer trains.
+    pub fn kind(&self) -> HeadKind {
+        self.bert.weights.task.as_ref().map(|t| t.kind).expect("checked in new")
+    }
+}
