@@ -9,6 +9,7 @@ pub mod model;
 pub mod ops;
 pub mod pipelines;
 pub mod rng;
+pub mod tasks;
 pub mod tokenizer;
 pub mod train;
 pub mod vocab;

@@ -1,0 +1,172 @@
+//! The host side of fine-tuning: task kinds, label maps, dataset readers ([`data`]), model inputs and
+//! targets ([`features`]), evaluation metrics ([`metrics`]) and pipeline outputs from logits
+//! ([`postprocess`]). Nothing here touches the GPU; only the `read_*` functions touch the file system.
+
+pub mod data;
+pub mod features;
+pub mod metrics;
+pub mod postprocess;
+
+use serde_json::{Map, Value};
+
+use crate::{bail, BertConfig, Error, Result};
+
+/// The label of a position or example that is not scored (transformers' -100 as an unsigned id).
+pub const IGNORE: u32 = u32::MAX;
+
+/// What a fine-tuned head predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// One label (or, with one label, a value) per text, from `[CLS]`.
+    SeqCls,
+    /// One label (or value) per text pair `[CLS] A [SEP] B [SEP]`, from `[CLS]`.
+    PairCls,
+    /// One label per word (on its first word piece): NER with BIO tags.
+    TokenCls,
+    /// Extractive question answering: a start and an end logit per token.
+    Qa,
+}
+
+impl TaskKind {
+    /// The names of the command line: `seq-cls`, `pair-cls`, `token-cls`, `qa`.
+    pub const NAMES: [&'static str; 4] = ["seq-cls", "pair-cls", "token-cls", "qa"];
+
+    pub fn parse(name: &str) -> Result<TaskKind> {
+        Ok(match name {
+            "seq-cls" => TaskKind::SeqCls,
+            "pair-cls" => TaskKind::PairCls,
+            "token-cls" => TaskKind::TokenCls,
+            "qa" => TaskKind::Qa,
+            _ => bail!("unknown task {name:?}: expected one of {}", TaskKind::NAMES.join(", ")),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::SeqCls => "seq-cls",
+            TaskKind::PairCls => "pair-cls",
+            TaskKind::TokenCls => "token-cls",
+            TaskKind::Qa => "qa",
+        }
+    }
+
+    /// The transformers class whose head this task trains (config.json `architectures`).
+    pub fn architecture(self) -> &'static str {
+        match self {
+            TaskKind::SeqCls | TaskKind::PairCls => "BertForSequenceClassification",
+            TaskKind::TokenCls => "BertForTokenClassification",
+            TaskKind::Qa => "BertForQuestionAnswering",
+        }
+    }
+}
+
+/// Label names by id: `names[id]`, as config.json's `id2label`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelMap {
+    /// One name per label id, ids 0..len.
+    pub names: Vec<String>,
+}
+
+impl LabelMap {
+    /// The labels of a config.json's `id2label`; None when it has none, when its keys are not exactly
+    /// 0..n, or when they are only transformers' defaults `LABEL_0`, `LABEL_1`, ...
+    pub fn from_config(config: &BertConfig) -> Option<LabelMap> {
+        let map = config.extra.get("id2label")?.as_object()?;
+        let mut names = vec![None; map.len()];
+        for (key, value) in map {
+            let id: usize = key.trim().parse().ok()?;
+            let slot = names.get_mut(id)?;
+            *slot = Some(match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+        }
+        let names: Vec<String> = names.into_iter().collect::<Option<_>>()?;
+        let defaults = names.iter().enumerate().all(|(i, n)| *n == format!("LABEL_{i}"));
+        if names.is_empty() || defaults {
+            return None;
+        }
+        Some(LabelMap { names })
+    }
+
+    /// The distinct values, sorted: numerically when every value is an integer ("2" before "10"),
+    /// else as strings.
+    pub fn from_values<'a>(values: impl IntoIterator<Item = &'a str>) -> LabelMap {
+        let mut names: Vec<String> = values.into_iter().map(str::to_string).collect();
+        if names.iter().all(|n| n.parse::<i64>().is_ok()) {
+            names.sort_by_key(|n| n.parse::<i64>().unwrap_or_default());
+        } else {
+            names.sort();
+        }
+        names.dedup();
+        LabelMap { names }
+    }
+
+    /// The labels a fine-tuning run uses: the config's (so that a data label missing from it is an
+    /// error later, in [`LabelMap::id`]), else those of the training data.
+    pub fn for_training<'a>(config: &BertConfig, values: impl IntoIterator<Item = &'a str>) -> LabelMap {
+        LabelMap::from_config(config).unwrap_or_else(|| LabelMap::from_values(values))
+    }
+
+    /// The id of a label name; the error names `file:line` and the known labels.
+    pub fn id(&self, name: &str, file: &str, line: usize) -> Result<u32> {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => Ok(i as u32),
+            None => Err(Error(format!(
+                "{file}:{line}: unknown label {name:?}; the model's labels are {}",
+                self.names.join(", ")
+            ))),
+        }
+    }
+
+    /// The name of a label id ("?" past the end).
+    pub fn name(&self, id: usize) -> &str {
+        self.names.get(id).map_or("?", String::as_str)
+    }
+
+    /// Writes `id2label` (keys "0", "1", ...) and `label2id` into the config, as transformers saves them.
+    pub fn write_to_config(&self, config: &mut BertConfig) {
+        let id2label: Map<String, Value> = (self.names.iter().enumerate())
+            .map(|(i, n)| (i.to_string(), Value::String(n.clone())))
+            .collect();
+        let label2id: Map<String, Value> = (self.names.iter().enumerate())
+            .map(|(i, n)| (n.clone(), Value::from(i)))
+            .collect();
+        config.extra.insert("id2label".into(), Value::Object(id2label));
+        config.extra.insert("label2id".into(), Value::Object(label2id));
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// config.json's `problem_type` ("regression", "single_label_classification", ...), if any.
+pub fn problem_type(config: &BertConfig) -> Option<&str> {
+    config.extra.get("problem_type")?.as_str()
+}
+
+/// Byte ranges into `text` (as the tokenizer reports them) as character ranges (Python `str` indices,
+/// what transformers reports). A byte index inside a character counts the characters that start before it.
+pub fn char_offsets(text: &str, byte_offsets: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    // chars_before[b] = number of characters starting before byte b, for b in 0..=len.
+    let mut chars_before = Vec::with_capacity(text.len() + 1);
+    let mut count = 0;
+    for b in 0..=text.len() {
+        chars_before.push(count);
+        if text.is_char_boundary(b) && b < text.len() {
+            count += 1;
+        }
+    }
+    let to_char = |b: usize| chars_before[b.min(text.len())];
+    byte_offsets.iter().map(|&(s, e)| (to_char(s), to_char(e))).collect()
+}
+
+/// The text between two character offsets (clamped to the text).
+pub fn char_slice(text: &str, start: usize, end: usize) -> String {
+    text.chars().skip(start).take(end.saturating_sub(start)).collect()
+}
