@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the browser package: the library for wasm32 (release), JS bindings into web/pkg with wasm-bindgen,
-# then wasm-opt -Oz when a binaryen that handles externref (>= 111) is installed. Prints the .wasm size, raw
-# and gzipped.
+# Builds the npm package `bert-wgpu` into web/pkg: the library for wasm32 (release), JS bindings with
+# wasm-bindgen, wasm-opt -Oz when a binaryen that handles externref (>= 111) is installed, then the
+# hand-written module, types, README and licences from web/npm, and `npm pack` into web/dist. Prints the
+# .wasm size, raw and gzipped, and fails when the gzipped module exceeds 4 MiB.
 #
-#   scripts/build-web.sh                                     # release build into web/pkg
+#   scripts/build-web.sh                                     # release build into web/pkg, package in web/dist
 #   WASM_OPT=path/to/wasm-opt scripts/build-web.sh           # a newer binaryen than Debian 12's
 #   SKIP_WASM_OPT=1 scripts/build-web.sh
 set -euo pipefail
@@ -57,7 +58,23 @@ else
     echo "build-web: wasm-opt: $raw_before -> $(stat -c %s "$wasm") bytes"
 fi
 
+echo "build-web: package files from web/npm"
+version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+cp web/npm/index.js web/npm/index.d.ts web/npm/zip.js web/npm/README.md web/npm/LICENSE-MIT web/npm/LICENSE-APACHE "$out/"
+sed "s/0.0.0-set-by-build-web/$version/" web/npm/package.json >"$out/package.json"
+rm -f "$out/.gitignore"
+
+mkdir -p web/dist
+rm -f web/dist/bert-wgpu-*.tgz
+tarball=$(cd "$out" && npm pack --silent --pack-destination ../dist)
+echo "build-web: npm pack: web/dist/$tarball ($(stat -c %s "web/dist/$tarball") bytes)"
+
 raw=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 awk -v f="$wasm" -v r="$raw" -v g="$gz" \
     'BEGIN { printf "build-web: %s: %d bytes (%.2f MiB), gzipped %d bytes (%.2f MiB)\n", f, r, r / 1048576, g, g / 1048576 }'
+limit=$((4 * 1024 * 1024))
+if ((gz > limit)); then
+    echo "build-web: the gzipped module ($gz bytes) exceeds the 4 MiB budget ($limit bytes)" >&2
+    exit 1
+fi

@@ -1,171 +1,392 @@
-// Demo page: loads a Hugging Face model directory over HTTP and runs fill-mask in WebGPU.
+// The demo page: the UI only. Models, WebGPU and training live in worker.js (the page stays responsive).
 //
-//   index.html?model=fixtures/tiny-bert/     (relative to the page, or an absolute URL)
+//   index.html?model=/pretrained/austen-bert-tiny/   (default; any URL of a Hugging Face model directory)
 //
-// Tests drive it through `window.bertDemo`: { ready: Promise<AdapterInfo>, fillMask(text, topK),
-// embed(texts, { pooling, normalize }) }.
-// `document.body.dataset.state` is "loading", then "ready" or "error".
+// Tests drive it through `window.bertDemo` (see the end of this file); `document.body.dataset.state` is
+// "loading", then "ready" or "error"; `dataset.training` is "running", "done", "stopped" or "failed".
 
 const $ = (id) => document.getElementById(id);
 
 function setStatus(text, kind = '') {
-  const status = $('status');
-  status.textContent = text;
-  status.className = kind;
+  $('status').textContent = text;
+  $('status').className = kind;
 }
 
-/** The model directory's URL, always ending in '/'. */
-function modelBase() {
-  const param = new URLSearchParams(location.search).get('model') || 'fixtures/tiny-bert/';
+function modelUrl() {
+  const param = new URLSearchParams(location.search).get('model') || 'pretrained/austen-bert-tiny/';
   const url = new URL(param, location.href);
   if (!url.pathname.endsWith('/')) url.pathname += '/';
-  return url;
+  return url.href;
 }
 
-/** One file of the model directory as bytes; `undefined` for an optional file that is not there. */
-async function fetchFile(base, name, { optional = false } = {}) {
-  const url = new URL(name, base);
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (e) {
-    throw new Error(`${name}: could not fetch ${url}: ${e.message}`);
-  }
-  if (response.status === 404 && optional) return undefined;
-  if (!response.ok) {
-    throw new Error(`${name}: HTTP ${response.status} ${response.statusText} from ${url}`);
-  }
-  return new Uint8Array(await response.arrayBuffer());
-}
+// ---- the worker -----------------------------------------------------------------------------------------
 
-async function fetchModel(base) {
-  setStatus(`Fetching config.json and model.safetensors from ${base}…`);
-  const [config, weights, tokenizerConfig, specialTokensMap] = await Promise.all([
-    fetchFile(base, 'config.json'),
-    fetchFile(base, 'model.safetensors'),
-    fetchFile(base, 'tokenizer_config.json', { optional: true }),
-    fetchFile(base, 'special_tokens_map.json', { optional: true }),
-  ]);
-  const tokenizerJson = await fetchFile(base, 'tokenizer.json', { optional: true });
-  const vocabTxt = tokenizerJson ? undefined : await fetchFile(base, 'vocab.txt', { optional: true });
-  if (!tokenizerJson && !vocabTxt) {
-    throw new Error(`tokenizer.json and vocab.txt: neither found (HTTP 404) under ${base}`);
-  }
-  return { config, weights, tokenizerJson, vocabTxt, tokenizerConfig, specialTokensMap };
-}
+let worker;
+let nextId = 1;
+const pending = new Map();
 
-/** What the browser says about its adapter (wgpu's AdapterInfo has no name on WebGPU). */
-async function browserAdapterName() {
-  try {
-    const adapter = await navigator.gpu.requestAdapter();
-    const i = adapter?.info;
-    if (!i) return '';
-    const name = [i.vendor, i.architecture, i.description].filter(Boolean).join(' ');
-    return (i.isFallbackAdapter ? `${name}, software fallback` : name).trim();
-  } catch {
-    return '';
-  }
-}
-
-function describeAdapter(info, browserName) {
-  const name = info.name || browserName || '(unnamed adapter)';
-  const subgroups = info.subgroupMinSize === info.subgroupMaxSize
-    ? `${info.subgroupMinSize}`
-    : `${info.subgroupMinSize}-${info.subgroupMaxSize}`;
-  return `Adapter: ${name} (${info.backend}, ${info.deviceType}); subgroup size ${subgroups}, ` +
-    `subgroup matmul: ${info.subgroupMatmul ? 'yes' : 'no'}; ` +
-    `max storage binding ${(info.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB`;
-}
-
-/** One table per [MASK]: rank, token, id, score, sequence. */
-function renderResults(output) {
-  const perMask = Array.isArray(output[0]) ? output : [output];
-  const results = $('results');
-  results.replaceChildren();
-  perMask.forEach((predictions, m) => {
-    const table = document.createElement('table');
-    table.className = 'predictions';
-    table.createCaption().textContent = perMask.length > 1 ? `[MASK] ${m + 1}` : '[MASK]';
-    const head = table.createTHead().insertRow();
-    for (const h of ['#', 'token', 'id', 'score', 'sequence']) {
-      const th = document.createElement('th');
-      th.textContent = h;
-      head.append(th);
-    }
-    const body = table.createTBody();
-    predictions.forEach((p, i) => {
-      const row = body.insertRow();
-      const cells = [i + 1, p.token_str, p.token, p.score.toFixed(4), p.sequence];
-      cells.forEach((value, c) => {
-        const td = row.insertCell();
-        td.textContent = String(value);
-        if (c === 0 || c === 2 || c === 3) td.className = 'num';
-      });
-    });
-    results.append(table);
+function startWorker() {
+  return new Promise((resolve, reject) => {
+    worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    worker.onerror = (e) => {
+      e.preventDefault();
+      reject(new Error(`the worker failed to start: ${e.message || 'could not load ./pkg/index.js (build it with scripts/build-web.sh)'}`));
+    };
+    worker.onmessage = ({ data }) => {
+      if (data.ready) return resolve();
+      const call = pending.get(data.id);
+      if (!call) return;
+      if ('progress' in data) return call.onProgress?.(data.progress);
+      pending.delete(data.id);
+      if (data.error) call.reject(Object.assign(new Error(data.error.message), data.error));
+      else call.resolve(data.result);
+    };
   });
 }
 
-async function main() {
-  document.body.dataset.state = 'loading';
-  const base = modelBase();
-  $('model').textContent = base.href;
+/** Calls an operation of the worker. */
+function call(op, args, onProgress) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, onProgress });
+    worker.postMessage({ id, op, args });
+  });
+}
 
-  if (!('gpu' in navigator) || !navigator.gpu) {
-    throw new Error(
-      'This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome or Edge, or a browser with ' +
-        'WebGPU enabled (Chromium on Linux: --enable-unsafe-webgpu); the page must come from https or localhost.',
-    );
+// ---- fill-mask ------------------------------------------------------------------------------------------
+
+function barRow(label, score) {
+  const row = document.createElement('div');
+  row.className = 'bar-row';
+  const l = document.createElement('span');
+  l.className = 'label';
+  l.textContent = label;
+  const track = document.createElement('div');
+  const bar = document.createElement('div');
+  bar.className = 'bar';
+  bar.style.width = `${(score * 100).toFixed(2)}%`;
+  track.append(bar);
+  const s = document.createElement('span');
+  s.className = 'score';
+  s.textContent = score.toFixed(4);
+  row.append(l, track, s);
+  return row;
+}
+
+function renderFillMask(perMask) {
+  $('results').replaceChildren(
+    ...perMask.map((predictions, m) => {
+      const box = document.createElement('div');
+      box.className = 'mask-result';
+      const h = document.createElement('h4');
+      h.textContent = perMask.length > 1 ? `[MASK] ${m + 1}` : '[MASK]';
+      box.append(h, ...predictions.map((p) => barRow(p.token_str, p.score)));
+      return box;
+    }),
+  );
+}
+
+async function fillMask(text, topK = 5) {
+  const perMask = await call('fillMask', { which: 'pretrained', text, topK });
+  renderFillMask(perMask);
+  return perMask;
+}
+
+// ---- attention ------------------------------------------------------------------------------------------
+
+let maps = null;
+
+function drawHeatmap() {
+  const canvas = $('heatmap');
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!maps) return;
+  const layer = Number($('layer').value);
+  const head = Number($('head').value);
+  const m = maps.attention[layer][head];
+  const n = maps.tokens.length;
+  const margin = 110;
+  const cell = Math.max(4, Math.floor((canvas.width - margin - 10) / n));
+  ctx.font = `${Math.min(13, cell)}px ui-monospace, monospace`;
+  ctx.fillStyle = '#222';
+  ctx.textBaseline = 'middle';
+  maps.tokens.forEach((t, i) => {
+    const label = maps.segments[i] ? `${t} ·B` : t;
+    ctx.textAlign = 'right';
+    ctx.fillText(label, margin - 6, margin + i * cell + cell / 2);
+    ctx.save();
+    ctx.translate(margin + i * cell + cell / 2, margin - 6);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = 'left';
+    ctx.fillText(t, 0, 0);
+    ctx.restore();
+  });
+  for (let q = 0; q < n; q++) {
+    for (let k = 0; k < n; k++) {
+      const v = m[q * n + k];
+      const shade = Math.round(255 * (1 - Math.sqrt(v)));
+      ctx.fillStyle = `rgb(${shade},${shade},255)`;
+      ctx.fillRect(margin + k * cell, margin + q * cell, cell - 1, cell - 1);
+    }
   }
+}
 
-  let wasm;
-  try {
-    wasm = await import('./pkg/bert_wgpu.js');
-  } catch (e) {
-    throw new Error(`Could not load ./pkg/bert_wgpu.js (${e.message}); build it with scripts/build-web.sh`);
+async function attention(text) {
+  maps = await call('attention', { which: 'pretrained', text });
+  for (const [id, count] of [['layer', maps.layers], ['head', maps.heads]]) {
+    const select = $(id);
+    const keep = Math.min(Number(select.value) || 0, count - 1);
+    select.replaceChildren(...Array.from({ length: count }, (_, i) => new Option(String(i + 1), String(i))));
+    select.value = String(keep);
   }
-  await wasm.default();
+  drawHeatmap();
+  return { tokens: maps.tokens, layers: maps.layers, heads: maps.heads };
+}
 
-  const files = await fetchModel(base);
-  setStatus('Loading the model onto the GPU…');
-  const bert = await wasm.Bert.load(files);
-  const info = bert.adapterInfo();
-  $('adapter').textContent = describeAdapter(info, await browserAdapterName());
+// ---- watch it learn ---------------------------------------------------------------------------------------
 
-  const fillMask = async (text, topK = 5) => {
-    const output = await bert.fillMask(text, topK);
-    renderResults(output);
-    return output;
+/** Pasted prose to the corpus format: one sentence a line, blank lines kept as document breaks. */
+function toCorpusFormat(text) {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim().split(/(?<=[.!?]["'”’)]?)\s+(?=["'“‘(]?[A-Z])/).join('\n'))
+    .join('\n');
+}
+
+async function corpusText() {
+  const choice = $('corpus-choice').value;
+  if (!choice) return toCorpusFormat($('corpus').value);
+  return $('corpus').value;
+}
+
+async function showCorpusChoice() {
+  const choice = $('corpus-choice').value;
+  if (!choice) {
+    $('corpus').value = '';
+    return;
+  }
+  const response = await fetch(choice);
+  if (!response.ok) throw new Error(`${choice}: HTTP ${response.status}`);
+  $('corpus').value = await response.text();
+}
+
+const curve = { loss: [], mlm: [] };
+
+function drawCurve(total) {
+  const svg = $('loss-curve');
+  const all = [...curve.loss, ...curve.mlm].map((p) => p[1]);
+  const max = Math.max(1, ...all);
+  const x = (s) => 30 + (360 * s) / Math.max(1, total);
+  const y = (v) => 180 - (170 * v) / max;
+  const line = (points, color) =>
+    `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${points.map(([s, v]) => `${x(s).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`;
+  svg.innerHTML =
+    `<line x1="30" y1="180" x2="390" y2="180" stroke="#999"/><line x1="30" y1="10" x2="30" y2="180" stroke="#999"/>` +
+    `<text x="26" y="14" font-size="10" text-anchor="end">${max.toFixed(1)}</text>` +
+    `<text x="26" y="182" font-size="10" text-anchor="end">0</text>` +
+    `<text x="390" y="195" font-size="10" text-anchor="end">step ${total}</text>` +
+    line(curve.loss, '#1f77b4') +
+    line(curve.mlm, '#2ca02c');
+}
+
+function renderProbe({ step, predictions }) {
+  let table = $('probe-results').querySelector('table');
+  if (!table) {
+    table = document.createElement('table');
+    $('probe-results').replaceChildren(table);
+  }
+  const row = table.insertRow(0);
+  row.className = 'probe-row';
+  row.insertCell().textContent = `step ${step}`;
+  for (const mask of predictions) {
+    row.insertCell().textContent = mask.map((p) => `${p.token_str} ${(p.score * 100).toFixed(1)}%`).join(' · ');
+  }
+}
+
+function renderBatch(view) {
+  const special = new Set(['[CLS]', '[SEP]']);
+  $('batch-view').replaceChildren(
+    ...view.tokens.map((t) => {
+      const span = document.createElement('span');
+      const classes = ['tok', t.segment ? 'seg1' : 'seg0'];
+      if (special.has(t.token)) classes.push('special');
+      if (t.kind) classes.push(t.kind);
+      span.className = classes.join(' ');
+      span.title = `segment ${t.segment}${t.kind ? `; ${t.kind}, predict "${t.original}"` : ''}`;
+      span.append(t.token);
+      if (t.kind) {
+        const small = document.createElement('small');
+        small.textContent = t.original;
+        span.append(small);
+      }
+      return span;
+    }),
+  );
+  const note = document.createElement('span');
+  note.className = 'muted';
+  note.textContent = view.isRandomNext ? '  (B is a random span: NSP label "not next")' : '  (B continues A: NSP label "next")';
+  $('batch-view').append(note);
+}
+
+let lastRun = null;
+
+async function startTraining(overrides = {}) {
+  const text = overrides.text ?? (await corpusText());
+  const options = {
+    steps: Number($('steps').value),
+    batchSize: Number($('batch').value),
+    seqLen: Number($('seq').value),
+    lr: Number($('lr').value),
+    ...overrides.options,
   };
+  const probe = overrides.probe ?? $('probe').value;
+  curve.loss = [];
+  curve.mlm = [];
+  $('probe-results').replaceChildren();
+  $('train-start').disabled = true;
+  $('train-stop').disabled = false;
+  $('train-status').className = 'muted';
+  document.body.dataset.training = 'running';
+  const started = performance.now();
+  let tokens = 0;
+  let total = options.steps;
+  const progress = [];
+  const run = call('pretrain', { text, options, probe, probeEvery: overrides.probeEvery ?? 10 }, (p) => {
+    if (p.info) {
+      total = p.info.totalSteps;
+      $('train-status').textContent =
+        `${p.info.documents} documents, ${p.info.sentences} sentences, ${p.info.corpusTokens} tokens; ` +
+        `${p.info.instancesPerEpoch} sequences a pass; ${total} steps of ${p.info.batchSize}`;
+    }
+    if (p.metrics) {
+      const m = p.metrics;
+      progress.push(m);
+      tokens += m.tokens;
+      curve.loss.push([m.step, m.loss]);
+      curve.mlm.push([m.step, m.mlmLoss]);
+      drawCurve(total);
+      const rate = tokens / ((performance.now() - started) / 1000);
+      $('train-status').textContent =
+        `step ${m.step}/${m.totalSteps}: loss ${m.loss.toFixed(3)} (MLM ${m.mlmLoss.toFixed(3)}, NSP ` +
+        `${m.nspLoss.toFixed(3)}), MLM accuracy ${(m.mlmAccuracy * 100).toFixed(1)}%, pass ${m.epoch + 1}, ` +
+        `${rate.toFixed(0)} tokens/s`;
+      $('download').disabled = false;
+    }
+    if (p.probe) renderProbe(p.probe);
+    if (p.batch) renderBatch(p.batch);
+  });
+  try {
+    const result = await run;
+    document.body.dataset.training = 'done';
+    $('train-status').textContent += ' — done.';
+    lastRun = { progress, result };
+    return { losses: progress.map((m) => m.loss), progress, result };
+  } catch (e) {
+    lastRun = { progress, error: e };
+    if (e.code === 'aborted') {
+      document.body.dataset.training = 'stopped';
+      $('train-status').textContent = `Stopped: ${e.message}.`;
+      return { losses: progress.map((m) => m.loss), progress, stopped: true };
+    }
+    document.body.dataset.training = 'failed';
+    $('train-status').textContent = `Training failed: ${e.message}` +
+      (e.code === 'device-lost' ? ' The last copy of the model can still be downloaded.' : '');
+    $('train-status').className = 'error';
+    throw e;
+  } finally {
+    $('train-start').disabled = false;
+    $('train-stop').disabled = true;
+  }
+}
 
-  const form = $('form');
-  for (const el of form.elements) el.disabled = false;
-  form.addEventListener('submit', async (event) => {
+async function download() {
+  const { bytes, name, files, note } = await call('download', { which: 'trained' });
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/zip' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  if (note) $('train-status').textContent = `Downloaded ${name}: ${note}.`;
+  return { name, files, size: bytes.length, note };
+}
+
+// ---- start ------------------------------------------------------------------------------------------------
+
+function onSubmit(form, fn) {
+  $(form).addEventListener('submit', async (event) => {
     event.preventDefault();
     const started = performance.now();
     setStatus('Running…');
     try {
-      await fillMask($('text').value, Number($('topk').value) || 5);
+      await fn();
       setStatus(`Done in ${(performance.now() - started).toFixed(0)} ms.`, 'ready');
     } catch (e) {
       setStatus(e.message ?? String(e), 'error');
     }
   });
+}
 
-  setStatus('Ready. Type a text with [MASK] and press Fill mask.', 'ready');
+function describeAdapter(info) {
+  return `Adapter: ${info.name || '(name not given by the browser)'} (${info.backend}, ${info.deviceType}); ` +
+    `subgroup matmul: ${info.subgroupMatmul ? 'yes' : 'no'}; max storage binding ` +
+    `${(info.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB`;
+}
+
+async function main() {
+  document.body.dataset.state = 'loading';
+  const url = modelUrl();
+  $('model').textContent = url;
+  if (!('gpu' in navigator) || !navigator.gpu) {
+    throw new Error(
+      'This browser has no WebGPU (navigator.gpu is missing), so the demo cannot run here. Use a recent Chrome, ' +
+        'Edge or Safari, or enable WebGPU (Chromium on Linux: --enable-unsafe-webgpu); the page must come from ' +
+        'https or localhost.',
+    );
+  }
+  setStatus('Starting the worker…');
+  await startWorker();
+  setStatus(`Loading the model from ${url}…`);
+  const { info } = await call('init', { modelUrl: url });
+  $('adapter').textContent = describeAdapter(info);
+
+  onSubmit('fill-form', () => fillMask($('text').value, Number($('topk').value) || 5));
+  onSubmit('attention-form', () => attention($('attention-text').value));
+  for (const id of ['layer', 'head']) $(id).addEventListener('change', drawHeatmap);
+  $('corpus-choice').addEventListener('change', () => showCorpusChoice().catch((e) => setStatus(e.message, 'error')));
+  $('train-start').addEventListener('click', () => startTraining().catch(() => {}));
+  $('train-stop').addEventListener('click', () => call('stop'));
+  $('download').addEventListener('click', () => download().catch((e) => setStatus(e.message, 'error')));
+  for (const el of document.querySelectorAll('input, select, button, textarea')) el.disabled = false;
+  $('train-stop').disabled = true;
+  $('download').disabled = true;
+  await showCorpusChoice();
+  await fillMask($('text').value, 5);
+  await attention($('attention-text').value);
+  setStatus('Ready.', 'ready');
   document.body.dataset.state = 'ready';
-  const embed = async (texts, options) => bert.embed(texts, options);
-  return { info, fillMask, embed, bert };
+  return info;
 }
 
 const ready = main();
-window.bertDemo = {
-  ready: ready.then(({ info }) => info),
-  fillMask: async (text, topK) => (await ready).fillMask(text, topK),
-  embed: async (texts, options) => (await ready).embed(texts, options),
-};
 ready.catch((e) => {
   setStatus(e.message ?? String(e), 'error');
   document.body.dataset.state = 'error';
+  for (const el of document.querySelectorAll('input, select, button, textarea')) el.disabled = true;
 });
-window.bertDemo.ready.catch(() => {}); // reported on the page above, not as an unhandled rejection
+
+window.bertDemo = {
+  ready,
+  fillMask: async (text, topK) => (await ready, fillMask(text, topK)),
+  embed: async (texts, options) => (await ready, call('embed', { which: 'pretrained', texts, options })),
+  attention: async (text) => (await ready, attention(text)),
+  trainedFillMask: async (text, topK) => (await ready, call('fillMask', { which: 'trained', text, topK })),
+  startTraining: async (overrides) => (await ready, startTraining(overrides)),
+  stopTraining: () => call('stop'),
+  download: async () => (await ready, download()),
+  loseDevice: () => call('loseDevice'),
+  lastRun: () => lastRun,
+};
+ready.catch(() => {}); // reported on the page, not as an unhandled rejection

@@ -1,0 +1,301 @@
+//! wasm-bindgen facade for the browser (thin, typed). Bytes in (the page or worker fetches or reads the
+//! files), JSON-shaped values out; every error is a rejected promise whose `Error` carries the library's
+//! message and a `code` (see [`Code`]). The npm package's hand-written ES module (web/npm/index.js) wraps
+//! these classes: it fetches model directories, serialises calls and keeps training snapshots.
+//!
+//! - `bert`: `Bert` (load, fill-mask, embeddings, attention maps, save).
+//! - `pretrain`: `PretrainSession` (MLM + NSP pretraining from text, as `bert-wgpu pretrain`).
+//! - `corpus`: text in memory -> the instance stream, as the CLI's corpus reader.
+//! - `bench`: the browser twin of `bert-wgpu bench` (forward and training tokens/s).
+
+mod bench;
+mod bert;
+mod corpus;
+mod pretrain;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Object, Reflect, Uint8Array};
+use serde::Serialize as _;
+use wasm_bindgen::prelude::*;
+
+use crate::io::ModelFiles;
+use crate::model::BertConfig;
+use crate::{Error, Gpu};
+
+pub use bench::bench;
+pub use bert::WebBert;
+pub use pretrain::PretrainSession;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** The files of a Hugging Face model directory, as bytes. A tokenizer is required: tokenizerJson or vocabTxt. */
+export interface ModelFileBytes {
+  config: Uint8Array;
+  weights: Uint8Array;
+  tokenizerJson?: Uint8Array;
+  vocabTxt?: Uint8Array;
+  tokenizerConfig?: Uint8Array;
+  specialTokensMap?: Uint8Array;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+}
+
+/// Runs once when the module is instantiated (wasm-bindgen exports it as `start`): panics (bugs, not
+/// errors) reach the console instead of an opaque `unreachable` trap.
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| console_error(&format!("bert-wgpu panicked: {info}"))));
+}
+
+/// What kind of failure an error is; JS sees it as `error.code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// No WebGPU adapter or device.
+    NoWebgpu,
+    /// A model file that does not parse or does not match its config.
+    BadFile,
+    /// Bad arguments: a text without [MASK], unknown options, bad rows.
+    Input,
+    /// A model or batch larger than the adapter's limits.
+    Limits,
+    /// The GPU device was lost (driver reset, device destroyed); a new load opens a new device.
+    DeviceLost,
+    /// Any other GPU error.
+    Gpu,
+    /// Another call on the same object is still running.
+    Busy,
+}
+
+impl Code {
+    fn as_str(self) -> &'static str {
+        match self {
+            Code::NoWebgpu => "no-webgpu",
+            Code::BadFile => "bad-file",
+            Code::Input => "input",
+            Code::Limits => "limits",
+            Code::DeviceLost => "device-lost",
+            Code::Gpu => "gpu",
+            Code::Busy => "busy",
+        }
+    }
+}
+
+thread_local! {
+    /// One device per page (or worker), shared by every model loaded in it; replaced after a loss.
+    static GPU: RefCell<Option<Rc<Gpu>>> = const { RefCell::new(None) };
+    /// Why the current device was lost, once it was.
+    static LOST: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Bumped on every new device, so that a loss reported late for an old device is ignored.
+    static GENERATION: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The reason the page's device was lost, if it was.
+pub(crate) fn device_lost() -> Option<String> {
+    LOST.with(|l| l.borrow().clone())
+}
+
+/// The page's device, opened on first use and again after a loss.
+pub(crate) async fn gpu() -> Result<Rc<Gpu>, JsValue> {
+    if device_lost().is_none() {
+        if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
+            return Ok(gpu);
+        }
+    }
+    let gpu = Rc::new(Gpu::new().await.map_err(|e| js_error(Code::NoWebgpu, e))?);
+    let generation = GENERATION.with(|g| {
+        g.set(g.get() + 1);
+        g.get()
+    });
+    gpu.device.set_device_lost_callback(move |reason, message| {
+        if GENERATION.with(|g| g.get()) == generation {
+            LOST.with(|l| *l.borrow_mut() = Some(format!("{reason:?}: {message}")));
+        }
+    });
+    LOST.with(|l| *l.borrow_mut() = None);
+    GPU.with(|g| *g.borrow_mut() = Some(gpu.clone()));
+    Ok(gpu)
+}
+
+/// An `Error` with the message and a `code` property. A lost device wins over whatever else failed, and a
+/// size over the adapter's limits is reported as such.
+pub(crate) fn js_error(code: Code, e: impl std::fmt::Display) -> JsValue {
+    let mut message = e.to_string();
+    let code = if let Some(reason) = device_lost() {
+        message = format!("the GPU device was lost ({reason}); load the model again. Underlying error: {message}");
+        Code::DeviceLost
+    } else if message.contains("exceeds this adapter") {
+        Code::Limits
+    } else {
+        code
+    };
+    let error = js_sys::Error::new(&message);
+    let _ = Reflect::set(&error, &"code".into(), &code.as_str().into());
+    error.into()
+}
+
+/// A JSON-compatible JS value (plain objects and arrays) from anything serialisable.
+pub(crate) fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(Code::Input, e))
+}
+
+/// Options from a JS object (or undefined: the defaults); unknown keys are errors, so typos are caught.
+pub(crate) fn options<T: serde::de::DeserializeOwned + Default>(value: &JsValue, what: &str) -> Result<T, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| js_error(Code::Input, format!("{what}: {e}")))
+}
+
+/// `files[key]` as bytes; `None` when absent, an error when present but not a Uint8Array.
+fn bytes(files: &JsValue, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    let value = Reflect::get(files, &key.into()).map_err(|_| Error(format!("files.{key}: not readable")))?;
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    match value.dyn_into::<Uint8Array>() {
+        Ok(array) => Ok(Some(array.to_vec())),
+        Err(_) => Err(Error(format!("files.{key}: expected a Uint8Array"))),
+    }
+}
+
+/// The tokenizer files of `files` (config and weights left empty). One of tokenizerJson and vocabTxt is
+/// required.
+pub(crate) fn tokenizer_files(files: &JsValue) -> Result<ModelFiles, Error> {
+    if !files.is_object() {
+        return Err(Error(
+            "expected an object of Uint8Arrays: { tokenizerJson or vocabTxt, ... }".into(),
+        ));
+    }
+    let out = ModelFiles {
+        tokenizer_json: bytes(files, "tokenizerJson")?,
+        vocab_txt: bytes(files, "vocabTxt")?,
+        tokenizer_config: bytes(files, "tokenizerConfig")?,
+        special_tokens_map: bytes(files, "specialTokensMap")?,
+        ..Default::default()
+    };
+    if out.tokenizer_json.is_none() && out.vocab_txt.is_none() {
+        return Err(Error("the model directory has no tokenizer.json or vocab.txt".into()));
+    }
+    Ok(out)
+}
+
+/// A whole model directory: config.json and model.safetensors plus the tokenizer files.
+pub(crate) fn model_files(files: &JsValue) -> Result<ModelFiles, Error> {
+    if !files.is_object() {
+        return Err(Error(
+            "Bert.load expects an object of Uint8Arrays: { config, weights, vocabTxt, ... }".into(),
+        ));
+    }
+    let required = |key: &str, file: &str| -> Result<Vec<u8>, Error> {
+        bytes(files, key)?.ok_or_else(|| Error(format!("{file} is missing (files.{key})")))
+    };
+    let config = required("config", "config.json")?;
+    let weights = required("weights", "model.safetensors")?;
+    Ok(ModelFiles {
+        config,
+        weights,
+        ..tokenizer_files(files)?
+    })
+}
+
+/// The files of a model directory as a JS object { "config.json": Uint8Array, ... }.
+pub(crate) fn files_to_js(files: &ModelFiles) -> JsValue {
+    let object = Object::new();
+    let put = |name: &str, bytes: &Option<Vec<u8>>| {
+        if let Some(b) = bytes {
+            let _ = Reflect::set(&object, &name.into(), &Uint8Array::from(b.as_slice()));
+        }
+    };
+    put("config.json", &Some(files.config.clone()));
+    put("model.safetensors", &Some(files.weights.clone()));
+    put("tokenizer.json", &files.tokenizer_json);
+    put("vocab.txt", &files.vocab_txt);
+    put("tokenizer_config.json", &files.tokenizer_config);
+    put("special_tokens_map.json", &files.special_tokens_map);
+    object.into()
+}
+
+/// Checks, before anything is allocated, that the model's largest tensors and the activations of a
+/// `batch` x `seq` forward fit the adapter's per-buffer limits; names the tensor that does not.
+pub(crate) fn check_fits(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize) -> Result<(), Error> {
+    let max = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size);
+    let (h, i, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
+    let (b, s, heads) = (batch as u64, seq as u64, c.num_attention_heads as u64);
+    let tensors = [
+        (
+            "bert.embeddings.word_embeddings.weight (vocab_size x hidden_size)",
+            v * h,
+        ),
+        (
+            "bert.embeddings.position_embeddings.weight",
+            c.max_position_embeddings as u64 * h,
+        ),
+        (
+            "the fused query/key/value weight (3 x hidden_size x hidden_size)",
+            3 * h * h,
+        ),
+        ("intermediate.dense.weight (intermediate_size x hidden_size)", i * h),
+        ("the intermediate activations (tokens x intermediate_size)", b * s * i),
+        (
+            "the attention probabilities (batch x heads x seq x seq)",
+            b * heads * s * s,
+        ),
+    ];
+    for (name, floats) in tensors {
+        let bytes = floats.saturating_mul(4);
+        if bytes > max {
+            return Err(Error(format!(
+                "the model is too large for this adapter: {name} needs {:.1} MiB, but the adapter allows {:.1} MiB \
+                 per buffer; this tensor exceeds this adapter's storage binding limit",
+                bytes as f64 / 1048576.0,
+                max as f64 / 1048576.0
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The adapter and device: name, backend and the limits and features asked for.
+pub(crate) fn adapter_info(gpu: &Gpu) -> JsValue {
+    let info = &gpu.info;
+    let features: Vec<String> = gpu.features.iter_names().map(|(name, _)| name.to_string()).collect();
+    let value = serde_json::json!({
+        "name": info.name,
+        "vendor": info.vendor,
+        "device": info.device,
+        "deviceType": format!("{:?}", info.device_type),
+        "driver": info.driver,
+        "driverInfo": info.driver_info,
+        "backend": info.backend.to_str(),
+        "subgroupMatmul": gpu.subgroup_matmul,
+        "features": features,
+        "subgroupMinSize": info.subgroup_min_size,
+        "subgroupMaxSize": info.subgroup_max_size,
+        "maxStorageBufferBindingSize": gpu.limits.max_storage_buffer_binding_size as f64,
+        "maxBufferSize": gpu.limits.max_buffer_size as f64,
+    });
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// Opens (or reuses) the page's device and describes its adapter, without loading a model.
+#[wasm_bindgen(js_name = openDevice, unchecked_return_type = "Promise<any>")]
+pub fn open_device() -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let gpu = gpu().await?;
+        Ok(adapter_info(&gpu))
+    })
+}

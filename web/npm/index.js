@@ -1,0 +1,411 @@
+// bert-wgpu: BERT inference, pretraining and fine-tuning in WebGPU compute shaders (WGSL), from Rust
+// compiled to WebAssembly. This module is the package's public API, a thin layer over the wasm-bindgen
+// classes in ./bert_wgpu.js: it fetches or reads model directories, turns every failure into a rejected
+// promise with a BertError (message + code), runs one call at a time per model, and keeps host-side
+// snapshots of a model being trained. Nothing is fetched but the URLs the caller gives (and the package's
+// own .wasm next to this file, or the URL given to init()).
+
+import initWasm, * as wasm from './bert_wgpu.js';
+import { zip } from './zip.js';
+
+export { zip };
+
+/** An error of this package: `code` says what kind ("no-webgpu", "network", "bad-file", "input", "limits",
+ * "device-lost", "gpu", "busy", "aborted", "wasm", "internal"). */
+export class BertError extends Error {
+  constructor(message, code = 'internal', options) {
+    super(message, options);
+    this.name = code === 'aborted' ? 'AbortError' : 'BertError';
+    this.code = code;
+  }
+}
+
+const NO_WEBGPU =
+  'WebGPU is not available here (navigator.gpu is missing): use a recent Chrome, Edge or Safari, or a browser ' +
+  'with WebGPU enabled, on a page served over https or from localhost';
+
+function toBertError(e) {
+  if (e instanceof BertError) return e;
+  const message = e?.message ?? String(e);
+  if (e instanceof WebAssembly.RuntimeError) {
+    return new BertError(`bert-wgpu crashed (${message}); see the console, and reload the page`, 'internal', {
+      cause: e,
+    });
+  }
+  return new BertError(message, e?.code ?? 'internal', { cause: e });
+}
+
+let ready = null;
+
+/**
+ * Loads the WebAssembly module (once). Called by every entry point; call it yourself to give another URL or
+ * a compiled WebAssembly.Module for the .wasm file.
+ */
+export function init(wasmSource) {
+  ready ??= (async () => {
+    if (typeof navigator === 'undefined' || !navigator.gpu) throw new BertError(NO_WEBGPU, 'no-webgpu');
+    try {
+      await initWasm(wasmSource === undefined ? undefined : { module_or_path: wasmSource });
+    } catch (e) {
+      throw new BertError(`could not load the bert-wgpu WebAssembly module: ${e?.message ?? e}`, 'wasm', {
+        cause: e,
+      });
+    }
+  })();
+  const attempt = ready;
+  attempt.catch(() => {
+    if (ready === attempt) ready = null; // a later call may try again
+  });
+  return attempt;
+}
+
+/** Runs `fn` after the module is ready, converting failures to BertError. */
+async function guarded(fn) {
+  await init();
+  try {
+    return await fn();
+  } catch (e) {
+    throw toBertError(e);
+  }
+}
+
+/** One call at a time on a model (and on the trainer that updates it). */
+class Lock {
+  #tail = Promise.resolve();
+  run(fn) {
+    const result = this.#tail.then(() => guarded(fn));
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
+
+/** wgpu leaves the adapter's name empty on WebGPU: the browser's GPUAdapterInfo fills it in. */
+async function withName(info) {
+  if (info.name) return info;
+  try {
+    const i = (await navigator.gpu.requestAdapter())?.info;
+    const name = i ? [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') : '';
+    return { ...info, name: i?.isFallbackAdapter ? `${name} (fallback adapter)` : name };
+  } catch {
+    return info;
+  }
+}
+
+/** Opens the WebGPU device (once per page or worker) and describes its adapter. */
+export function adapterInfo() {
+  return guarded(async () => withName(await wasm.openDevice()));
+}
+
+// ---- model files --------------------------------------------------------------------------------------
+
+const FILE_KEYS = {
+  'config.json': 'config',
+  'model.safetensors': 'weights',
+  'tokenizer.json': 'tokenizerJson',
+  'vocab.txt': 'vocabTxt',
+  'tokenizer_config.json': 'tokenizerConfig',
+  'special_tokens_map.json': 'specialTokensMap',
+};
+const KEY_ALIASES = { tokenizer: 'tokenizerJson', vocab: 'vocabTxt' };
+
+async function toBytes(value, name) {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof Blob !== 'undefined' && value instanceof Blob) {
+    try {
+      return new Uint8Array(await value.arrayBuffer());
+    } catch (e) {
+      throw new BertError(`${name}: could not read the file: ${e?.message ?? e}`, 'bad-file', { cause: e });
+    }
+  }
+  if (typeof value === 'string') return new TextEncoder().encode(value);
+  if (value && typeof value === 'object' && name.endsWith('.json')) {
+    return new TextEncoder().encode(JSON.stringify(value));
+  }
+  throw new BertError(`${name}: expected bytes (Uint8Array, ArrayBuffer, Blob or File) or text`, 'input');
+}
+
+/** The base name of a File (a directory picker gives "dir/config.json" in webkitRelativePath). */
+const fileName = (f) => (f.webkitRelativePath || f.name || '').split('/').pop();
+
+function isFileList(source) {
+  if (typeof FileList !== 'undefined' && source instanceof FileList) return true;
+  return Array.isArray(source) && source.every((f) => typeof Blob !== 'undefined' && f instanceof Blob);
+}
+
+/** Fetches one file of a model directory; `undefined` for an optional file that is not there. */
+async function fetchFile(base, name, { optional = false, fetch: fetchFn = globalThis.fetch, signal } = {}) {
+  const url = new URL(name, base);
+  let response;
+  try {
+    response = await fetchFn(url, { signal });
+  } catch (e) {
+    if (e?.name === 'AbortError') throw new BertError(`${name}: fetch cancelled`, 'aborted', { cause: e });
+    throw new BertError(`${name}: could not fetch ${url}: ${e?.message ?? e}`, 'network', { cause: e });
+  }
+  if (response.status === 404 && optional) return undefined;
+  if (!response.ok) {
+    throw new BertError(`${name}: HTTP ${response.status} ${response.statusText} from ${url}`, 'network');
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/**
+ * The bytes of a model directory (`{ config, weights, tokenizerJson?, vocabTxt?, ... }`) from any source
+ * that Bert.load accepts. With `tokenizerOnly`, config.json and model.safetensors are not needed.
+ */
+export async function readModelFiles(source, { tokenizerOnly = false, fetch, signal } = {}) {
+  const out = {};
+  if (source instanceof Bert) {
+    return readModelFiles(await source.save(), { tokenizerOnly });
+  }
+  if (typeof source === 'string' || source instanceof URL) {
+    const base = new URL(String(source), globalThis.location?.href);
+    if (!base.pathname.endsWith('/')) base.pathname += '/';
+    const get = (name, optional) => fetchFile(base, name, { optional, fetch, signal });
+    const [config, weights, tokenizerConfig, specialTokensMap, tokenizerJson] = await Promise.all([
+      tokenizerOnly ? get('config.json', true) : get('config.json'),
+      tokenizerOnly ? undefined : get('model.safetensors'),
+      get('tokenizer_config.json', true),
+      get('special_tokens_map.json', true),
+      get('tokenizer.json', true),
+    ]);
+    const vocabTxt = tokenizerJson ? undefined : await get('vocab.txt', true);
+    if (!tokenizerJson && !vocabTxt) {
+      throw new BertError(`tokenizer.json and vocab.txt: neither found (HTTP 404) under ${base}`, 'network');
+    }
+    Object.assign(out, { config, weights, tokenizerJson, vocabTxt, tokenizerConfig, specialTokensMap });
+  } else if (isFileList(source)) {
+    for (const file of source) {
+      const key = FILE_KEYS[fileName(file)];
+      if (key) out[key] = await toBytes(file, fileName(file));
+    }
+  } else if (source && typeof source === 'object') {
+    const byName = Object.keys(source).some((k) => k in FILE_KEYS);
+    for (const [k, v] of Object.entries(source)) {
+      if (v === undefined || v === null) continue;
+      const key = byName ? FILE_KEYS[k] : (KEY_ALIASES[k] ?? k);
+      const name = Object.keys(FILE_KEYS).find((n) => FILE_KEYS[n] === key);
+      if (!name) {
+        throw new BertError(
+          `model files: unknown entry ${JSON.stringify(k)} (expected config, weights, tokenizer, vocab, ` +
+            'tokenizerConfig, specialTokensMap, or Hugging Face file names)',
+          'input',
+        );
+      }
+      out[key] = await toBytes(v, name);
+    }
+  } else {
+    throw new BertError(
+      'model source: expected a URL of a model directory, Files, or { config, weights, tokenizer } bytes',
+      'input',
+    );
+  }
+  if (!tokenizerOnly) {
+    if (!out.config) throw new BertError('config.json is missing from the model files', 'bad-file');
+    if (!out.weights) throw new BertError('model.safetensors is missing from the model files', 'bad-file');
+  }
+  if (!out.tokenizerJson && !out.vocabTxt) {
+    throw new BertError('the model files have no tokenizer.json or vocab.txt', 'bad-file');
+  }
+  return out;
+}
+
+// ---- Bert ---------------------------------------------------------------------------------------------
+
+const fromInner = Symbol('bert-wgpu inner');
+
+/** A BERT model on this page's (or worker's) WebGPU device. */
+export class Bert {
+  #inner;
+  #lock;
+
+  /** Use Bert.load(); a trainer's model comes from `trainer.model`. */
+  constructor(token, inner, lock) {
+    if (token !== fromInner) throw new TypeError('use Bert.load(source) to make a Bert');
+    this.#inner = inner;
+    this.#lock = lock ?? new Lock();
+  }
+
+  /**
+   * Loads a Hugging Face model directory: a base URL (config.json, model.safetensors, tokenizer.json or
+   * vocab.txt, and tokenizer_config.json / special_tokens_map.json when present), Files (e.g. from
+   * <input type=file multiple>), `{ config, weights, tokenizer | vocab, ... }` bytes, or the output of save().
+   */
+  static async load(source, options = {}) {
+    const files = await guarded(() => readModelFiles(source, options));
+    const inner = await guarded(() => wasm.Bert.load(files));
+    return new Bert(fromInner, inner);
+  }
+
+  /** Top-k predictions for every [MASK]: one list per mask (for an array of texts, one such list per text). */
+  fillMask(text, { topK = 5 } = {}) {
+    return this.#lock.run(async () => {
+      const out = await this.#inner.fillMask(text, { topK });
+      return typeof text === 'string' ? out.masks[0] : out.masks;
+    });
+  }
+
+  /** One vector per text; pooling "mean" (default) or "cls", L2-normalised when `normalize`. */
+  embed(texts, { pooling = 'mean', normalize = false } = {}) {
+    return this.#lock.run(() => this.#inner.embed(texts, { pooling, normalize }));
+  }
+
+  /** Attention probabilities of one text: `attention[layer][head]` is n x n (query row, key column). */
+  attention(text) {
+    return this.#lock.run(() => this.#inner.attention(String(text)));
+  }
+
+  /** The files of a Hugging Face model directory, by file name; `{ dtype: "f16" }` halves the weights. */
+  save({ dtype = 'f32' } = {}) {
+    return this.#lock.run(() => this.#inner.save({ dtype }));
+  }
+
+  /** The tokens of a text as the model sees them ([CLS] ... [SEP]). */
+  tokenize(text) {
+    return this.#lock.run(() => this.#inner.tokenize(String(text)));
+  }
+
+  /** config.json as an object. */
+  config() {
+    return this.#lock.run(() => this.#inner.config());
+  }
+
+  /** transformers' class for this model's heads: BertForPreTraining, BertForMaskedLM or BertModel. */
+  architecture() {
+    return this.#lock.run(() => this.#inner.architecture());
+  }
+
+  /** The adapter the model runs on: name, backend, limits. */
+  adapterInfo() {
+    return this.#lock.run(() => withName(this.#inner.adapterInfo()));
+  }
+}
+
+// ---- Trainer ------------------------------------------------------------------------------------------
+
+const TRAIN_ONLY = ['snapshotEvery', 'model', 'tokenizer', 'text', 'fetch', 'signal'];
+
+/** Training on this page's device: pretraining (MLM + NSP) from text. */
+export class Trainer {
+  #session;
+  #lock = new Lock();
+  #model;
+  #snapshot = null;
+  #snapshotEvery;
+  #history = [];
+
+  constructor(token, session, snapshotEvery) {
+    if (token !== fromInner) throw new TypeError('use Trainer.pretrain(options) to make a Trainer');
+    this.#session = session;
+    this.#snapshotEvery = snapshotEvery;
+    this.#model = new Bert(fromInner, session.model(), this.#lock);
+  }
+
+  /**
+   * Pretraining with the original recipe (15% of tokens chosen, 80/10/10, at most maxPredictions per
+   * sequence; next sentence prediction 50/50) on `text` (one sentence a line, a blank line between
+   * documents). Continue a model (`model`: a Bert or any Bert.load source with MLM and NSP heads), or start
+   * a fresh one (`config`: "tiny", "mini", ... or config.json fields) with the tokenizer of `tokenizer`
+   * (any Bert.load source; only its tokenizer files are read). Defaults as `bert-wgpu pretrain`.
+   */
+  static async pretrain(options = {}) {
+    const { model, tokenizer, text, snapshotEvery = 50 } = options;
+    if (typeof text !== 'string') throw new BertError('Trainer.pretrain: `text` (a string) is required', 'input');
+    if (!model && !tokenizer) {
+      throw new BertError('Trainer.pretrain: give `model` to continue, or `tokenizer` (and `config`) for a fresh model', 'input');
+    }
+    const rest = Object.fromEntries(Object.entries(options).filter(([k]) => !TRAIN_ONLY.includes(k)));
+    const fetchOptions = { fetch: options.fetch, signal: options.signal };
+    const modelFiles = model ? await guarded(() => readModelFiles(model, fetchOptions)) : undefined;
+    const tokenizerFiles =
+      !model && tokenizer ? await guarded(() => readModelFiles(tokenizer, { ...fetchOptions, tokenizerOnly: true })) : undefined;
+    const session = await guarded(() => wasm.PretrainSession.create(modelFiles, tokenizerFiles, text, rest));
+    return new Trainer(fromInner, session, snapshotEvery);
+  }
+
+  /** The model being trained (its predictions follow the training). */
+  get model() {
+    return this.#model;
+  }
+
+  /** Metrics of every step taken so far. */
+  get history() {
+    return this.#history.slice();
+  }
+
+  /** The last state copied to host memory `{ step, files }` (every snapshotEvery steps and when train()
+   * ends): what is left to save after the device is lost. */
+  get snapshot() {
+    return this.#snapshot;
+  }
+
+  /** `{ step, totalSteps, epoch, instancesPerEpoch, documents, sentences, corpusTokens, tokensSeen, ... }`. */
+  info() {
+    return this.#lock.run(() => this.#session.info());
+  }
+
+  /** The first sequence of the last training batch, token by token, with what masking did to it. */
+  lastBatch() {
+    return this.#lock.run(() => this.#session.lastBatch());
+  }
+
+  /** One optimizer step; resolves to its metrics (loss, mlmLoss, nspLoss, accuracies, lr, gradNorm, ...). */
+  async step() {
+    const metrics = await this.#lock.run(() => this.#session.step());
+    this.#history.push(metrics);
+    return metrics;
+  }
+
+  /** Copies the model to host memory now (see `snapshot`). */
+  async takeSnapshot() {
+    const { step } = await this.info();
+    this.#snapshot = { step, files: await this.#model.save() };
+    return this.#snapshot;
+  }
+
+  /**
+   * Runs `steps` optimizer steps, or `epochs` passes over the data, or up to the end of the schedule.
+   * `onProgress(metrics)` after each step (awaited); `signal` (an AbortSignal) cancels between steps with
+   * an AbortError. Resolves to `{ steps, last }`.
+   */
+  async train({ steps, epochs, onProgress, signal, snapshotEvery = this.#snapshotEvery } = {}) {
+    const info = await this.info();
+    let todo;
+    if (steps !== undefined) todo = steps;
+    else if (epochs !== undefined) todo = Math.ceil((epochs * info.instancesPerEpoch) / info.batchSize);
+    else todo = info.totalSteps - info.step;
+    if (!Number.isInteger(todo) || todo < 0) {
+      throw new BertError(`train: the number of steps must be a whole number >= 0, not ${todo}`, 'input');
+    }
+    let last = null;
+    for (let i = 0; i < todo; i++) {
+      if (signal?.aborted) {
+        await this.takeSnapshot();
+        throw new BertError(`training cancelled after ${i} step(s), at step ${last?.step ?? info.step}`, 'aborted');
+      }
+      last = await this.step();
+      if (snapshotEvery > 0 && last.step % snapshotEvery === 0) await this.takeSnapshot();
+      if (onProgress) await onProgress(last);
+    }
+    if (todo > 0) await this.takeSnapshot();
+    return { steps: todo, last };
+  }
+
+  /** The files of the trained model's Hugging Face directory (see Bert.save). */
+  save(options) {
+    return this.#model.save(options);
+  }
+}
+
+/**
+ * The browser twin of `bert-wgpu bench`: `{ adapter, forwardTokensPerSecond, trainTokensPerSecond, ... }`
+ * for a preset with random weights (default mini, batch 8 x 128).
+ */
+export function bench(options = {}) {
+  return guarded(async () => {
+    const result = await wasm.bench(options);
+    return { ...result, adapter: await withName(result.adapter) };
+  });
+}
