@@ -152,7 +152,11 @@ pub(crate) fn options<T: serde::de::DeserializeOwned + Default>(value: &JsValue,
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
-    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| js_error(Code::Input, format!("{what}: {e}")))
+    // Through a JSON value: serde_wasm_bindgen reads only a struct's known fields, and unknown keys must
+    // be seen to be refused.
+    let json: serde_json::Value =
+        serde_wasm_bindgen::from_value(value.clone()).map_err(|e| js_error(Code::Input, format!("{what}: {e}")))?;
+    serde_json::from_value(json).map_err(|e| js_error(Code::Input, format!("{what}: {e}")))
 }
 
 /// `files[key]` as bytes; `None` when absent, an error when present but not a Uint8Array.

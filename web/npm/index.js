@@ -164,14 +164,14 @@ export async function readModelFiles(source, { tokenizerOnly = false, fetch, sig
     const base = new URL(String(source), globalThis.location?.href);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
     const get = (name, optional) => fetchFile(base, name, { optional, fetch, signal });
-    const [config, weights, tokenizerConfig, specialTokensMap, tokenizerJson] = await Promise.all([
-      tokenizerOnly ? get('config.json', true) : get('config.json'),
+    const [config, weights, tokenizerConfig, specialTokensMap, tokenizerJson, vocabTxt] = await Promise.all([
+      tokenizerOnly ? undefined : get('config.json'),
       tokenizerOnly ? undefined : get('model.safetensors'),
       get('tokenizer_config.json', true),
       get('special_tokens_map.json', true),
       get('tokenizer.json', true),
+      get('vocab.txt', true),
     ]);
-    const vocabTxt = tokenizerJson ? undefined : await get('vocab.txt', true);
     if (!tokenizerJson && !vocabTxt) {
       throw new BertError(`tokenizer.json and vocab.txt: neither found (HTTP 404) under ${base}`, 'network');
     }

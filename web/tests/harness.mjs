@@ -87,7 +87,14 @@ export async function startBrowser() {
     fs.rmSync(userDataDir, { recursive: true, force: true });
   };
 
-  return { url: server.url, newPage, openDemo, close };
+  /** A blank page on the server, for driving the package's API directly (`import('/pkg/index.js')`). */
+  const openBlank = async (sink) => {
+    const page = await newPage(sink);
+    await page.goto(`${server.url}/tests/blank.html`);
+    return page;
+  };
+
+  return { url: server.url, newPage, openDemo, openBlank, close };
 }
 
 /** Runs the native binary and parses its --json output. */
@@ -102,4 +109,82 @@ export function runNative(args) {
   } catch (e) {
     throw new Error(`bert-wgpu ${args.join(' ')} printed no JSON (${e.message}): ${JSON.stringify(out.slice(0, 200))}`);
   }
+}
+
+/** Lists of predictions, one per [MASK], from the pipeline shape (one mask: a list; several: lists). */
+export const perMask = (output) => (Array.isArray(output[0]) ? output : [output]);
+
+// f32 on SwiftShader vs f32 on the native adapter (and vs PyTorch on the CPU): probabilities agree to well
+// under 1e-4 for a 2-layer model (about 1e-7 seen); a larger gap means a real difference in a kernel.
+export const SCORE_TOL = 1e-4;
+
+/**
+ * Same tokens in the same order, scores within `tol`. Where two candidates' scores are within `tol` of
+ * each other their order may differ between devices: a swapped token only has to appear in the other list
+ * with a score within `tol`, or (at the top-k boundary) score within `tol` of the other list's last score.
+ */
+export function assertSamePredictions(actual, expected, what, { sequences = true, tol = SCORE_TOL } = {}) {
+  const a = perMask(actual);
+  const e = perMask(expected);
+  assert.equal(a.length, e.length, `${what}: number of [MASK]s`);
+  let maxDiff = 0;
+  a.forEach((preds, m) => {
+    const want = e[m];
+    assert.equal(preds.length, want.length, `${what}: mask ${m + 1}: number of predictions`);
+    preds.forEach((p, i) => {
+      const where = `${what}: mask ${m + 1}, rank ${i + 1} (${p.token_str} ${p.score})`;
+      maxDiff = Math.max(maxDiff, Math.abs(p.score - want[i].score));
+      assert.ok(Math.abs(p.score - want[i].score) <= tol, `${where}: score vs ${want[i].score}`);
+      const same = want.find((w) => w.token === p.token);
+      if (same) {
+        assert.ok(Math.abs(p.score - same.score) <= tol, `${where}: score vs ${same.score}`);
+        assert.equal(p.token_str, same.token_str, `${where}: token_str`);
+        if (sequences) assert.equal(p.sequence, same.sequence, `${where}: sequence`);
+        if (p.token !== want[i].token) {
+          assert.ok(Math.abs(same.score - want[i].score) <= tol, `${where}: order vs ${want[i].token_str}`);
+        }
+      } else {
+        const last = want[want.length - 1].score;
+        assert.ok(Math.abs(p.score - last) <= tol, `${where}: token ${p.token} not in the expected top-k`);
+      }
+    });
+  });
+  console.log(`  ${what}: same top-${a[0].length}, largest score difference ${maxDiff.toExponential(2)}`);
+}
+
+/** The files of a store-only zip (what the package's zip() writes), checking every CRC. */
+export function unzipStored(buffer) {
+  const bytes = new Uint8Array(buffer);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let end = bytes.length - 22;
+  while (end >= 0 && view.getUint32(end, true) !== 0x06054b50) end--;
+  assert.ok(end >= 0, 'zip: no end of central directory');
+  const count = view.getUint16(end + 10, true);
+  let at = view.getUint32(end + 16, true);
+  const files = {};
+  for (let i = 0; i < count; i++) {
+    assert.equal(view.getUint32(at, true), 0x02014b50, 'zip: central directory entry');
+    assert.equal(view.getUint16(at + 10, true), 0, 'zip: stored (method 0)');
+    const crc = view.getUint32(at + 16, true);
+    const size = view.getUint32(at + 20, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const local = view.getUint32(at + 42, true);
+    const name = new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength));
+    assert.equal(view.getUint32(local, true), 0x04034b50, `zip: local header of ${name}`);
+    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    const data = bytes.subarray(start, start + size);
+    assert.equal(crc32(data), crc, `zip: CRC of ${name}`);
+    files[name] = data;
+    at += 46 + nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+  }
+  return files;
+}
+
+function crc32(bytes) {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
 }
