@@ -9,7 +9,7 @@ use bert_wgpu::tasks::data::*;
 use bert_wgpu::tasks::features::*;
 use bert_wgpu::tasks::metrics::*;
 use bert_wgpu::tasks::postprocess::*;
-use bert_wgpu::tasks::{char_offsets, LabelMap, TaskKind, IGNORE};
+use bert_wgpu::tasks::{char_offsets, is_regression, LabelMap, TaskKind, IGNORE};
 use bert_wgpu::tokenizer::BertTokenizer;
 use bert_wgpu::BertConfig;
 
@@ -73,6 +73,7 @@ fn task_kinds_and_label_maps() {
     assert_eq!(labels("token-cls").names, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]);
     assert_eq!(labels("seq-reg").names, ["score"]);
     assert_eq!(LabelMap::from_config(&config("qa")), None);
+    assert!(is_regression(&config("seq-reg")) && !is_regression(&config("seq-cls")));
     let mut c = config("qa");
     LabelMap {
         names: strings(&["LABEL_0", "LABEL_1"]),
@@ -412,6 +413,10 @@ fn qa_training_windows() {
     let ex = read_qa_examples(&fixture("qa-train.json")).unwrap();
     let f = qa_features(&tokenizer("qa"), &ex, 64, 16, true).unwrap();
     assert_eq!(f.len(), 212);
+    let ranges = example_ranges(&f);
+    assert_eq!(ranges.len(), 200);
+    assert_eq!(ranges.iter().filter(|r| r.len() == 2).count(), 12);
+    assert!(ranges.iter().enumerate().all(|(i, r)| f[r.start].feature.example == i));
     let tok = tokenizer("qa");
     for f in &f {
         assert!(f.feature.ids.len() <= 64);

@@ -102,49 +102,11 @@ pub fn parse_text_examples(text: &str, file_name: &str) -> Result<Vec<TextExampl
         "tsv" => (text.lines().enumerate())
             .map(|(i, l)| (i + 1, l.split('\t').map(str::to_string).collect()))
             .collect(),
-        "csv" => csv_rows(text, file_name)?,
+        "csv" => super::csv::rows(text, file_name)?,
         "jsonl" | "json" | "ndjson" => return json_text_examples(text, file_name),
         other => bail!("{file_name}: unknown format .{other}: expected .tsv, .csv or .jsonl"),
     };
     table_examples(rows, file_name)
-}
-
-/// Records of an RFC 4180 CSV text with the line each starts on.
-fn csv_rows(text: &str, file: &str) -> Result<Vec<(usize, Vec<String>)>> {
-    let (mut rows, mut fields, mut field) = (Vec::new(), Vec::new(), String::new());
-    let (mut line, mut row_line, mut quoted_since) = (1, 1, None);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted_since.is_some(), c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted_since = None,
-            (true, c) => {
-                line += usize::from(c == '\n');
-                field.push(c);
-            }
-            (false, '"') if field.is_empty() => quoted_since = Some(line),
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (false, '\r') if chars.peek() == Some(&'\n') => {}
-            (false, '\n') => {
-                fields.push(std::mem::take(&mut field));
-                rows.push((row_line, std::mem::take(&mut fields)));
-                line += 1;
-                row_line = line;
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    if let Some(start) = quoted_since {
-        bail!("{file}:{start}: a quoted field is not closed");
-    }
-    if !field.is_empty() || !fields.is_empty() {
-        fields.push(field);
-        rows.push((row_line, fields));
-    }
-    Ok(rows)
 }
 
 /// Text examples from header + rows of fields.

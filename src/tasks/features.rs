@@ -258,6 +258,19 @@ pub fn qa_features(
     Ok(out)
 }
 
+/// The features of each example, in example order: [`qa_features`] gives every example one or more
+/// consecutive windows, so these ranges index the feature slice.
+pub fn example_ranges(features: &[QaFeature]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        match out.last_mut() {
+            Some(r) if features[r.start].feature.example == f.feature.example => r.end = i + 1,
+            _ => out.push(i..i + 1),
+        }
+    }
+    out
+}
+
 /// Indices (into `ranges`) of the first and last token of the character range `answer`, or None when
 /// the tokens do not cover all of it.
 fn answer_span(ranges: &[(usize, usize)], (start, end): (usize, usize)) -> Option<(usize, usize)> {

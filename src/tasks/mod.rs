@@ -2,6 +2,7 @@
 //! targets ([`features`]), evaluation metrics ([`metrics`]) and pipeline outputs from logits
 //! ([`postprocess`]). Nothing here touches the GPU; only the `read_*` functions touch the file system.
 
+mod csv;
 pub mod data;
 pub mod features;
 pub mod metrics;
@@ -148,6 +149,20 @@ impl LabelMap {
 /// config.json's `problem_type` ("regression", "single_label_classification", ...), if any.
 pub fn problem_type(config: &BertConfig) -> Option<&str> {
     config.extra.get("problem_type")?.as_str()
+}
+
+/// Whether a sequence-classification config regresses a value: `problem_type` "regression", or no
+/// `problem_type` and exactly one label in `id2label`. Such a model takes `labels: None` in
+/// [`features::text_features`] (the label parsed as a number), even though `id2label` names its output.
+pub fn is_regression(config: &BertConfig) -> bool {
+    match problem_type(config) {
+        Some(p) => p == "regression",
+        None => config
+            .extra
+            .get("id2label")
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.len() == 1),
+    }
 }
 
 /// Byte ranges into `text` (as the tokenizer reports them) as character ranges (Python `str` indices,

@@ -2,6 +2,8 @@
 //! (`top_k=None`), token-classification (`aggregation_strategy="simple"`) and question-answering (the
 //! 4.x pipeline's span search), plus the span search of the QA evaluation. Offsets are characters.
 
+use std::ops::Range;
+
 use serde::Serialize;
 
 use super::features::QaFeature;
@@ -99,6 +101,18 @@ pub struct Entity {
     pub end: usize,
 }
 
+/// A token scored by its argmax label.
+struct Scored {
+    /// Label id of the largest logit.
+    label: usize,
+    /// Its softmax probability.
+    score: f64,
+    /// Token id.
+    id: u32,
+    /// Character range in the text.
+    chars: (usize, usize),
+}
+
 /// transformers' `get_tag`: (`B` or `I`, type); a label without a `B-`/`I-` prefix continues (`I`).
 fn split_tag(label: &str) -> (char, &str) {
     match (label.strip_prefix("B-"), label.strip_prefix("I-")) {
@@ -122,37 +136,41 @@ pub fn aggregate_entities(
 ) -> Vec<Entity> {
     let n = labels.len().max(1);
     let offsets = char_offsets(text, &enc.offsets);
-    // (label id, score, token id, char range) of each scored token
-    let tokens: Vec<(usize, f64, u32, (usize, usize))> = (logits.chunks_exact(n).enumerate())
+    let tokens: Vec<Scored> = (logits.chunks_exact(n).enumerate())
         .take(enc.len())
         .filter(|(t, _)| !enc.special[*t])
         .map(|(t, row)| {
-            let best = argmax(row);
-            (best, softmax(row)[best], enc.ids[t], offsets[t])
+            let label = argmax(row);
+            Scored {
+                label,
+                score: softmax(row)[label],
+                id: enc.ids[t],
+                chars: offsets[t],
+            }
         })
         .collect();
-    let mut groups: Vec<Vec<&(usize, f64, u32, (usize, usize))>> = Vec::new();
+    let mut groups: Vec<Vec<&Scored>> = Vec::new();
     for token in &tokens {
-        let (bi, ty) = split_tag(labels.name(token.0));
+        let (bi, ty) = split_tag(labels.name(token.label));
         match groups.last_mut() {
-            Some(g) if bi != 'B' && split_tag(labels.name(g[g.len() - 1].0)).1 == ty => g.push(token),
+            Some(g) if bi != 'B' && split_tag(labels.name(g[g.len() - 1].label)).1 == ty => g.push(token),
             _ => groups.push(vec![token]),
         }
     }
     (groups.into_iter())
         .filter_map(|g| {
             let (first, last) = (g[0], g[g.len() - 1]);
-            let entity_group = split_tag(labels.name(first.0)).1.to_string();
+            let entity_group = split_tag(labels.name(first.label)).1.to_string();
             if entity_group == "O" {
                 return None;
             }
-            let ids: Vec<u32> = g.iter().map(|t| t.2).collect();
+            let ids: Vec<u32> = g.iter().map(|t| t.id).collect();
             Some(Entity {
                 entity_group,
-                score: g.iter().map(|t| t.1).sum::<f64>() / g.len() as f64,
+                score: g.iter().map(|t| t.score).sum::<f64>() / g.len() as f64,
                 word: tok.inner().decode(&ids, false).unwrap_or_default(),
-                start: first.3 .0,
-                end: last.3 .1,
+                start: first.chars.0,
+                end: last.chars.1,
             })
         })
         .collect()
@@ -204,14 +222,9 @@ pub fn best_answer(context: &str, windows: &[WindowLogits], max_answer_len: usiz
             full
         };
         let (ps, pe) = (probs(start_logits), probs(end_logits));
-        let (mut s_best, mut e_best, mut score) = (0, 0, -1.0);
-        for s in 0..t {
-            for e in s..t.min(s + max_answer_len) {
-                if ps[s] * pe[e] > score {
-                    (s_best, e_best, score) = (s, e, ps[s] * pe[e]);
-                }
-            }
-        }
+        let Some((s_best, e_best, score)) = best_span(0..t, max_answer_len, |s, e| ps[s] * pe[e]) else {
+            continue;
+        };
         let span = word_chars(f, s_best).zip(word_chars(f, e_best));
         let (start, end) = span.map_or((0, 0), |((a, _), (_, b))| (a, b));
         if best.as_ref().is_none_or(|b| score > b.score) {
@@ -234,22 +247,35 @@ pub fn best_answer_by_logits(context: &str, windows: &[WindowLogits], max_answer
     let mut best: Option<QaAnswer> = None;
     for &(f, start_logits, end_logits) in windows {
         let t = f.context.end.min(start_logits.len()).min(end_logits.len());
-        for s in f.context.start..t {
-            for e in s..t.min(s + max_answer_len) {
-                let score = start_logits[s] as f64 + end_logits[e] as f64;
-                if best.as_ref().is_some_and(|b| score <= b.score) {
-                    continue;
-                }
-                let (Some((start, _)), Some((_, end))) = (f.offsets[s], f.offsets[e]) else {
-                    continue;
-                };
-                let answer = char_slice(context, start, end);
-                best = Some(QaAnswer {
-                    score,
-                    start,
-                    end,
-                    answer,
-                });
+        let score = |s: usize, e: usize| start_logits[s] as f64 + end_logits[e] as f64;
+        let Some((s, e, score)) = best_span(f.context.start..t, max_answer_len, score) else {
+            continue;
+        };
+        if best.as_ref().is_some_and(|b| score <= b.score) {
+            continue;
+        }
+        if let (Some((start, _)), Some((_, end))) = (f.offsets[s], f.offsets[e]) {
+            let answer = char_slice(context, start, end);
+            best = Some(QaAnswer {
+                score,
+                start,
+                end,
+                answer,
+            });
+        }
+    }
+    best
+}
+
+/// The (start, end, score) with start <= end in `tokens`, at most `max_len` tokens, of the largest score:
+/// the first in (start, end) order among equal ones. None for an empty range or `max_len` 0.
+fn best_span(tokens: Range<usize>, max_len: usize, score: impl Fn(usize, usize) -> f64) -> Option<(usize, usize, f64)> {
+    let mut best: Option<(usize, usize, f64)> = None;
+    for s in tokens.clone() {
+        for e in s..tokens.end.min(s + max_len) {
+            let v = score(s, e);
+            if best.is_none_or(|b| v > b.2) {
+                best = Some((s, e, v));
             }
         }
     }
