@@ -246,6 +246,7 @@ async function startTraining(overrides = {}) {
   $('train-start').disabled = true;
   $('train-stop').disabled = false;
   $('train-status').className = 'muted';
+  $('train-status').textContent = 'Preparing the data…';
   document.body.dataset.training = 'running';
   const started = performance.now();
   let tokens = 0;
@@ -289,8 +290,12 @@ async function startTraining(overrides = {}) {
       return { losses: progress.map((m) => m.loss), progress, stopped: true };
     }
     document.body.dataset.training = 'failed';
-    $('train-status').textContent = `Training failed: ${e.message}` +
-      (e.code === 'device-lost' ? ' The last copy of the model can still be downloaded.' : '');
+    $('train-status').textContent = `Training failed: ${e.message.replace(/\.?$/, '.')}` +
+      (e.code === 'device-lost'
+        ? e.snapshotStep !== undefined
+          ? ` The copy of step ${e.snapshotStep} can still be downloaded.`
+          : ' No copy of the model was taken yet.'
+        : '');
     $('train-status').className = 'error';
     throw e;
   } finally {

@@ -133,7 +133,8 @@ self.onmessage = async ({ data: { id, op, args } }) => {
     self.postMessage({ id, result }, transfer);
   } catch (e) {
     if (e?.code === 'device-lost') state.pretrained = null; // the next call loads it on a new device
-    self.postMessage({ id, error: { message: e?.message ?? String(e), code: e?.code ?? 'internal', name: e?.name } });
+    const snapshotStep = state.trainer?.snapshot?.step;
+    self.postMessage({ id, error: { message: e?.message ?? String(e), code: e?.code ?? 'internal', name: e?.name, snapshotStep } });
   }
 };
 self.postMessage({ ready: true });

@@ -303,3 +303,10 @@ pub fn open_device() -> js_sys::Promise {
         Ok(adapter_info(&gpu))
     })
 }
+
+/// Why the page's device was lost (`undefined` while it works). A failure noticed before the browser
+/// reports the loss is checked against this a moment later.
+#[wasm_bindgen(js_name = deviceLost)]
+pub fn device_lost_reason() -> Option<String> {
+    device_lost()
+}

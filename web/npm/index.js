@@ -65,6 +65,16 @@ async function guarded(fn) {
   try {
     return await fn();
   } catch (e) {
+    // A readback can fail before the browser reports the lost device: give the report a moment.
+    if (e?.code === 'gpu') {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const reason = wasm.deviceLost();
+      if (reason) {
+        throw new BertError(`the GPU device was lost (${reason}); load the model again. Underlying error: ${e.message}`, 'device-lost', {
+          cause: e,
+        });
+      }
+    }
     throw toBertError(e);
   }
 }
