@@ -354,7 +354,8 @@ async function main() {
   setStatus('Starting the worker…');
   await startWorker();
   setStatus(`Loading the model from ${url}…`);
-  const { info } = await call('init', { modelUrl: url });
+  const { info, architecture } = await call('init', { modelUrl: url });
+  const hasMlm = /ForPreTraining|ForMaskedLM/.test(architecture);
   $('adapter').textContent = describeAdapter(info);
 
   onSubmit('fill-form', () => fillMask($('text').value, Number($('topk').value) || 5));
@@ -368,7 +369,12 @@ async function main() {
   $('train-stop').disabled = true;
   $('download').disabled = true;
   await showCorpusChoice();
-  await fillMask($('text').value, 5);
+  if (hasMlm) {
+    await fillMask($('text').value, 5);
+  } else {
+    for (const el of $('fill-form').elements) el.disabled = true;
+    $('results').textContent = `This model (${architecture}) has no masked-LM head: fill-mask needs one.`;
+  }
   await attention($('attention-text').value);
   setStatus('Ready.', 'ready');
   document.body.dataset.state = 'ready';

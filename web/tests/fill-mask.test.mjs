@@ -109,19 +109,6 @@ test('the form runs fill-mask when clicked', async () => {
   assertNoProblems();
 });
 
-test('a missing model file is a visible error on the page', async () => {
-  const seen = [];
-  const p = await browser.newPage(seen);
-  await p.goto(`${browser.url}/index.html?model=/fixtures/no-such-model/`);
-  await p.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 60_000 });
-  const status = await p.textContent('#status');
-  assert.match(status, /(config\.json|model\.safetensors): HTTP 404/);
-  assert.ok(await p.isVisible('#status.error'));
-  await p.screenshot({ path: path.join(resultsDir, 'missing-model.png') });
-  assert.ok(seen.length > 0 && seen.every((s) => /404/.test(s)), `only the 404s are reported: ${seen.join('; ')}`);
-  await p.close();
-});
-
 test('a text without [MASK] is a rejected promise with the library message', async () => {
   const message = await page.evaluate(() =>
     window.bertDemo.fillMask('no mask here', 5).then(
