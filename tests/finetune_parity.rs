@@ -111,7 +111,7 @@ fn head_matches(task: &str, kind: HeadKind, regression: bool, zero_grads: &[&str
     let (rows, t_ref) = (b.batch.batch, r.ints["input_ids"].0[1]);
 
     let (eval, logits) = pollster::block_on(t.evaluate(&b)).unwrap();
-    let (m, _) = pollster::block_on(t.accumulate_gradients(&b)).unwrap();
+    let m = pollster::block_on(t.accumulate_gradients(&b)).unwrap();
     let want_loss = r.floats["loss"].1[0] as f64;
     assert!(
         (m.loss - want_loss).abs() < 1e-5,

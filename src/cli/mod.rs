@@ -3,9 +3,12 @@
 mod bench;
 mod commands;
 mod corpus;
+mod finetune;
 mod model_dir;
 mod plot;
+mod predict;
 mod pretrain;
+mod run_dir;
 mod vocab;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -79,6 +82,12 @@ enum Command {
     Vocab(vocab::VocabArgs),
     /// Pretrain BERT (masked LM + next sentence prediction) on raw text, as the original recipe.
     Pretrain(Box<pretrain::PretrainArgs>),
+    /// Fine-tune a task head (sequence / pair / token classification, extractive QA) on labelled data.
+    Finetune(Box<finetune::FinetuneArgs>),
+    /// Run a fine-tuned model: labels, entities or answers, as transformers' pipelines print them.
+    Predict(Box<predict::PredictArgs>),
+    /// Score a fine-tuned model on labelled data (accuracy / F1, entity F1, exact match / F1).
+    Eval(predict::EvalArgs),
     /// The GPU adapter in use: name, backend, device type, features and limits.
     Info,
     /// Matmul GFLOP/s, BERT-base forward and training-step throughput (tokens/s) with random weights.
@@ -140,6 +149,9 @@ pub fn run() -> i32 {
             Command::Info => commands::info().await,
             Command::Vocab(args) => vocab::run(&args),
             Command::Pretrain(args) => pretrain::run(*args).await,
+            Command::Finetune(args) => finetune::run(*args).await,
+            Command::Predict(args) => predict::predict(*args).await,
+            Command::Eval(args) => predict::eval(args).await,
             Command::Bench { reps, quick } => bench::run(reps.max(1), quick).await,
         }
     });

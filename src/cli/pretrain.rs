@@ -23,6 +23,7 @@ use bert_wgpu::{Error, Gpu, Result};
 use super::corpus::Corpus;
 use super::model_dir::{model_files_list, read_model_dir, write_atomic, write_model_dir};
 use super::plot::{line_chart_svg, Series};
+use super::run_dir;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -138,19 +139,6 @@ fn fresh_config(spec: &str, vocab_size: usize, pad_token_id: u32) -> Result<Bert
     Ok(c)
 }
 
-/// The newest `checkpoint-<step>` directory in `out`.
-fn latest_checkpoint(out: &Path) -> Option<(u64, PathBuf)> {
-    let entries = std::fs::read_dir(out).ok()?;
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let step = name.strip_prefix("checkpoint-")?.parse::<u64>().ok()?;
-            e.path().join("trainer_state.json").exists().then(|| (step, e.path()))
-        })
-        .max_by_key(|(s, _)| *s)
-}
-
 struct Run {
     args: PretrainArgs,
     trainer: Pretrainer,
@@ -170,24 +158,7 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
         )));
     }
     let out = args.out.clone();
-    let resume = if args.resume { latest_checkpoint(&out) } else { None };
-    if args.resume && resume.is_none() {
-        return Err(Error(format!(
-            "--resume: no checkpoint-<step> with trainer_state.json in {}",
-            out.display()
-        )));
-    }
-    let non_empty = out.read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
-    if non_empty && !args.overwrite && !args.resume {
-        return Err(Error(format!(
-            "{}: exists and is not empty (use --overwrite or --resume)",
-            out.display()
-        )));
-    }
-    if non_empty && args.overwrite {
-        std::fs::remove_dir_all(&out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
-    }
-    std::fs::create_dir_all(&out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    let resume = run_dir::prepare(&out, args.overwrite, args.resume)?;
 
     let gpu = Rc::new(Gpu::new().await?);
     // The model: a checkpoint to resume, a directory to continue, or a fresh initialisation.
@@ -300,23 +271,7 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
         eprintln!("resuming from {} at step {}", dir.display(), s.step);
     }
     // The log continues from the checkpoint: lines of an interrupted run past it are dropped.
-    let log_path = out.join("metrics.jsonl");
-    if let (Some(s), Ok(text)) = (&state, std::fs::read_to_string(&log_path)) {
-        let kept: String = text
-            .lines()
-            .filter(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-                v["step"].as_u64().is_some_and(|step| step <= s.step)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        write_atomic(&log_path, kept.as_bytes())?;
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out.join("metrics.jsonl"))
-        .map_err(|e| Error(format!("{}: {e}", out.join("metrics.jsonl").display())))?;
+    let (log, kept) = run_dir::open_log(&out, state.as_ref().map(|s| s.step))?;
     let mut run = Run {
         args,
         trainer,
@@ -325,9 +280,8 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
         eval_batches: Vec::new(),
         total_steps,
         log,
-        history: Vec::new(),
+        history: read_history(&kept),
     };
-    run.history = read_history(&out.join("metrics.jsonl"), run.trainer.step);
     run.train(&vocab, &pretraining).await
 }
 
@@ -346,14 +300,9 @@ fn read_tokenizer_dir(dir: &Path) -> Result<ModelFiles> {
     Ok(files)
 }
 
-/// Earlier log lines (up to `step`) for the curve of a resumed run.
-fn read_history(path: &Path, step: u64) -> Vec<(u64, StepMetrics, bool)> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["step"].as_u64().is_some_and(|s| s <= step))
+/// The curve's points from the log lines a resumed run keeps.
+fn read_history(kept: &[serde_json::Value]) -> Vec<(u64, StepMetrics, bool)> {
+    kept.iter()
         .map(|v| {
             let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
             let m = StepMetrics {
@@ -559,23 +508,7 @@ impl Run {
         let dir = self.args.out.join(format!("checkpoint-{}", self.trainer.step));
         write_model_dir(&dir, &list)?;
         write_atomic(&self.args.out.join("loss.svg"), self.curve_svg().as_bytes())?;
-        let mut old: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.args.out)
-            .map_err(|e| Error(format!("{}: {e}", self.args.out.display())))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let step = e
-                    .file_name()
-                    .to_str()?
-                    .strip_prefix("checkpoint-")?
-                    .parse::<u64>()
-                    .ok()?;
-                Some((step, e.path()))
-            })
-            .collect();
-        old.sort();
-        for (_, path) in old.iter().rev().skip(2) {
-            let _ = std::fs::remove_dir_all(path);
-        }
+        run_dir::prune_checkpoints(&self.args.out, 2, None);
         Ok(())
     }
 

@@ -36,6 +36,21 @@ pub struct TaskBatch {
 }
 
 impl TaskBatch {
+    /// The mean loss over the scored rows and, for classes, the share of them whose argmax is the label,
+    /// from the per-row `losses` and `correct` the loss kernels wrote.
+    pub fn summarize(&self, losses: &[f32], correct: &[f32]) -> (f64, Option<f64>) {
+        let scored = self.scored();
+        if scored == 0 {
+            return (0.0, None);
+        }
+        let sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
+        let classes = !matches!(self.targets, Targets::Values(_));
+        (
+            sum(losses) / scored as f64,
+            classes.then(|| sum(correct) / scored as f64),
+        )
+    }
+
     /// Rows the loss scores: sequences, labelled tokens, or two per question (start and end).
     pub fn scored(&self) -> usize {
         match &self.targets {
@@ -110,6 +125,26 @@ impl TaskActs {
 }
 
 impl Bert {
+    /// Inference on one batch: the head's logits and, when the batch has targets, the mean loss and
+    /// accuracy (see `TaskBatch::summarize`). Logits are (batch, labels) for a sequence head,
+    /// (batch * seq, labels) for a token head, and (2, batch, seq) start then end logits for a span head
+    /// (positions past the batch's longest sequence hold -1e30).
+    pub async fn task_logits(&self, b: &TaskBatch) -> Result<(f64, Option<f64>, Vec<f32>)> {
+        let acts = TaskActs::new(&self.gpu, self, b.batch.batch, b.batch.seq, false)?;
+        let mut rec = Recorder::new(&self.gpu);
+        let ws = self.record_forward(&mut rec, &b.batch)?;
+        self.record_task_forward(&mut rec, &ws, &acts, b, None)?;
+        let logits = acts.loss_logits();
+        let reads = [
+            (&acts.losses.buf, 0, acts.losses.len()),
+            (&acts.correct.buf, 0, acts.correct.len()),
+            (&logits.buf, 0, logits.len()),
+        ];
+        let mut r = rec.submit_and_read(&reads).await?;
+        let (loss, accuracy) = b.summarize(&r[0], &r[1]);
+        Ok((loss, accuracy, r.pop().unwrap()))
+    }
+
     /// The fine-tuning head, or an error saying the model has none.
     pub fn task_head(&self) -> Result<&TaskHead> {
         self.weights.task.as_ref().ok_or_else(|| {

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::data::StreamState;
-use super::optimizer::OptimizerConfig;
+use super::optimizer::{Optimizer, OptimizerConfig};
 use super::pretrain::Pretrainer;
 use crate::error::{Error, Result};
-use crate::gpu::Recorder;
+use crate::gpu::{Gpu, Recorder};
 use crate::io::safetensors::{self, HostTensor, SaveDtype};
 
 /// trainer_state.json: where the run stands.
@@ -28,14 +28,11 @@ pub struct TrainerState {
     pub accumulation: usize,
 }
 
-impl Pretrainer {
+impl Optimizer {
     /// optimizer.safetensors: `m.<name>` and `v.<name>` for every parameter (fused QKV names as in memory).
-    pub async fn optimizer_state(&self) -> Result<Vec<u8>> {
-        if self.micro != 0 {
-            return Err(Error("the optimizer state is saved between updates only".into()));
-        }
-        let (m, v) = (self.optimizer.m.named(), self.optimizer.v.named());
-        let rec = Recorder::new(&self.bert.gpu);
+    pub async fn state_bytes(&self, gpu: &Gpu) -> Result<Vec<u8>> {
+        let (m, v) = (self.m.named(), self.v.named());
+        let rec = Recorder::new(gpu);
         let reads: Vec<(&wgpu::Buffer, u64, usize)> = m.iter().chain(&v).map(|(_, t)| (&t.buf, 0, t.len())).collect();
         let data = rec.submit_and_read(&reads).await?;
         let names = m
@@ -51,12 +48,11 @@ impl Pretrainer {
         safetensors::save(&refs, SaveDtype::F32, None)
     }
 
-    /// Restores the moments written by [`Self::optimizer_state`] and the step count.
-    pub fn load_optimizer_state(&mut self, bytes: &[u8], step: u64) -> Result<()> {
+    /// Restores the moments written by [`Self::state_bytes`].
+    pub fn load_state(&self, gpu: &Gpu, bytes: &[u8]) -> Result<()> {
         let file = "optimizer.safetensors";
         let mut tensors: HashMap<String, HostTensor> = safetensors::load(bytes, file)?.into_iter().collect();
-        let q = &self.bert.gpu.queue;
-        for (prefix, moments) in [("m", &self.optimizer.m), ("v", &self.optimizer.v)] {
+        for (prefix, moments) in [("m", &self.m), ("v", &self.v)] {
             for (name, t) in moments.named() {
                 let key = format!("{prefix}.{name}");
                 let host = tensors
@@ -68,9 +64,25 @@ impl Pretrainer {
                         host.shape, t.shape
                     )));
                 }
-                q.write_buffer(&t.buf, 0, bytemuck::cast_slice(&host.data));
+                gpu.queue.write_buffer(&t.buf, 0, bytemuck::cast_slice(&host.data));
             }
         }
+        Ok(())
+    }
+}
+
+impl Pretrainer {
+    /// The optimizer state (see [`Optimizer::state_bytes`]), between updates only.
+    pub async fn optimizer_state(&self) -> Result<Vec<u8>> {
+        if self.micro != 0 {
+            return Err(Error("the optimizer state is saved between updates only".into()));
+        }
+        self.optimizer.state_bytes(&self.bert.gpu).await
+    }
+
+    /// Restores the optimizer state and the step count.
+    pub fn load_optimizer_state(&mut self, bytes: &[u8], step: u64) -> Result<()> {
+        self.optimizer.load_state(&self.bert.gpu, bytes)?;
         self.step = step;
         self.micro = 0;
         Ok(())

@@ -62,33 +62,50 @@ impl Finetuner {
     /// One optimizer step on a batch; returns its loss and accuracy.
     pub async fn step(&mut self, b: &TaskBatch) -> Result<TaskMetrics> {
         let mut rec = Recorder::new(&self.bert.gpu);
-        self.record(&mut rec, b, true)?;
+        self.record(&mut rec, b)?;
         self.optimizer
             .record_update(&mut rec, &self.bert.weights, &self.grads, self.step);
         let lr = self.optimizer.config.lr_at(self.step);
-        let (metrics, _) = self.finish(rec, b, true, lr, false).await?;
+        let metrics = self.finish(rec, b, true, lr).await?;
         self.step += 1;
         Ok(metrics)
     }
 
     /// The gradients of one batch added into `grads`, without an update (tests compare them with PyTorch).
-    pub async fn accumulate_gradients(&self, b: &TaskBatch) -> Result<(TaskMetrics, Vec<f32>)> {
+    pub async fn accumulate_gradients(&self, b: &TaskBatch) -> Result<TaskMetrics> {
         let mut rec = Recorder::new(&self.bert.gpu);
-        self.record(&mut rec, b, true)?;
-        self.finish(rec, b, false, 0.0, false).await
+        self.record(&mut rec, b)?;
+        self.finish(rec, b, false, 0.0).await
     }
 
-    /// Loss (when the batch has targets) and the head's logits of a batch, changing nothing. Logits are
-    /// (batch, labels) for a sequence head, (batch * seq, labels) for a token head and (2, batch, seq) start
-    /// then end logits for a span head (positions past the batch's longest sequence hold -1e30).
+    /// Loss (when the batch has targets) and the head's logits of a batch, changing nothing: see
+    /// `Bert::task_logits`.
     pub async fn evaluate(&self, b: &TaskBatch) -> Result<(TaskMetrics, Vec<f32>)> {
-        let mut rec = Recorder::new(&self.bert.gpu);
-        self.record(&mut rec, b, false)?;
-        let lr = self.optimizer.config.lr_at(self.step);
-        self.finish(rec, b, false, lr, true).await
+        let (loss, accuracy, logits) = self.bert.task_logits(b).await?;
+        let metrics = TaskMetrics {
+            loss,
+            accuracy,
+            lr: self.optimizer.config.lr_at(self.step),
+            scored: b.scored(),
+            ..Default::default()
+        };
+        Ok((metrics, logits))
     }
 
-    fn record(&self, rec: &mut Recorder, b: &TaskBatch, backward: bool) -> Result<()> {
+    /// optimizer.safetensors bytes (see `Optimizer::state_bytes`).
+    pub async fn optimizer_state(&self) -> Result<Vec<u8>> {
+        self.optimizer.state_bytes(&self.bert.gpu).await
+    }
+
+    /// Restores the optimizer state and the step count of a checkpoint.
+    pub fn load_optimizer_state(&mut self, bytes: &[u8], step: u64) -> Result<()> {
+        self.optimizer.load_state(&self.bert.gpu, bytes)?;
+        self.step = step;
+        Ok(())
+    }
+
+    /// Records forward, loss and backward of one batch.
+    fn record(&self, rec: &mut Recorder, b: &TaskBatch) -> Result<()> {
         let bert = &self.bert;
         let (batch, seq) = (b.batch.batch, b.batch.seq);
         let mut slot = self.buffers.borrow_mut();
@@ -104,62 +121,45 @@ impl Finetuner {
         }
         let Buffers { acts, bb } = slot.as_ref().unwrap();
         let c = &bert.config;
-        let dropout = (backward && (c.uses_dropout() || bert.classifier_dropout() > 0.0)).then(|| Dropout {
+        let dropout = (c.uses_dropout() || bert.classifier_dropout() > 0.0).then(|| Dropout {
             seed: step_seed(self.seed, self.step),
             hidden: c.hidden_dropout_prob as f32,
             attention: c.attention_probs_dropout_prob as f32,
         });
         let ws = bert.record_forward_with(rec, &b.batch, true, dropout)?;
         bert.record_task_forward(rec, &ws, acts, b, dropout)?;
-        if backward {
-            if b.targets == Targets::None {
-                return Err(Error("a training batch needs targets".into()));
-            }
-            bb.write_indices(&bert.gpu, c, &ws, &b.batch.ids, &b.batch.types, &[])?;
-            bert.record_task_backward(rec, &ws, acts, b, bb, &self.grads, dropout)?;
+        if b.targets == Targets::None {
+            return Err(Error("a training batch needs targets".into()));
         }
-        Ok(())
+        bb.write_indices(&bert.gpu, c, &ws, &b.batch.ids, &b.batch.types, &[])?;
+        bert.record_task_backward(rec, &ws, acts, b, bb, &self.grads, dropout)
     }
 
-    async fn finish(
-        &self,
-        rec: Recorder<'_>,
-        b: &TaskBatch,
-        update: bool,
-        lr: f64,
-        read_logits: bool,
-    ) -> Result<(TaskMetrics, Vec<f32>)> {
+    /// Submits, reads the losses (and the gradient norm of an update) back and checks they are finite.
+    async fn finish(&self, rec: Recorder<'_>, b: &TaskBatch, update: bool, lr: f64) -> Result<TaskMetrics> {
         let slot = self.buffers.borrow();
         let acts = &slot.as_ref().expect("buffers were allocated by record").acts;
-        let logits = acts.span_rows.as_ref().unwrap_or(&acts.logits);
         let clip = &self.optimizer.clip;
-        let mut reads = vec![
+        let reads = [
             (&acts.losses.buf, 0, acts.losses.len()),
             (&acts.correct.buf, 0, acts.correct.len()),
             (&clip.buf, 0, 1),
         ];
-        if read_logits {
-            reads.push((&logits.buf, 0, logits.len()));
-        }
-        let mut r = rec.submit_and_read(&reads).await?;
-        let scored = b.scored();
-        let sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
-        let classes = !matches!(b.targets, Targets::Values(_) | Targets::None);
-        let metrics = TaskMetrics {
-            loss: if scored == 0 { 0.0 } else { sum(&r[0]) / scored as f64 },
-            accuracy: classes.then(|| sum(&r[1]) / scored.max(1) as f64),
-            grad_norm: update.then(|| r[2][0] as f64),
-            lr,
-            scored,
-        };
-        if !metrics.loss.is_finite() {
+        let r = rec.submit_and_read(&reads).await?;
+        let (loss, accuracy) = b.summarize(&r[0], &r[1]);
+        if !loss.is_finite() {
             return Err(Error(format!(
-                "the loss is {} at optimizer step {}: training diverged",
-                metrics.loss, self.step
+                "the loss is {loss} at optimizer step {}: training diverged",
+                self.step
             )));
         }
-        let logits = if read_logits { r.pop().unwrap() } else { Vec::new() };
-        Ok((metrics, logits))
+        Ok(TaskMetrics {
+            loss,
+            accuracy,
+            grad_norm: update.then(|| r[2][0] as f64),
+            lr,
+            scored: b.scored(),
+        })
     }
 
     /// The head this trainer trains.

@@ -4,3 +4,4 @@ pub mod finetune;
 pub mod masking;
 pub mod optimizer;
 pub mod pretrain;
+pub mod task_data;

@@ -1,4 +1,7 @@
-//! Inference pipelines with the output shapes of transformers' pipelines: fill-mask and embeddings.
+//! Inference pipelines with the output shapes of transformers' pipelines: fill-mask and embeddings
+//! here, the fine-tuned heads in [`tasks`].
+
+pub mod tasks;
 
 use serde::Serialize;
 

@@ -1,0 +1,525 @@
+//! `bert-wgpu finetune`: a pretrained encoder plus a task head, trained on labelled rows, with the
+//! progress bar, metrics log, curve, checkpoints, `--resume` and NaN handling of pretraining, evaluation
+//! after each epoch and optional early stopping on the task's metric.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bert_wgpu::io::SaveDtype;
+use bert_wgpu::model::weights::HeadKind;
+use bert_wgpu::model::Bert;
+use bert_wgpu::rng::Rng;
+use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
+use bert_wgpu::train::finetune::Finetuner;
+use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
+use bert_wgpu::train::task_data::{Examples, FeatureSettings, TaskData};
+use bert_wgpu::{Error, Gpu, Result};
+use serde::{Deserialize, Serialize};
+
+use super::model_dir::{model_files_list, read_model_dir, write_atomic, write_model_dir};
+use super::plot::{line_chart_svg, Series};
+use super::run_dir;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    bert-wgpu finetune --task seq-cls --model pretrained/austen-bert-tiny --train train.tsv --eval dev.tsv --out models/sentiment\n  \
+    bert-wgpu finetune --task pair-cls --model DIR --train pairs.tsv --eval pairs-dev.tsv --out models/nli --epochs 5\n  \
+    bert-wgpu finetune --task token-cls --model DIR --train ner.conll --eval ner-dev.conll --out models/ner\n  \
+    bert-wgpu finetune --task qa --model DIR --train squad.json --eval squad-dev.json --out models/qa --max-length 384\n  \
+    bert-wgpu finetune ... --out models/sentiment --resume")]
+pub struct FinetuneArgs {
+    /// seq-cls (text, label), pair-cls (text, text_pair, label), token-cls (CoNLL or JSON lines of tokens
+    /// and tags) or qa (SQuAD JSON).
+    #[arg(long, value_parser = TaskKind::NAMES)]
+    task: String,
+    /// A Hugging Face model directory: a pretrained encoder (its pretraining heads are dropped and a fresh
+    /// head is added) or a model with this task's head.
+    #[arg(long, required_unless_present = "resume")]
+    model: Option<PathBuf>,
+    /// Training data: .tsv / .csv with a header or .jsonl (classification), .conll / .jsonl (tokens), .json (QA).
+    #[arg(long)]
+    train: PathBuf,
+    /// Evaluation data (same format), scored after every epoch.
+    #[arg(long)]
+    eval: Option<PathBuf>,
+    /// Output directory: checkpoints, the final model, metrics.jsonl, curve.svg.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: u64,
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch_size: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    lr: f64,
+    /// Linear warmup over this share of the steps, then linear decay to 0.
+    #[arg(long, default_value_t = 0.1)]
+    warmup_ratio: f64,
+    /// AdamW weight decay (not on biases and LayerNorm weights).
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Global gradient-norm clipping (0: off).
+    #[arg(long, default_value_t = 1.0)]
+    clip: f64,
+    /// Tokens per input, [CLS] and [SEP]s included [default: 128, at most max_position_embeddings].
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// QA: tokens shared by consecutive windows of a long context.
+    #[arg(long, default_value_t = 128)]
+    doc_stride: usize,
+    /// QA: the longest answer, in tokens.
+    #[arg(long, default_value_t = 30)]
+    max_answer_length: usize,
+    /// Sequence classification: the label is a number to regress (one output, squared error).
+    #[arg(long)]
+    regression: bool,
+    /// Stop after this many evaluations without a better eval metric; the final model is the best one.
+    #[arg(long)]
+    early_stopping: Option<u32>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Log (and draw) every N steps.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    log_every: u64,
+    /// Save a checkpoint every N steps (and after every epoch).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    save_every: u64,
+    /// Use only the first N training examples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Use only the first N evaluation examples.
+    #[arg(long)]
+    eval_limit: Option<usize>,
+    /// Replace an existing output directory.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Continue from the newest checkpoint in --out with its saved settings.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// trainer_state.json of a fine-tuning checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FinetuneState {
+    step: u64,
+    optimizer: OptimizerConfig,
+    seed: u64,
+    task: String,
+    batch_size: usize,
+    epochs: u64,
+    settings_max_len: usize,
+    doc_stride: usize,
+    max_answer_len: usize,
+    regression: bool,
+    limit: Option<usize>,
+    /// (step, metric) of the best evaluation so far.
+    best: Option<(u64, f64)>,
+    /// Evaluations since the best one.
+    since_best: u32,
+}
+
+fn head_kind(task: TaskKind) -> HeadKind {
+    match task {
+        TaskKind::SeqCls | TaskKind::PairCls => HeadKind::Sequence,
+        TaskKind::TokenCls => HeadKind::Token,
+        TaskKind::Qa => HeadKind::Span,
+    }
+}
+
+/// The metric early stopping and the best model follow, and whether higher is better.
+fn main_metric(task: TaskKind, regression: bool) -> (&'static str, bool) {
+    match task {
+        _ if regression => ("mse", false),
+        TaskKind::SeqCls | TaskKind::PairCls => ("accuracy", true),
+        TaskKind::TokenCls | TaskKind::Qa => ("f1", true),
+    }
+}
+
+/// Reads a dataset file for `task`, keeping the first `limit` examples.
+pub fn read_examples(task: TaskKind, path: &Path, limit: Option<usize>) -> Result<Examples> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error(format!("{name}: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| Error(format!("{name}: not UTF-8 ({e})")))?;
+    let mut examples = Examples::parse(task, &text, &name)?;
+    if let Some(n) = limit {
+        examples.truncate(n);
+    }
+    Ok(examples)
+}
+
+/// A model's head against the task: an error when it has another head.
+pub fn check_head(bert: &Bert, task: TaskKind, dir: &Path) -> Result<()> {
+    let want = head_kind(task);
+    match bert.weights.task.as_ref().map(|t| t.kind) {
+        Some(kind) if kind != want => Err(Error(format!(
+            "{}: the model is a {}, but --task {} needs a {} (or an encoder without a task head)",
+            dir.display(),
+            kind.architecture(),
+            task.name(),
+            want.architecture()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+struct Run {
+    args: FinetuneArgs,
+    task: TaskKind,
+    trainer: Finetuner,
+    train: TaskData,
+    eval: Option<TaskData>,
+    steps_per_epoch: u64,
+    state: FinetuneState,
+    log: std::fs::File,
+    /// (step, name, value) of every logged number, for the curve.
+    history: Vec<(u64, String, f64)>,
+}
+
+pub async fn run(args: FinetuneArgs) -> Result<()> {
+    let task = TaskKind::parse(&args.task)?;
+    let checkpoint = if args.resume {
+        run_dir::latest_checkpoint(&args.out)
+    } else {
+        None
+    };
+    if args.resume && checkpoint.is_none() {
+        return Err(Error(format!(
+            "--resume: no checkpoint-<step> with trainer_state.json in {}",
+            args.out.display()
+        )));
+    }
+    let saved: Option<FinetuneState> = match &checkpoint {
+        Some((_, dir)) => {
+            let path = dir.join("trainer_state.json");
+            let bytes = std::fs::read(&path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
+            Some(serde_json::from_slice(&bytes).map_err(|e| Error(format!("{}: {e}", path.display())))?)
+        }
+        None => None,
+    };
+    let mut args = args;
+    if let Some(s) = &saved {
+        if s.task != args.task {
+            return Err(Error(format!(
+                "--resume: the checkpoint was trained for --task {}",
+                s.task
+            )));
+        }
+        (args.seed, args.batch_size, args.epochs) = (s.seed, s.batch_size, s.epochs);
+        (args.max_length, args.doc_stride) = (Some(s.settings_max_len), s.doc_stride);
+        args.max_answer_length = s.max_answer_len;
+        (args.regression, args.limit) = (s.regression, s.limit);
+    }
+    let model_dir = checkpoint.as_ref().map(|c| c.1.clone()).or(args.model.clone()).unwrap();
+
+    // Everything is read and checked before the output directory is touched.
+    let gpu = Rc::new(Gpu::new().await?);
+    let bert =
+        Bert::load(gpu, &read_model_dir(&model_dir)?).map_err(|e| Error(format!("{}: {e}", model_dir.display())))?;
+    check_head(&bert, task, &model_dir)?;
+    let max_length = args.max_length.unwrap_or(bert.config.max_position_embeddings.min(128));
+    if max_length > bert.config.max_position_embeddings || max_length < 8 {
+        return Err(Error(format!(
+            "--max-length {max_length}: must be between 8 and the model's max_position_embeddings ({})",
+            bert.config.max_position_embeddings
+        )));
+    }
+    let train_examples = read_examples(task, &args.train, args.limit)?;
+    let regression = args.regression || (bert.weights.task.is_some() && is_regression(&bert.config));
+    let labels = match task {
+        TaskKind::Qa => None,
+        _ if regression => None,
+        _ => Some(LabelMap::for_training(&bert.config, train_examples.label_values())),
+    };
+    let settings = FeatureSettings {
+        max_len: max_length,
+        doc_stride: args.doc_stride.min(max_length / 2),
+        max_answer_len: args.max_answer_length,
+    };
+    let file = args.train.display().to_string();
+    let train = TaskData::new(
+        task,
+        &file,
+        train_examples,
+        &bert.tokenizer,
+        labels.clone(),
+        settings,
+        true,
+    )?;
+    let eval = match &args.eval {
+        Some(path) => {
+            let examples = read_examples(task, path, args.eval_limit)?;
+            let file = path.display().to_string();
+            // Answer-span targets for QA too, so that the eval loss is measured.
+            Some(TaskData::new(
+                task,
+                &file,
+                examples,
+                &bert.tokenizer,
+                labels.clone(),
+                settings,
+                true,
+            )?)
+        }
+        None => None,
+    };
+    if args.early_stopping.is_some() && eval.is_none() {
+        return Err(Error("--early-stopping needs --eval".into()));
+    }
+    run_dir::prepare(&args.out, args.overwrite, args.resume)?;
+
+    let outputs = match (task, &labels) {
+        (TaskKind::Qa, _) => 2,
+        (_, Some(l)) => l.len(),
+        (_, None) => 1,
+    };
+    let mut bert = bert.with_task_head(head_kind(task), outputs, args.seed)?;
+    if let Some(l) = &labels {
+        l.write_to_config(&mut bert.config);
+    }
+    if head_kind(task) == HeadKind::Sequence {
+        let problem = if regression {
+            "regression"
+        } else {
+            "single_label_classification"
+        };
+        bert.config.extra.insert("problem_type".into(), problem.into());
+    }
+    let steps_per_epoch = train.features.len().div_ceil(args.batch_size) as u64;
+    let total = steps_per_epoch * args.epochs;
+    let warmup = (args.warmup_ratio * total as f64) as u64;
+    let mut opt = OptimizerConfig::new(Variant::Torch, args.lr, warmup, total);
+    opt.weight_decay = args.weight_decay;
+    opt.max_grad_norm = args.clip;
+    let mut trainer = Finetuner::new(
+        bert,
+        saved.as_ref().map_or(opt.clone(), |s| s.optimizer.clone()),
+        args.seed,
+    )?;
+    if let (Some(s), Some((_, dir))) = (&saved, &checkpoint) {
+        let path = dir.join("optimizer.safetensors");
+        let bytes = std::fs::read(&path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
+        trainer.load_optimizer_state(&bytes, s.step)?;
+        eprintln!("resuming from {} at step {}", dir.display(), s.step);
+    }
+    let state = saved.clone().unwrap_or(FinetuneState {
+        step: 0,
+        optimizer: opt,
+        seed: args.seed,
+        task: args.task.clone(),
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        settings_max_len: max_length,
+        doc_stride: args.doc_stride,
+        max_answer_len: args.max_answer_length,
+        regression,
+        limit: args.limit,
+        best: None,
+        since_best: 0,
+    });
+    let (log, kept) = run_dir::open_log(&args.out, saved.as_ref().map(|s| s.step))?;
+    let history = kept
+        .iter()
+        .flat_map(|v| {
+            let step = v["step"].as_u64().unwrap_or(0);
+            let split = v["split"].as_str().unwrap_or("train").to_string();
+            let obj = v.as_object().cloned().unwrap_or_default();
+            obj.into_iter()
+                .filter_map(move |(k, x)| Some((step, format!("{split} {k}"), x.as_f64()?)))
+        })
+        .collect();
+    eprintln!(
+        "{}: {} examples, {} features; {} steps per epoch, {} epochs",
+        args.train.display(),
+        train.examples.len(),
+        train.features.len(),
+        steps_per_epoch,
+        args.epochs
+    );
+    let mut run = Run {
+        args,
+        task,
+        trainer,
+        train,
+        eval,
+        steps_per_epoch,
+        state,
+        log,
+        history,
+    };
+    run.train().await
+}
+
+impl Run {
+    async fn train(&mut self) -> Result<()> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let flag = interrupted.clone();
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+        let total = self.steps_per_epoch * self.args.epochs;
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+                .unwrap(),
+        );
+        bar.set_position(self.trainer.step);
+        let (started, mut tokens) = (Instant::now(), 0usize);
+        let pad = self.trainer.bert.tokenizer.pad_id();
+        while self.trainer.step < total {
+            let epoch = self.trainer.step / self.steps_per_epoch;
+            // The same order for an epoch on every run: a permutation seeded by (seed, epoch).
+            let mut order: Vec<usize> = (0..self.train.features.len()).collect();
+            Rng::new(self.args.seed.wrapping_add(epoch)).shuffle(&mut order);
+            let first = (self.trainer.step % self.steps_per_epoch) as usize;
+            for chunk in order.chunks(self.args.batch_size).skip(first) {
+                let b = self.train.batch(chunk, pad);
+                tokens += b.batch.lengths.iter().sum::<usize>();
+                let m = self.trainer.step(&b).await.map_err(|e| {
+                    Error(format!(
+                        "{e}; the last good checkpoint is kept in {}",
+                        self.args.out.display()
+                    ))
+                })?;
+                let step = self.trainer.step;
+                let rate = tokens as f64 / started.elapsed().as_secs_f64();
+                bar.set_position(step);
+                let acc = m.accuracy.map(|a| format!(" acc {a:.3}")).unwrap_or_default();
+                bar.set_message(format!("epoch {} loss {:.4}{acc} {rate:.0} tok/s", epoch + 1, m.loss));
+                if step % self.args.log_every == 0 || step % self.steps_per_epoch == 0 {
+                    let mut v = serde_json::to_value(&m).unwrap();
+                    v["tokens_per_second"] = rate.into();
+                    self.log_line(step, "train", v)?;
+                }
+                let stop = interrupted.load(Ordering::SeqCst);
+                let epoch_end = step % self.steps_per_epoch == 0;
+                if epoch_end && self.evaluate(&bar).await? {
+                    bar.finish_with_message(format!("early stopping after epoch {}", epoch + 1));
+                    return self.save_final().await;
+                }
+                if step % self.args.save_every == 0 || epoch_end || stop {
+                    self.save_checkpoint().await?;
+                }
+                if stop {
+                    bar.abandon_with_message(format!("interrupted: checkpoint-{step} saved"));
+                    return Err(Error(format!("interrupted at step {step}; resume with --resume")));
+                }
+            }
+        }
+        bar.finish();
+        self.save_final().await
+    }
+
+    /// Scores the eval data (if any), logs and prints it; returns whether early stopping says stop.
+    async fn evaluate(&mut self, bar: &indicatif::ProgressBar) -> Result<bool> {
+        let Some(eval) = &self.eval else { return Ok(false) };
+        let (metrics, _) = eval.evaluate(&self.trainer.bert, self.args.batch_size).await?;
+        let step = self.trainer.step;
+        let line = format!(
+            "step {step} (epoch {}): eval {}",
+            step / self.steps_per_epoch,
+            metrics.line()
+        );
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+        self.log_line(step, "eval", serde_json::to_value(&metrics).unwrap())?;
+        let (name, higher) = main_metric(self.task, self.state.regression);
+        let value = metrics.get(name).unwrap_or(f64::NAN);
+        let better = match self.state.best {
+            None => true,
+            Some((_, best)) => (higher && value > best) || (!higher && value < best),
+        };
+        if better {
+            self.state.best = Some((step, value));
+            self.state.since_best = 0;
+        } else {
+            self.state.since_best += 1;
+        }
+        let stop = self.args.early_stopping.is_some_and(|p| self.state.since_best >= p);
+        if better || stop {
+            // The best model must be on disk: its checkpoint is spared by pruning.
+            self.save_checkpoint().await?;
+        }
+        Ok(stop)
+    }
+
+    fn log_line(&mut self, step: u64, split: &str, mut v: serde_json::Value) -> Result<()> {
+        v["step"] = step.into();
+        v["split"] = split.into();
+        v["epoch"] = (step as f64 / self.steps_per_epoch as f64).into();
+        writeln!(self.log, "{v}").map_err(|e| Error(format!("metrics.jsonl: {e}")))?;
+        for (k, x) in v.as_object().unwrap() {
+            if let Some(x) = x.as_f64() {
+                self.history.push((step, format!("{split} {k}"), x));
+            }
+        }
+        Ok(())
+    }
+
+    fn curve_svg(&self) -> String {
+        let (metric, _) = main_metric(self.task, self.state.regression);
+        let eval_metric = format!("eval {metric}");
+        let scale = if self.task == TaskKind::Qa { 0.01 } else { 1.0 };
+        let pick = |name: &str, scale: f64| -> Vec<(f64, f64)> {
+            (self.history.iter())
+                .filter(|h| h.1 == name)
+                .map(|h| (h.0 as f64, h.2 * scale))
+                .collect()
+        };
+        let series = [
+            ("train loss", "#1f77b4", pick("train loss", 1.0)),
+            ("eval loss", "#d62728", pick("eval loss", 1.0)),
+            ("train accuracy", "#2ca02c", pick("train accuracy", 1.0)),
+            (eval_metric.as_str(), "#ff7f0e", pick(&eval_metric, scale)),
+        ];
+        let series: Vec<Series> = (series.into_iter())
+            .map(|(label, color, points)| Series { label, color, points })
+            .collect();
+        line_chart_svg(
+            &format!("bert-wgpu fine-tuning ({})", self.task.name()),
+            "optimizer step",
+            &series,
+        )
+    }
+
+    /// checkpoint-<step>/: the model, optimizer.safetensors and trainer_state.json, written atomically;
+    /// the newest two and the best are kept.
+    async fn save_checkpoint(&mut self) -> Result<()> {
+        let files = self.trainer.bert.save_files(SaveDtype::F32).await?;
+        let optimizer = self.trainer.optimizer_state().await?;
+        self.state.step = self.trainer.step;
+        let state = serde_json::to_vec_pretty(&self.state).unwrap();
+        let mut list = model_files_list(&files);
+        list.push(("optimizer.safetensors", &optimizer));
+        list.push(("trainer_state.json", &state));
+        write_model_dir(&self.args.out.join(format!("checkpoint-{}", self.trainer.step)), &list)?;
+        write_atomic(&self.args.out.join("curve.svg"), self.curve_svg().as_bytes())?;
+        run_dir::prune_checkpoints(&self.args.out, 2, self.state.best.map(|b| b.0));
+        Ok(())
+    }
+
+    /// The final model in the output directory itself: with early stopping the best evaluation's model,
+    /// otherwise the last one.
+    async fn save_final(&mut self) -> Result<()> {
+        let best = self.state.best.filter(|_| self.args.early_stopping.is_some());
+        let files = match best {
+            Some((step, _)) if step != self.trainer.step => {
+                read_model_dir(&self.args.out.join(format!("checkpoint-{step}")))?
+            }
+            _ => self.trainer.bert.save_files(SaveDtype::F32).await?,
+        };
+        for (name, bytes) in model_files_list(&files) {
+            write_atomic(&self.args.out.join(name), bytes)?;
+        }
+        write_atomic(&self.args.out.join("curve.svg"), self.curve_svg().as_bytes())?;
+        if let Some((step, value)) = self.state.best {
+            let (name, _) = main_metric(self.task, self.state.regression);
+            eprintln!("best eval {name} {value:.4} at step {step}");
+        }
+        eprintln!("saved {} (step {})", self.args.out.display(), self.trainer.step);
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! `bert-wgpu predict` (the head in config.json decides the pipeline: text-classification,
+//! token-classification or question-answering) and `bert-wgpu eval` (the task's metrics on a labelled file).
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bert_wgpu::model::weights::HeadKind;
+use bert_wgpu::model::Bert;
+use bert_wgpu::pipelines::tasks::QaSettings;
+use bert_wgpu::tasks::data::{parse_qa_examples, parse_text_examples};
+use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
+use bert_wgpu::train::task_data::{FeatureSettings, TaskData};
+use bert_wgpu::{Error, Gpu, Result};
+
+use super::finetune::read_examples;
+use super::model_dir::read_model_dir;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    bert-wgpu predict --model models/sentiment \"A gripping, funny film.\" \"Dull and lifeless.\"\n  \
+    bert-wgpu predict --model models/nli --text-pair \"the king went home\" \"the king went to paris .\"\n  \
+    bert-wgpu predict --model models/ner --json \"queen pride lived in london town .\"\n  \
+    bert-wgpu predict --model models/qa --context \"the prince lived in new england .\" \"where did the prince live ?\"\n  \
+    bert-wgpu predict --model models/sentiment --input dev.tsv --json")]
+pub struct PredictArgs {
+    /// A fine-tuned model directory (BertForSequenceClassification, BertForTokenClassification or
+    /// BertForQuestionAnswering).
+    #[arg(long)]
+    model: PathBuf,
+    /// Print the JSON of transformers' pipeline instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Read inputs from a file: .tsv/.csv/.jsonl rows with `text` (and `text_pair`), one text per line
+    /// (.txt), or SQuAD JSON / JSON lines with `question` and `context` for QA.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Sentence pairs: the second text of every given text.
+    #[arg(long)]
+    text_pair: Option<String>,
+    /// QA: the context the questions are asked about.
+    #[arg(long)]
+    context: Option<String>,
+    /// QA: the longest answer, in tokens.
+    #[arg(long, default_value_t = 15)]
+    max_answer_length: usize,
+    /// QA: tokens shared by consecutive windows of a long context.
+    #[arg(long, default_value_t = 128)]
+    doc_stride: usize,
+    /// Inputs per GPU batch.
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch_size: usize,
+    /// Texts (QA: questions).
+    texts: Vec<String>,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    bert-wgpu eval --model models/sentiment --data dev.tsv\n  \
+    bert-wgpu eval --model models/ner --data ner-dev.conll --json")]
+pub struct EvalArgs {
+    /// A fine-tuned model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled data in the format `finetune` reads.
+    #[arg(long)]
+    data: PathBuf,
+    /// Tokens per input (default: the model's max_position_embeddings, at most 512).
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// QA: tokens shared by consecutive windows.
+    #[arg(long, default_value_t = 128)]
+    doc_stride: usize,
+    /// QA: the longest answer, in tokens.
+    #[arg(long, default_value_t = 30)]
+    max_answer_length: usize,
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch_size: usize,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Loads a model that has a task head (the error says so when it has none).
+async fn load_task_model(dir: &Path) -> Result<Bert> {
+    let gpu = Rc::new(Gpu::new().await?);
+    let bert = Bert::load(gpu, &read_model_dir(dir)?).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+    bert.task_head().map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+    Ok(bert)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error(format!("{}: {e}", path.display())))
+}
+
+pub async fn predict(args: PredictArgs) -> Result<()> {
+    let bert = load_task_model(&args.model).await?;
+    let kind = bert.task_head()?.kind;
+    let name = args.input.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let ext = |e: &str| name.ends_with(e);
+    let mut outputs: Vec<serde_json::Value> = Vec::new();
+    let mut shown: Vec<String> = Vec::new();
+    match kind {
+        HeadKind::Sequence | HeadKind::Token => {
+            let (texts, pairs): (Vec<String>, Vec<Option<String>>) = match &args.input {
+                Some(path) if ext(".tsv") || ext(".csv") || ext(".jsonl") => {
+                    let rows = parse_text_examples(&read_text(path)?, &name)?;
+                    rows.into_iter().map(|r| (r.text, r.text_pair)).unzip()
+                }
+                Some(path) => read_text(path)?
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| (l.to_string(), args.text_pair.clone()))
+                    .unzip(),
+                None => (args.texts.iter()).map(|t| (t.clone(), args.text_pair.clone())).unzip(),
+            };
+            if texts.is_empty() {
+                return Err(Error("no texts: give TEXT arguments or --input FILE".into()));
+            }
+            if kind == HeadKind::Token && pairs.iter().any(|p| p.is_some()) {
+                return Err(Error("token classification takes single texts, not pairs".into()));
+            }
+            for (chunk, pair_chunk) in texts.chunks(args.batch_size).zip(pairs.chunks(args.batch_size)) {
+                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                let pair_refs: Option<Vec<&str>> = pair_chunk.iter().map(|p| p.as_deref()).collect();
+                if kind == HeadKind::Sequence {
+                    if pair_refs.is_none() && pair_chunk.iter().any(|p| p.is_some()) {
+                        return Err(Error(format!("{name}: some rows have a text_pair and some do not")));
+                    }
+                    for (text, scores) in chunk.iter().zip(bert.classify(&refs, pair_refs.as_deref()).await?) {
+                        let best = &scores[0];
+                        shown.push(format!("{:<10} {:.4}  {text}", best.label, best.score));
+                        outputs.push(serde_json::to_value(&scores).unwrap());
+                    }
+                } else {
+                    for (text, entities) in chunk.iter().zip(bert.token_classify(&refs).await?) {
+                        shown.push(text.clone());
+                        for e in &entities {
+                            shown.push(format!(
+                                "  {:<8} {:.4}  {:?} [{}..{}]",
+                                e.entity_group, e.score, e.word, e.start, e.end
+                            ));
+                        }
+                        outputs.push(serde_json::to_value(&entities).unwrap());
+                    }
+                }
+            }
+        }
+        HeadKind::Span => {
+            let pairs: Vec<(String, String)> = match (&args.input, &args.context) {
+                (Some(path), _) if ext(".json") => parse_qa_examples(&read_text(path)?, &name)?
+                    .into_iter()
+                    .map(|e| (e.question, e.context))
+                    .collect(),
+                (Some(path), _) => read_qa_lines(&read_text(path)?, &name)?,
+                (None, Some(c)) => args.texts.iter().map(|q| (q.clone(), c.clone())).collect(),
+                (None, None) => return Err(Error("question answering needs --context (or --input FILE)".into())),
+            };
+            if pairs.is_empty() {
+                return Err(Error(
+                    "no questions: give QUESTION arguments with --context, or --input FILE".into(),
+                ));
+            }
+            let settings = QaSettings {
+                doc_stride: args.doc_stride,
+                max_answer_len: args.max_answer_length,
+                ..Default::default()
+            };
+            for chunk in pairs.chunks(args.batch_size) {
+                let refs: Vec<(&str, &str)> = chunk.iter().map(|(q, c)| (q.as_str(), c.as_str())).collect();
+                for ((q, _), a) in chunk.iter().zip(bert.answer(&refs, settings).await?) {
+                    match &a {
+                        Some(a) => shown.push(format!("{q}\n  {:?} {:.4} [{}..{}]", a.answer, a.score, a.start, a.end)),
+                        None => shown.push(format!("{q}\n  (no answer)")),
+                    }
+                    outputs.push(serde_json::to_value(&a).unwrap());
+                }
+            }
+        }
+    }
+    if args.json {
+        let single = outputs.len() == 1 && args.input.is_none();
+        let v = if single {
+            outputs.remove(0)
+        } else {
+            serde_json::Value::Array(outputs)
+        };
+        println!("{v}");
+    } else {
+        for line in shown {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// JSON lines of `{"question": .., "context": ..}`; errors name the line.
+fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error(format!("{file}:{}: {e}", i + 1)))?;
+        let field = |k: &str| -> Result<String> {
+            (v[k].as_str().map(str::to_string))
+                .ok_or_else(|| Error(format!("{file}:{}: missing string field {k:?}", i + 1)))
+        };
+        out.push((field("question")?, field("context")?));
+    }
+    Ok(out)
+}
+
+pub async fn eval(args: EvalArgs) -> Result<()> {
+    let bert = load_task_model(&args.model).await?;
+    let kind = bert.task_head()?.kind;
+    let task = match kind {
+        HeadKind::Sequence => TaskKind::SeqCls,
+        HeadKind::Token => TaskKind::TokenCls,
+        HeadKind::Span => TaskKind::Qa,
+    };
+    let regression = kind == HeadKind::Sequence && is_regression(&bert.config);
+    let labels = match kind {
+        HeadKind::Span => None,
+        _ if regression => None,
+        _ => Some(LabelMap::from_config(&bert.config).ok_or_else(|| {
+            Error(format!(
+                "{}: config.json has no id2label to map the data's labels",
+                args.model.display()
+            ))
+        })?),
+    };
+    let max_len = args.max_length.unwrap_or(bert.config.max_position_embeddings.min(512));
+    let settings = FeatureSettings {
+        max_len,
+        doc_stride: args.doc_stride.min(max_len / 2),
+        max_answer_len: args.max_answer_length,
+    };
+    let examples = read_examples(task, &args.data, None)?;
+    let file = args.data.display().to_string();
+    let data = TaskData::new(task, &file, examples, &bert.tokenizer, labels, settings, true)?;
+    let (metrics, _) = data.evaluate(&bert, args.batch_size).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&metrics).unwrap());
+    } else {
+        println!("{}: {} examples", file, data.examples.len());
+        for (name, value) in &metrics.0 {
+            println!("  {name:<12} {value:.4}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! The output directory of a training run (pretraining and fine-tuning): its creation rules, the
+//! `checkpoint-<step>` directories in it, and the metrics log that continues across `--resume`.
+
+use std::path::{Path, PathBuf};
+
+use bert_wgpu::{Error, Result};
+
+use super::model_dir::write_atomic;
+
+/// The newest `checkpoint-<step>` directory in `out` that holds a trainer_state.json.
+pub fn latest_checkpoint(out: &Path) -> Option<(u64, PathBuf)> {
+    checkpoints(out)
+        .into_iter()
+        .filter(|(_, p)| p.join("trainer_state.json").exists())
+        .max_by_key(|(s, _)| *s)
+}
+
+/// Every `checkpoint-<step>` directory in `out`, oldest first.
+fn checkpoints(out: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let step = e
+                .file_name()
+                .to_str()?
+                .strip_prefix("checkpoint-")?
+                .parse::<u64>()
+                .ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Checks and prepares `out` for a run: a non-empty directory needs `overwrite` (it is emptied) or
+/// `resume` (its newest checkpoint is returned). Nothing is removed when an error is returned.
+pub fn prepare(out: &Path, overwrite: bool, resume: bool) -> Result<Option<(u64, PathBuf)>> {
+    let found = if resume { latest_checkpoint(out) } else { None };
+    if resume && found.is_none() {
+        return Err(Error(format!(
+            "--resume: no checkpoint-<step> with trainer_state.json in {}",
+            out.display()
+        )));
+    }
+    let non_empty = out.read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
+    if non_empty && !overwrite && !resume {
+        return Err(Error(format!(
+            "{}: exists and is not empty (use --overwrite or --resume)",
+            out.display()
+        )));
+    }
+    if non_empty && overwrite {
+        std::fs::remove_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    Ok(found)
+}
+
+/// Removes all but the newest `keep` checkpoints, sparing the one of step `spare` (the best so far).
+pub fn prune_checkpoints(out: &Path, keep: usize, spare: Option<u64>) {
+    for (step, path) in checkpoints(out).iter().rev().skip(keep) {
+        if Some(*step) != spare {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+}
+
+/// Opens `out/metrics.jsonl` for appending; on resume from step `resumed`, lines past that step (an
+/// interrupted run's) are dropped first. Returns the file and the JSON lines it keeps.
+pub fn open_log(out: &Path, resumed: Option<u64>) -> Result<(std::fs::File, Vec<serde_json::Value>)> {
+    let path = out.join("metrics.jsonl");
+    let mut kept = Vec::new();
+    if let (Some(step), Ok(text)) = (resumed, std::fs::read_to_string(&path)) {
+        kept = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["step"].as_u64().is_some_and(|s| s <= step))
+            .collect();
+        let text: String = kept.iter().map(|v| format!("{v}\n")).collect();
+        write_atomic(&path, text.as_bytes())?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error(format!("{}: {e}", path.display())))?;
+    Ok((file, kept))
+}

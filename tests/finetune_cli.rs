@@ -1,0 +1,474 @@
+//! Fine-tuning end to end through the command line: the pair, token and QA tasks learn their small
+//! datasets far above chance, `predict` reproduces transformers' pipelines on models trained in PyTorch,
+//! `eval` reproduces PyTorch's metrics, `--resume` continues exactly, and bad input is a clear error that
+//! leaves the output directory alone.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bert-wgpu"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn ft(p: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/finetune")
+        .join(p);
+    path.display().to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "command failed: {err}");
+    out
+}
+
+/// The eval lines of a run's metrics.jsonl.
+fn evals(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["split"] == "eval")
+        .collect()
+}
+
+/// `finetune` with the recipe of tests/fixtures/finetune/learnability.json (batch 8, AdamW, warmup 10%).
+fn finetune(task: &str, model: &str, train: &str, eval: &str, out: &Path, lr: &str, epochs: &str) -> Command {
+    let mut c = bin();
+    c.args(["finetune", "--task", task, "--model", &ft(model), "--train", &ft(train)])
+        .args([
+            "--eval",
+            &ft(eval),
+            "--out",
+            out.to_str().unwrap(),
+            "--lr",
+            lr,
+            "--epochs",
+            epochs,
+        ])
+        .args(["--batch-size", "8", "--seed", "7"]);
+    c
+}
+
+#[test]
+fn sentence_pairs_learn_far_above_chance_and_reload_for_prediction() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = scratch("ft-pair");
+    ok(&mut finetune(
+        "pair-cls",
+        "seq-cls",
+        "pair-train.tsv",
+        "pair-eval.tsv",
+        &out,
+        "2e-3",
+        "24",
+    ));
+    let e = evals(&out);
+    assert_eq!(e.len(), 24, "one evaluation per epoch");
+    let acc = e.last().unwrap()["accuracy"].as_f64().unwrap();
+    // Chance is 1/3; PyTorch reaches 0.75 with this recipe (learnability.json).
+    assert!(acc >= 0.55, "pair accuracy {acc}");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+    assert_eq!(config["id2label"]["2"], "contradiction");
+    assert!(out.join("curve.svg").exists());
+    // The saved directory predicts what evaluation measured.
+    let json = ok(bin().args([
+        "eval",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        &ft("pair-eval.tsv"),
+        "--json",
+    ]));
+    let m: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        (m["accuracy"].as_f64().unwrap() - acc).abs() < 1e-9,
+        "eval {m} vs training's {acc}"
+    );
+}
+
+#[test]
+fn token_classification_learns_entities() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = scratch("ft-ner");
+    ok(&mut finetune(
+        "token-cls",
+        "token-cls",
+        "ner-train.conll",
+        "ner-eval.jsonl",
+        &out,
+        "1e-3",
+        "30",
+    ));
+    let f1 = evals(&out).last().unwrap()["f1"].as_f64().unwrap();
+    assert!(f1 >= 0.8, "entity F1 {f1}");
+    let text = ok(bin().args([
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--json",
+        "king fortune lived in paris .",
+    ]));
+    let entities: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let groups: Vec<&str> = entities
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entity_group"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["PER", "LOC"], "{text}");
+}
+
+#[test]
+fn question_answering_learns_spans_with_document_stride() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = scratch("ft-qa");
+    let mut c = finetune("qa", "qa", "qa-train.json", "qa-eval.json", &out, "1e-3", "16");
+    let (_, _, err) = run(c.args(["--doc-stride", "16", "--max-answer-length", "8"]));
+    // 200 questions; the 12 of the long contexts need two windows of 64 tokens.
+    assert!(err.contains("200 examples, 212 features"), "{err}");
+    let f1 = evals(&out).last().unwrap()["f1"].as_f64().unwrap();
+    assert!(f1 >= 60.0, "QA F1 {f1}");
+}
+
+/// Pipelines of tests/fixtures/finetune/pipelines.json (transformers on the PyTorch-trained models).
+fn pipelines() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(ft("pipelines.json")).unwrap()).unwrap()
+}
+
+/// Same keys and strings, numbers within `tol`.
+fn assert_json_close(got: &serde_json::Value, want: &serde_json::Value, tol: f64, at: &str) {
+    use serde_json::Value::*;
+    match (got, want) {
+        (Number(a), Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!((a - b).abs() <= tol, "{at}: {a} vs {b}");
+        }
+        (Array(a), Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{at}: lengths of {got} and {want}");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_json_close(x, y, tol, &format!("{at}[{i}]"));
+            }
+        }
+        (Object(a), Object(b)) => {
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{at}: keys");
+            for (k, x) in a {
+                assert_json_close(x, &b[k], tol, &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(got, want, "{at}"),
+    }
+}
+
+#[test]
+fn predict_reproduces_transformers_pipelines() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let p = pipelines();
+    let dir = scratch("predict-inputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines = |v: &serde_json::Value| -> String { v.as_array().unwrap().iter().map(|x| format!("{x}\n")).collect() };
+
+    let tc = &p["text-classification"];
+    let pairs = dir.join("pairs.jsonl");
+    std::fs::write(&pairs, lines(&tc["inputs"])).unwrap();
+    let got = ok(bin().args([
+        "predict",
+        "--model",
+        &ft("trained/pair"),
+        "--json",
+        "--input",
+        pairs.to_str().unwrap(),
+    ]));
+    assert_json_close(
+        &serde_json::from_str(&got).unwrap(),
+        &tc["outputs"],
+        1e-4,
+        "text-classification",
+    );
+
+    let tk = &p["token-classification"];
+    let texts: Vec<String> = tk["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    let texts_file = dir.join("texts.txt");
+    std::fs::write(&texts_file, texts.join("\n")).unwrap();
+    let got = ok(bin().args([
+        "predict",
+        "--model",
+        &ft("trained/ner"),
+        "--json",
+        "--input",
+        texts_file.to_str().unwrap(),
+    ]));
+    assert_json_close(
+        &serde_json::from_str(&got).unwrap(),
+        &tk["outputs"],
+        1e-4,
+        "token-classification",
+    );
+
+    let qa = &p["question-answering"];
+    let questions = dir.join("questions.jsonl");
+    std::fs::write(&questions, lines(&qa["inputs"])).unwrap();
+    let mut c = bin();
+    c.args([
+        "predict",
+        "--model",
+        &ft("trained/qa"),
+        "--json",
+        "--input",
+        questions.to_str().unwrap(),
+    ])
+    .args(["--doc-stride", "32", "--max-answer-length", "15"]);
+    assert_json_close(
+        &serde_json::from_str(&ok(&mut c)).unwrap(),
+        &qa["outputs"],
+        1e-4,
+        "question-answering",
+    );
+}
+
+#[test]
+fn eval_reproduces_pytorch_metrics() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let learn: serde_json::Value = serde_json::from_slice(&std::fs::read(ft("learnability.json")).unwrap()).unwrap();
+    for (task, data, extra, keys) in [
+        (
+            "pair",
+            "pair-eval.tsv",
+            vec![],
+            vec![("accuracy", "accuracy"), ("macro_f1", "macro_f1")],
+        ),
+        (
+            "ner",
+            "ner-eval.conll",
+            vec![],
+            vec![("precision", "entity_precision"), ("f1", "entity_f1")],
+        ),
+        (
+            "qa",
+            "qa-eval.json",
+            vec!["--doc-stride", "16", "--max-answer-length", "8"],
+            vec![("exact_match", "exact_match"), ("f1", "f1")],
+        ),
+    ] {
+        let mut c = bin();
+        c.args([
+            "eval",
+            "--model",
+            &ft(&format!("trained/{task}")),
+            "--data",
+            &ft(data),
+            "--json",
+        ])
+        .args(&extra);
+        let got: serde_json::Value = serde_json::from_str(&ok(&mut c)).unwrap();
+        let want = &learn["tasks"][task]["eval"];
+        for (ours, theirs) in keys {
+            let (g, w) = (got[ours].as_f64().unwrap(), want[theirs].as_f64().unwrap());
+            assert!(
+                (g - w).abs() < 1e-6 * w.abs().max(1.0),
+                "{task} {ours}: {g} vs PyTorch {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn resume_continues_exactly() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let (full, cut) = (scratch("ft-resume-full"), scratch("ft-resume-cut"));
+    ok(&mut finetune(
+        "pair-cls",
+        "seq-cls",
+        "pair-train.tsv",
+        "pair-eval.tsv",
+        &full,
+        "2e-3",
+        "3",
+    ));
+    ok(&mut finetune(
+        "pair-cls",
+        "seq-cls",
+        "pair-train.tsv",
+        "pair-eval.tsv",
+        &cut,
+        "2e-3",
+        "3",
+    ));
+    // Interrupt the second run after epoch 2: drop the last checkpoint, the final model and later log lines.
+    std::fs::remove_dir_all(cut.join("checkpoint-45")).unwrap();
+    for f in ["model.safetensors", "config.json"] {
+        std::fs::remove_file(cut.join(f)).unwrap();
+    }
+    let mut c = bin();
+    c.args([
+        "finetune",
+        "--task",
+        "pair-cls",
+        "--train",
+        &ft("pair-train.tsv"),
+        "--eval",
+        &ft("pair-eval.tsv"),
+    ])
+    .args(["--out", cut.to_str().unwrap(), "--resume"]);
+    let (code, _, err) = run(&mut c);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("resuming from") && err.contains("at step 30"), "{err}");
+    let a = std::fs::read(full.join("model.safetensors")).unwrap();
+    let b = std::fs::read(cut.join("model.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "the resumed run's final weights differ from the uninterrupted run's"
+    );
+    assert_eq!(evals(&full), evals(&cut), "eval log lines");
+}
+
+/// Asserts a failure whose last stderr line mentions every needle, without a panic, and that `out` was
+/// not created.
+fn assert_rejected(cmd: &mut Command, needles: &[&str], out: &Path) {
+    let (code, _, err) = run(cmd);
+    assert_ne!(code, 0, "expected a failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
+    for n in needles {
+        assert!(last.contains(n), "error {last:?} does not mention {n:?}");
+    }
+    assert!(!out.exists(), "{} was created by a failed run", out.display());
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_writes_nothing() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = scratch("ft-bad");
+    let cases: [(&str, &str, &str, &[&str]); 7] = [
+        ("pair-cls", "seq-cls", "bad/pair-ragged.tsv", &["pair-ragged.tsv:4"]),
+        (
+            "pair-cls",
+            "seq-cls",
+            "bad/pair-empty-field.tsv",
+            &["pair-empty-field.tsv:3"],
+        ),
+        // A label the model's config does not have.
+        (
+            "pair-cls",
+            "seq-cls",
+            "bad/pair-unknown-label.tsv",
+            &["pair-unknown-label.tsv:5", "maybe"],
+        ),
+        (
+            "token-cls",
+            "token-cls",
+            "bad/ner-count-mismatch.jsonl",
+            &["ner-count-mismatch.jsonl:3"],
+        ),
+        (
+            "token-cls",
+            "token-cls",
+            "bad/ner-unknown-tag.jsonl",
+            &["ner-unknown-tag.jsonl:2", "B-ORG"],
+        ),
+        (
+            "qa",
+            "qa",
+            "bad/qa-answer-offset.json",
+            &["qa-answer-offset.json", "q001-2"],
+        ),
+        (
+            "qa",
+            "qa",
+            "bad/qa-answer-missing.json",
+            &["qa-answer-missing.json", "q001-0"],
+        ),
+    ];
+    for (task, model, train, needles) in cases {
+        let mut c = bin();
+        c.args(["finetune", "--task", task, "--model", &ft(model), "--train", &ft(train)])
+            .args(["--out", out.to_str().unwrap()]);
+        assert_rejected(&mut c, needles, &out);
+    }
+    // A head that does not match --task.
+    let mut c = bin();
+    c.args([
+        "finetune",
+        "--task",
+        "seq-cls",
+        "--model",
+        &ft("token-cls"),
+        "--train",
+        &ft("pair-train.tsv"),
+    ])
+    .args(["--out", out.to_str().unwrap()]);
+    assert_rejected(&mut c, &["BertForTokenClassification", "--task seq-cls"], &out);
+    // An unknown label at evaluation.
+    let mut c = bin();
+    c.args([
+        "eval",
+        "--model",
+        &ft("trained/pair"),
+        "--data",
+        &ft("bad/pair-unknown-label.tsv"),
+    ]);
+    assert_rejected(&mut c, &["pair-unknown-label.tsv:5", "maybe"], &out);
+    // A model without a task head.
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
+    let mut c = bin();
+    c.args(["predict", "--model", tiny.to_str().unwrap(), "some text"]);
+    assert_rejected(&mut c, &["tiny-bert", "no task head"], &out);
+
+    // An existing output directory is neither overwritten nor touched by a failing run.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    let mut c = bin();
+    c.args([
+        "finetune",
+        "--task",
+        "pair-cls",
+        "--model",
+        &ft("seq-cls"),
+        "--train",
+        &ft("bad/pair-ragged.tsv"),
+    ])
+    .args(["--out", out.to_str().unwrap(), "--overwrite"]);
+    let (code, _, _) = run(&mut c);
+    assert_ne!(code, 0);
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+}
