@@ -158,11 +158,6 @@ fn question_answering_learns_spans_with_document_stride() {
     assert!(f1 >= 60.0, "QA F1 {f1}");
 }
 
-/// Pipelines of tests/fixtures/finetune/pipelines.json (transformers on the PyTorch-trained models).
-fn pipelines() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(ft("pipelines.json")).unwrap()).unwrap()
-}
-
 /// Same keys and strings, numbers within `tol`.
 fn assert_json_close(got: &serde_json::Value, want: &serde_json::Value, tol: f64, at: &str) {
     use serde_json::Value::*;
@@ -187,77 +182,66 @@ fn assert_json_close(got: &serde_json::Value, want: &serde_json::Value, tol: f64
     }
 }
 
+/// `bert-wgpu predict --json` on the models and inputs of a pipelines file (transformers' outputs, made by
+/// scripts/make_finetune_fixtures.py or scripts/check_finetuned.py) gives transformers' outputs.
+fn predict_matches(pipelines: &str) {
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(ft(pipelines)).unwrap()).unwrap();
+    let dir = scratch(&format!("predict-{}", pipelines.replace('/', "-")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lines = |v: &serde_json::Value| -> String { v.as_array().unwrap().iter().map(|x| format!("{x}\n")).collect() };
+    for (name, file, inputs) in [
+        (
+            "text-classification",
+            "pairs.jsonl",
+            lines(&p["text-classification"]["inputs"]),
+        ),
+        ("token-classification", "texts.txt", {
+            let texts = p["token-classification"]["inputs"].as_array().unwrap().iter();
+            texts.map(|t| format!("{}\n", t.as_str().unwrap())).collect()
+        }),
+        (
+            "question-answering",
+            "questions.jsonl",
+            lines(&p["question-answering"]["inputs"]),
+        ),
+    ] {
+        let section = &p[name];
+        let model = root.join(section["model"].as_str().unwrap());
+        let input = dir.join(file);
+        std::fs::write(&input, inputs).unwrap();
+        let mut c = bin();
+        c.args([
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+            "--input",
+            input.to_str().unwrap(),
+        ])
+        .args(["--doc-stride", "32", "--max-answer-length", "15"]);
+        let got: serde_json::Value = serde_json::from_str(&ok(&mut c)).unwrap();
+        assert_json_close(&got, &section["outputs"], 1e-4, &format!("{pipelines}: {name}"));
+    }
+}
+
+/// Models fine-tuned in PyTorch: bert-wgpu loads them and predicts what transformers' pipelines do.
 #[test]
 fn predict_reproduces_transformers_pipelines() {
     if common::gpu().is_none() {
         return;
     }
-    let p = pipelines();
-    let dir = scratch("predict-inputs");
-    std::fs::create_dir_all(&dir).unwrap();
-    let lines = |v: &serde_json::Value| -> String { v.as_array().unwrap().iter().map(|x| format!("{x}\n")).collect() };
+    predict_matches("pipelines.json");
+}
 
-    let tc = &p["text-classification"];
-    let pairs = dir.join("pairs.jsonl");
-    std::fs::write(&pairs, lines(&tc["inputs"])).unwrap();
-    let got = ok(bin().args([
-        "predict",
-        "--model",
-        &ft("trained/pair"),
-        "--json",
-        "--input",
-        pairs.to_str().unwrap(),
-    ]));
-    assert_json_close(
-        &serde_json::from_str(&got).unwrap(),
-        &tc["outputs"],
-        1e-4,
-        "text-classification",
-    );
-
-    let tk = &p["token-classification"];
-    let texts: Vec<String> = tk["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
-    let texts_file = dir.join("texts.txt");
-    std::fs::write(&texts_file, texts.join("\n")).unwrap();
-    let got = ok(bin().args([
-        "predict",
-        "--model",
-        &ft("trained/ner"),
-        "--json",
-        "--input",
-        texts_file.to_str().unwrap(),
-    ]));
-    assert_json_close(
-        &serde_json::from_str(&got).unwrap(),
-        &tk["outputs"],
-        1e-4,
-        "token-classification",
-    );
-
-    let qa = &p["question-answering"];
-    let questions = dir.join("questions.jsonl");
-    std::fs::write(&questions, lines(&qa["inputs"])).unwrap();
-    let mut c = bin();
-    c.args([
-        "predict",
-        "--model",
-        &ft("trained/qa"),
-        "--json",
-        "--input",
-        questions.to_str().unwrap(),
-    ])
-    .args(["--doc-stride", "32", "--max-answer-length", "15"]);
-    assert_json_close(
-        &serde_json::from_str(&ok(&mut c)).unwrap(),
-        &qa["outputs"],
-        1e-4,
-        "question-answering",
-    );
+/// Models fine-tuned by `bert-wgpu finetune` load in transformers with their BertFor... class and predict
+/// the same there (scripts/check_finetuned.py recorded transformers' outputs).
+#[test]
+fn finetuned_models_predict_as_in_transformers() {
+    if common::gpu().is_none() {
+        return;
+    }
+    predict_matches("ours/transformers.json");
 }
 
 #[test]
