@@ -6,7 +6,7 @@ mod common;
 
 use bert_wgpu::gpu::{Gpu, Recorder, Tensor};
 use bert_wgpu::ops::adamw::{self, AdamHyper, AdamVariant};
-use bert_wgpu::ops::{attention, cross_entropy, dropout, embedding, gather, gelu, layernorm, Act};
+use bert_wgpu::ops::{attention, cross_entropy, dropout, embedding, gather, gelu, layernorm, mse, span, Act};
 use bert_wgpu::rng::Rng;
 use common::reference as cpu;
 use common::{assert_close, random};
@@ -623,4 +623,59 @@ fn dropout_reference_finite_differences_and_step_seeds() {
 
     let seeds: std::collections::HashSet<u32> = (0..100_000).map(|s| dropout::step_seed(42, s)).collect();
     assert_eq!(seeds.len(), 100_000, "step seeds of one run are distinct");
+}
+
+// ---- Question-answering span rows and squared error -------------------------------------------------------
+
+#[test]
+fn span_rows_forward_and_backward_match_reference() {
+    let Some(gpu) = common::gpu() else { return };
+    let (batch, seq, valid) = (3, 8, 6);
+    let pairs = random(batch * seq * 2, 90, 3.0);
+    let drows = random(2 * batch * seq, 91, 1.0);
+    let pairs_t = up(&gpu, &pairs, &[batch * seq, 2]);
+    let rows_t = gpu.zeros(&[2, batch, seq], "rows").unwrap();
+    let drows_t = up(&gpu, &drows, &[2, batch, seq]);
+    let dpairs_t = gpu.zeros(&[batch * seq, 2], "dpairs").unwrap();
+    let mut rec = Recorder::new(&gpu);
+    span::forward(&mut rec, &pairs_t, &rows_t, valid);
+    span::backward(&mut rec, &drows_t, &dpairs_t, valid);
+    let got = read(rec, &[&rows_t, &dpairs_t]);
+    assert_close("span rows", &got[0], &cpu::span_rows(&pairs, batch, seq, valid), 0.0);
+    let want = cpu::span_rows_backward(&drows, batch, seq, valid);
+    assert_close("span rows backward", &got[1], &want, 0.0);
+    // Every position is masked or copied exactly once: the two maps are transposes of each other.
+    assert_eq!(
+        cpu::span_rows_backward(&cpu::span_rows(&pairs, batch, seq, seq), batch, seq, seq),
+        pairs
+    );
+}
+
+#[test]
+fn squared_error_backward_finite_differences() {
+    let values = f64s(&random(5, 92, 2.0));
+    let targets = f64s(&random(5, 93, 2.0));
+    let scale = 1.0 / 4.0; // mean over the 4 scored rows
+    let (_, grad) = cpu::squared_error(&values, &targets, 4, scale);
+    let loss = |x: &[f64]| cpu::squared_error(x, &targets, 4, scale).0.iter().sum::<f64>() * scale;
+    fd_check("squared error backward", loss, &values, &grad, 94);
+}
+
+#[test]
+fn squared_error_matches_reference() {
+    let Some(gpu) = common::gpu() else { return };
+    let (rows, scored) = (70, 67); // more than one workgroup; padding rows score nothing
+    let values = random(rows, 95, 2.0);
+    let targets = random(rows, 96, 2.0);
+    let scale = 1.0 / scored as f32;
+    let values_t = up(&gpu, &values, &[rows, 1]);
+    let targets_t = up(&gpu, &targets, &[rows]);
+    let losses = gpu.zeros(&[rows], "losses").unwrap();
+    let mut rec = Recorder::new(&gpu);
+    mse::forward(&mut rec, &values_t, &targets_t, &losses, scored);
+    mse::backward(&mut rec, &values_t, &targets_t, scored, scale);
+    let got = read(rec, &[&losses, &values_t]);
+    let (want_losses, want_grad) = cpu::squared_error(&f64s(&values), &f64s(&targets), scored, scale as f64);
+    assert_close("squared errors", &got[0], &cpu::to_f32(&want_losses), 1e-6);
+    assert_close("squared error gradient", &got[1], &cpu::to_f32(&want_grad), 1e-7);
 }

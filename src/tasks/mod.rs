@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::{bail, BertConfig, Error, Result};
 
 /// The label of a position or example that is not scored (transformers' -100 as an unsigned id).
-pub const IGNORE: u32 = u32::MAX;
+pub use crate::model::task::IGNORE;
 
 /// What a fine-tuned head predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -280,3 +280,44 @@ pub fn adamw_step(
     }
     [norm, scale]
 }
+
+/// Question-answering logits (batch * seq, 2) as rows (2, batch, seq): start logits, then end logits;
+/// positions at or past `valid` hold -1e30.
+pub fn span_rows(pairs: &[f32], batch: usize, seq: usize, valid: usize) -> Vec<f32> {
+    let tokens = batch * seq;
+    (0..2 * tokens)
+        .map(|i| {
+            let (column, token) = (i / tokens, i % tokens);
+            if token % seq < valid {
+                pairs[token * 2 + column]
+            } else {
+                -1.0e30
+            }
+        })
+        .collect()
+}
+
+/// Backward of `span_rows`: the row gradients back in (batch * seq, 2), 0 at masked positions.
+pub fn span_rows_backward(drows: &[f32], batch: usize, seq: usize, valid: usize) -> Vec<f32> {
+    let tokens = batch * seq;
+    (0..2 * tokens)
+        .map(|i| {
+            let (token, column) = (i / 2, i % 2);
+            if token % seq < valid {
+                drows[column * tokens + token]
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Squared errors (x - t)^2 of the first `scored` rows (0 after) and their gradient 2 (x - t) * scale.
+pub fn squared_error(values: &[f64], targets: &[f64], scored: usize, scale: f64) -> (Vec<f64>, Vec<f64>) {
+    let d = |i: usize| if i < scored { values[i] - targets[i] } else { 0.0 };
+    let n = values.len();
+    (
+        (0..n).map(|i| d(i) * d(i)).collect(),
+        (0..n).map(|i| 2.0 * d(i) * scale).collect(),
+    )
+}
