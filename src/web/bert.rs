@@ -12,8 +12,11 @@ use wasm_bindgen_futures::future_to_promise;
 use super::{adapter_info, check_fits, files_to_js, gpu, js_error, model_files, to_js, Code};
 use crate::gpu::Recorder;
 use crate::io::SaveDtype;
+use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
+use crate::pipelines::tasks::QaSettings;
 use crate::pipelines::{fill_mask_json, Pooling};
+use crate::train::finetune::Finetuner;
 use crate::train::pretrain::Pretrainer;
 
 /// Where a JS `Bert` finds its model: its own, or the one a training session is updating.
@@ -21,12 +24,14 @@ use crate::train::pretrain::Pretrainer;
 pub(crate) enum ModelRef {
     Owned(Rc<Bert>),
     Pretraining(Rc<RefCell<Pretrainer>>),
+    Finetuning(Rc<RefCell<Finetuner>>),
 }
 
 /// A borrowed model; for a training session, the borrow fails (busy) while a step runs.
 pub(crate) enum BertGuard<'a> {
     Owned(&'a Bert),
     Pretraining(std::cell::Ref<'a, Pretrainer>),
+    Finetuning(std::cell::Ref<'a, Finetuner>),
 }
 
 impl Deref for BertGuard<'_> {
@@ -35,20 +40,23 @@ impl Deref for BertGuard<'_> {
         match self {
             BertGuard::Owned(b) => b,
             BertGuard::Pretraining(t) => &t.bert,
+            BertGuard::Finetuning(t) => &t.bert,
         }
     }
 }
 
 impl ModelRef {
     pub(crate) fn get(&self) -> Result<BertGuard<'_>, JsValue> {
+        let busy = |_| {
+            js_error(
+                Code::Busy,
+                "the model is being trained: wait for the training step to finish",
+            )
+        };
         match self {
             ModelRef::Owned(b) => Ok(BertGuard::Owned(b)),
-            ModelRef::Pretraining(t) => t.try_borrow().map(BertGuard::Pretraining).map_err(|_| {
-                js_error(
-                    Code::Busy,
-                    "the model is being trained: wait for the training step to finish",
-                )
-            }),
+            ModelRef::Pretraining(t) => t.try_borrow().map(BertGuard::Pretraining).map_err(busy),
+            ModelRef::Finetuning(t) => t.try_borrow().map(BertGuard::Finetuning).map_err(busy),
         }
     }
 }
@@ -64,6 +72,19 @@ struct FillMaskOptions {
 struct EmbedOptions {
     pooling: Option<String>,
     normalize: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct PredictOptions {
+    /// Inputs per GPU batch (as `bert-wgpu predict --batch-size`).
+    batch_size: Option<usize>,
+    /// QA: tokens per window (capped by the model).
+    max_length: Option<usize>,
+    /// QA: tokens shared by consecutive windows.
+    doc_stride: Option<usize>,
+    /// QA: the longest answer, in tokens.
+    max_answer_length: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -95,6 +116,50 @@ fn text_list(value: &JsValue, what: &str) -> Result<(Vec<String>, bool), JsValue
         return Err(js_error(Code::Input, format!("{what}: no text given")));
     }
     Ok((texts, false))
+}
+
+/// A classification input: a string, or `{ text, text_pair? }` (`textPair` also accepted).
+fn text_input(v: &serde_json::Value, i: usize, single: bool) -> Result<(String, Option<String>), JsValue> {
+    let at = if single { String::new() } else { format!("[{i}]") };
+    let field = |o: &serde_json::Map<String, serde_json::Value>, names: &[&str]| -> Result<Option<String>, JsValue> {
+        match names.iter().find_map(|n| o.get(*n)) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(js_error(
+                Code::Input,
+                format!("predict: inputs{at}.{}: expected a string, not {other}", names[0]),
+            )),
+        }
+    };
+    match v {
+        serde_json::Value::String(s) => Ok((s.clone(), None)),
+        serde_json::Value::Object(o) => {
+            let text = field(o, &["text"])?.ok_or_else(|| {
+                js_error(
+                    Code::Input,
+                    format!("predict: inputs{at}: expected a string or {{ text, text_pair }}"),
+                )
+            })?;
+            Ok((text, field(o, &["text_pair", "textPair"])?))
+        }
+        other => Err(js_error(
+            Code::Input,
+            format!("predict: inputs{at}: expected a string or {{ text, text_pair }}, not {other}"),
+        )),
+    }
+}
+
+/// A question-answering input: `{ question, context }`.
+fn qa_input(v: &serde_json::Value, i: usize, single: bool) -> Result<(String, String), JsValue> {
+    let at = if single { String::new() } else { format!("[{i}]") };
+    let get = |name: &str| v.get(name).and_then(|x| x.as_str()).map(str::to_string);
+    match (get("question"), get("context")) {
+        (Some(q), Some(c)) => Ok((q, c)),
+        _ => Err(js_error(
+            Code::Input,
+            format!("predict: inputs{at}: question answering expects {{ question, context }} (two strings)"),
+        )),
+    }
 }
 
 /// A BERT model on the page's WebGPU device.
@@ -145,6 +210,105 @@ impl WebBert {
             let pipeline = fill_mask_json(&results);
             to_js(&serde_json::json!({ "masks": results, "pipeline": pipeline }))
         })
+    }
+
+    /// The loaded task head's pipeline on one input or an array of them, in transformers' JSON shapes:
+    /// text-classification (a text, or `{ text, text_pair }`: every label with its score, best first),
+    /// token-classification (a text: its entities) or question-answering (`{ question, context }`: the
+    /// best answer, or null). One input gives one result, an array one result per input.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn predict(&self, inputs: JsValue, options: JsValue) -> js_sys::Promise {
+        let model = self.model.clone();
+        future_to_promise(async move {
+            let opts: PredictOptions = super::options(&options, "predict options")?;
+            let value: serde_json::Value = serde_wasm_bindgen::from_value(inputs)
+                .map_err(|e| js_error(Code::Input, format!("predict: inputs: {e}")))?;
+            let (items, single) = match value {
+                serde_json::Value::Array(items) => (items, false),
+                other => (vec![other], true),
+            };
+            if items.is_empty() {
+                return Err(js_error(Code::Input, "predict: no inputs given"));
+            }
+            let bert = model.get()?;
+            let kind = bert.task_head().map_err(|e| js_error(Code::Input, e))?.kind;
+            let batch_size = opts.batch_size.unwrap_or(16).max(1);
+            let input = |e: crate::Error| js_error(Code::Input, e);
+            let mut outputs: Vec<serde_json::Value> = Vec::with_capacity(items.len());
+            match kind {
+                HeadKind::Sequence | HeadKind::Token => {
+                    let rows = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| text_input(v, i, single))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let paired = rows.iter().filter(|r| r.1.is_some()).count();
+                    if kind == HeadKind::Token && paired > 0 {
+                        return Err(js_error(
+                            Code::Input,
+                            "predict: token classification takes single texts, not pairs",
+                        ));
+                    }
+                    if paired != 0 && paired != rows.len() {
+                        return Err(js_error(
+                            Code::Input,
+                            "predict: some inputs have a text_pair and some do not",
+                        ));
+                    }
+                    for chunk in rows.chunks(batch_size) {
+                        let texts: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+                        let pairs: Option<Vec<&str>> = chunk.iter().map(|r| r.1.as_deref()).collect();
+                        if kind == HeadKind::Sequence {
+                            let scores = bert.classify(&texts, pairs.as_deref()).await.map_err(input)?;
+                            outputs.extend(scores.iter().map(|s| serde_json::to_value(s).unwrap_or_default()));
+                        } else {
+                            let entities = bert.token_classify(&texts).await.map_err(input)?;
+                            outputs.extend(entities.iter().map(|e| serde_json::to_value(e).unwrap_or_default()));
+                        }
+                    }
+                }
+                HeadKind::Span => {
+                    let rows = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| qa_input(v, i, single))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let defaults = QaSettings::default();
+                    let settings = QaSettings {
+                        max_len: opts.max_length.unwrap_or(defaults.max_len),
+                        doc_stride: opts.doc_stride.unwrap_or(defaults.doc_stride),
+                        max_answer_len: opts.max_answer_length.unwrap_or(defaults.max_answer_len),
+                    };
+                    if settings.max_len < 8 || settings.max_answer_len == 0 {
+                        return Err(js_error(
+                            Code::Input,
+                            "predict: maxLength must be at least 8 and maxAnswerLength at least 1",
+                        ));
+                    }
+                    for chunk in rows.chunks(batch_size) {
+                        let refs: Vec<(&str, &str)> = chunk.iter().map(|(q, c)| (q.as_str(), c.as_str())).collect();
+                        let answers = bert.answer(&refs, settings).await.map_err(input)?;
+                        outputs.extend(answers.iter().map(|a| serde_json::to_value(a).unwrap_or_default()));
+                    }
+                }
+            }
+            if single {
+                to_js(&outputs.remove(0))
+            } else {
+                to_js(&outputs)
+            }
+        })
+    }
+
+    /// The task head's label names (config.json's id2label, else LABEL_<i>); null without a task head.
+    #[wasm_bindgen(unchecked_return_type = "string[] | null")]
+    pub fn labels(&self) -> Result<JsValue, JsValue> {
+        let bert = self.model.get()?;
+        if bert.weights.task.is_none() {
+            return Ok(JsValue::NULL);
+        }
+        let labels = bert.label_map().map_err(|e| js_error(Code::Input, e))?;
+        to_js(&labels.names)
     }
 
     /// One vector per text: mean pooling unless told otherwise, normalised only when asked (as the CLI).
@@ -265,7 +429,8 @@ impl WebBert {
         to_js(&value)
     }
 
-    /// The heads the model has, as transformers' class name (BertForPreTraining, BertForMaskedLM, BertModel).
+    /// The heads the model has, as transformers' class name (BertForPreTraining, BertForMaskedLM, BertModel,
+    /// BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering).
     #[wasm_bindgen]
     pub fn architecture(&self) -> Result<String, JsValue> {
         Ok(self.model.get()?.architecture().to_string())

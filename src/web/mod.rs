@@ -3,14 +3,16 @@
 //! message and a `code` (see [`Code`]). The npm package's hand-written ES module (web/npm/index.js) wraps
 //! these classes: it fetches model directories, serialises calls and keeps training snapshots.
 //!
-//! - `bert`: `Bert` (load, fill-mask, embeddings, attention maps, save).
+//! - `bert`: `Bert` (load, fill-mask, embeddings, attention maps, a task head's pipeline, save).
 //! - `pretrain`: `PretrainSession` (MLM + NSP pretraining from text, as `bert-wgpu pretrain`).
+//! - `finetune`: `FinetuneSession` (a sequence-classification head on labelled rows, as `bert-wgpu finetune`).
 //! - `corpus`: text in memory -> the instance stream, as the CLI's corpus reader.
 //! - `bench`: the browser twin of `bert-wgpu bench` (forward and training tokens/s).
 
 mod bench;
 mod bert;
 mod corpus;
+mod finetune;
 mod pretrain;
 
 use std::cell::{Cell, RefCell};
@@ -26,6 +28,7 @@ use crate::{Error, Gpu};
 
 pub use bench::bench;
 pub use bert::WebBert;
+pub use finetune::FinetuneSession;
 pub use pretrain::PretrainSession;
 
 #[wasm_bindgen(typescript_custom_section)]

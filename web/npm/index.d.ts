@@ -83,6 +83,53 @@ export interface AttentionMaps {
   attention: Float32Array[][];
 }
 
+/** text-classification: one label and its score (softmax; the raw value for regression). */
+export interface LabelScore {
+  label: string;
+  score: number;
+}
+
+/** token-classification (aggregation "simple"): consecutive tokens of one type grouped, "O" dropped. */
+export interface Entity {
+  /** The label without its B- / I- prefix. */
+  entity_group: string;
+  /** Mean of the group's token scores. */
+  score: number;
+  /** The group's tokens decoded ("walk ##ed" -> "walked"). */
+  word: string;
+  /** Character offsets in the text. */
+  start: number;
+  end: number;
+}
+
+/** question-answering: the best span of the context. */
+export interface QaAnswer {
+  /** p(start) * p(end). */
+  score: number;
+  /** Character offsets in the context. */
+  start: number;
+  end: number;
+  answer: string;
+}
+
+/** A text, or a sentence pair, for a sequence-classification head. */
+export type ClassifyInput = string | { text: string; text_pair?: string };
+export interface QaInput {
+  question: string;
+  context: string;
+}
+
+export interface PredictOptions {
+  /** Inputs per GPU batch (default 16). */
+  batchSize?: number;
+  /** QA: tokens per window of the context (default 384, at most the model's max_position_embeddings). */
+  maxLength?: number;
+  /** QA: tokens shared by consecutive windows (default 128, at most half a window). */
+  docStride?: number;
+  /** QA: the longest answer, in tokens (default 15). */
+  maxAnswerLength?: number;
+}
+
 export interface BertConfig {
   vocab_size: number;
   hidden_size: number;
@@ -146,7 +193,20 @@ export class Bert {
   /** The tokens of a text as the model sees them. */
   tokenize(text: string): Promise<string[]>;
   config(): Promise<BertConfig>;
-  /** BertForPreTraining, BertForMaskedLM or BertModel. */
+  /**
+   * The loaded task head's pipeline, as transformers' pipelines and `bert-wgpu predict --json` give it:
+   * BertForSequenceClassification: every label, best first; BertForTokenClassification: the entities;
+   * BertForQuestionAnswering: the best answer (null when the context gives no span). A model without a task
+   * head rejects with code "input".
+   */
+  predict(input: ClassifyInput, options?: PredictOptions): Promise<LabelScore[] | Entity[]>;
+  predict(inputs: ClassifyInput[], options?: PredictOptions): Promise<LabelScore[][] | Entity[][]>;
+  predict(input: QaInput, options?: PredictOptions): Promise<QaAnswer | null>;
+  predict(inputs: QaInput[], options?: PredictOptions): Promise<(QaAnswer | null)[]>;
+  /** The task head's label names (config.json's id2label, else LABEL_<i>); null without a task head. */
+  labels(): Promise<string[] | null>;
+  /** BertForPreTraining, BertForMaskedLM, BertModel, BertForSequenceClassification, BertForTokenClassification
+   * or BertForQuestionAnswering. */
   architecture(): Promise<string>;
   adapterInfo(): Promise<AdapterInfo>;
 }
@@ -190,6 +250,105 @@ export interface PretrainOptions {
   snapshotEvery?: number;
   fetch?: typeof fetch;
   signal?: AbortSignal;
+}
+
+/** One labelled row for sequence classification. */
+export interface LabelledRow {
+  text: string;
+  /** The second text of a sentence pair (task "pair-cls"). */
+  text_pair?: string;
+  /** A class name (or number); for regression a number. */
+  label: string | number;
+}
+
+/**
+ * Labelled rows: the text of a TSV file with a header (`label<TAB>text`, or text, text_pair, label columns in
+ * any order), a File or Blob (.tsv, .csv with a header, or .jsonl, by its name), `{ text, name }` (the format
+ * follows the name's extension), a URL object (fetched), or an array of rows (line N of an error is row N).
+ */
+export type RowsSource = string | Blob | File | URL | { text: string; name?: string } | LabelledRow[];
+
+export interface FinetuneOptions {
+  /** The model to fine-tune: a pretrained encoder (its pretraining heads are dropped) or a
+   * BertForSequenceClassification. */
+  model: ModelSource;
+  /** Training rows. */
+  train: RowsSource;
+  /** Evaluation rows, scored after every epoch (StepMetrics.eval). */
+  eval?: RowsSource;
+  /** "seq-cls" (default: text, label) or "pair-cls" (text, text_pair, label). */
+  task?: "seq-cls" | "pair-cls";
+  /** Length of the schedule (default 3). */
+  epochs?: number;
+  /** Rows per step (default 32); batches are padded to their longest row. */
+  batchSize?: number;
+  /** Peak learning rate (default 5e-5). */
+  lr?: number;
+  /** Linear warmup over this share of the steps, then linear decay to 0 (default 0.1). */
+  warmupRatio?: number;
+  /** AdamW weight decay (default 0.01; not on biases and LayerNorm weights). */
+  weightDecay?: number;
+  /** Global gradient-norm clipping (default 1; 0: off). */
+  clip?: number;
+  /** Tokens per row, [CLS] and [SEP]s included (default 128, at most max_position_embeddings). */
+  maxLength?: number;
+  /** The label is a number to regress (one output, squared error). */
+  regression?: boolean;
+  /** Seeds the head's initialisation, the order of the rows and dropout (default 42). */
+  seed?: number;
+  /** Copy the model to host memory every N steps (default 0: only when train() ends). */
+  snapshotEvery?: number;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+/** The eval rows' metrics. */
+export interface EvalMetrics {
+  accuracy: number;
+  macro_f1: number;
+  loss: number;
+  examples: number;
+  /** Regression: mean squared error (instead of accuracy and macro_f1). */
+  mse?: number;
+}
+
+export interface FinetuneStepMetrics {
+  /** Optimizer steps taken so far (this one included). */
+  step: number;
+  /** Epochs so far, fractional (step / stepsPerEpoch). */
+  epoch: number;
+  /** Mean cross-entropy of the batch (squared error for regression). */
+  loss: number;
+  /** Share of the batch's rows predicted right (null for regression). */
+  accuracy: number | null;
+  /** Global gradient norm before clipping. */
+  gradNorm: number | null;
+  lr: number;
+  /** Rows in the batch. */
+  scored: number;
+  /** Real tokens in the batch. */
+  tokens: number;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  /** This step ends an epoch. */
+  epochEnd: boolean;
+  /** At the end of every epoch when there are eval rows. */
+  eval?: EvalMetrics;
+}
+
+export interface FinetuneInfo {
+  task: "seq-cls" | "pair-cls";
+  step: number;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  epochs: number;
+  batchSize: number;
+  maxLength: number;
+  trainExamples: number;
+  trainFeatures: number;
+  evalExamples: number | null;
+  /** The head's labels, by id (null for regression). */
+  labels: string[] | null;
 }
 
 export interface StepMetrics {
@@ -243,33 +402,46 @@ export interface BatchView {
   isRandomNext: boolean;
 }
 
-export interface TrainOptions {
+export interface TrainOptions<M = StepMetrics> {
   /** Optimizer steps to run now. */
   steps?: number;
   /** Passes over the data to run now (instead of steps). Default: to the end of the schedule. */
   epochs?: number;
   /** Called (and awaited) after every step. */
-  onProgress?: (metrics: StepMetrics) => void | Promise<void>;
+  onProgress?: (metrics: M) => void | Promise<void>;
   /** Cancels between steps: train() rejects with a BertError named AbortError (code "aborted"). */
   signal?: AbortSignal;
   snapshotEvery?: number;
 }
 
-export class Trainer {
+/**
+ * A training run on this page's device. `Trainer.pretrain` gives a `Trainer` (StepMetrics, TrainerInfo);
+ * `Trainer.finetune` a `Trainer<FinetuneStepMetrics, FinetuneInfo>`.
+ */
+export class Trainer<M = StepMetrics, I = TrainerInfo> {
   private constructor();
   /** Masked-LM + next-sentence pretraining from text, with `bert-wgpu pretrain`'s recipe and defaults. */
-  static pretrain(options: PretrainOptions): Promise<Trainer>;
-  /** The model being trained; its predictions follow the training. */
+  static pretrain(options: PretrainOptions): Promise<Trainer<StepMetrics, TrainerInfo>>;
+  /**
+   * Fine-tuning a sequence-classification head on labelled rows, with `bert-wgpu finetune`'s recipe and
+   * defaults. Bad rows reject with code "input" and a message naming the file and line ("train.tsv:7: ...").
+   */
+  static finetune(options: FinetuneOptions): Promise<Trainer<FinetuneStepMetrics, FinetuneInfo>>;
+  /** The model being trained; its predictions (fillMask, predict) follow the training. */
   readonly model: Bert;
   /** Metrics of every step so far. */
-  readonly history: StepMetrics[];
+  readonly history: M[];
   /** The last state copied to host memory: still there after the device is lost. */
   readonly snapshot: { step: number; files: ModelDirectory } | null;
-  info(): Promise<TrainerInfo>;
-  /** The first sequence of the last batch, with its masked, replaced and kept tokens. */
+  info(): Promise<I>;
+  /** Pretraining: the first sequence of the last batch, with its masked, replaced and kept tokens (null when
+   * fine-tuning). */
   lastBatch(): Promise<BatchView | null>;
-  step(): Promise<StepMetrics>;
-  train(options?: TrainOptions): Promise<{ steps: number; last: StepMetrics | null }>;
+  /** Fine-tuning: the eval rows' metrics now (rejects without eval rows). */
+  evaluate(): Promise<EvalMetrics>;
+  /** One optimizer step. Fine-tuning past the end of the schedule rejects with code "input". */
+  step(): Promise<M>;
+  train(options?: TrainOptions<M>): Promise<{ steps: number; last: M | null }>;
   takeSnapshot(): Promise<{ step: number; files: ModelDirectory }>;
   save(options?: { dtype?: "f32" | "f16" }): Promise<ModelDirectory>;
 }

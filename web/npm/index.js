@@ -287,6 +287,21 @@ export class Bert {
     return this.#lock.run(() => this.#inner.architecture());
   }
 
+  /**
+   * The task head's pipeline, in transformers' JSON shapes: text-classification (a text or
+   * `{ text, text_pair }`: every label with its score, best first), token-classification (a text: its
+   * entities) or question-answering (`{ question, context }`: the best answer or null). One input gives one
+   * result; an array gives one result per input.
+   */
+  predict(inputs, options = {}) {
+    return this.#lock.run(() => this.#inner.predict(inputs, options));
+  }
+
+  /** The task head's label names (config.json's id2label), or null for a model without a task head. */
+  labels() {
+    return this.#lock.run(() => this.#inner.labels());
+  }
+
   /** The adapter the model runs on: name, backend, limits. */
   adapterInfo() {
     return this.#lock.run(() => withName(this.#inner.adapterInfo()));
@@ -296,8 +311,55 @@ export class Bert {
 // ---- Trainer ------------------------------------------------------------------------------------------
 
 const TRAIN_ONLY = ['snapshotEvery', 'model', 'tokenizer', 'text', 'fetch', 'signal'];
+const FINETUNE_ONLY = ['snapshotEvery', 'model', 'train', 'eval', 'fetch', 'signal'];
 
-/** Training on this page's device: pretraining (MLM + NSP) from text. */
+/**
+ * Labelled rows as `{ text, name }` for the library's reader, whose format follows the name's extension
+ * (.tsv or .csv with a header row, .jsonl): a string (the text of a TSV file), a File or Blob (its name, or
+ * `fallback`), `{ text, name }`, a URL object (fetched), or an array of `{ text, text_pair?, label }` rows
+ * (as JSON lines: line N of an error is row N).
+ */
+async function readRows(source, fallback, { fetch: fetchFn = globalThis.fetch, signal } = {}) {
+  const what = `${fallback.split('.')[0]} rows`;
+  if (typeof source === 'string') return { text: source, name: `${fallback}.tsv` };
+  if (source instanceof URL) {
+    const name = decodeURIComponent(source.pathname.split('/').pop() || `${fallback}.tsv`);
+    let response;
+    try {
+      response = await fetchFn(source, { signal });
+    } catch (e) {
+      throw new BertError(`${name}: could not fetch ${source}: ${e?.message ?? e}`, 'network', { cause: e });
+    }
+    if (!response.ok) throw new BertError(`${name}: HTTP ${response.status} ${response.statusText} from ${source}`, 'network');
+    return { text: await response.text(), name };
+  }
+  if (typeof Blob !== 'undefined' && source instanceof Blob) {
+    const name = source.name || `${fallback}.tsv`;
+    try {
+      return { text: await source.text(), name };
+    } catch (e) {
+      throw new BertError(`${name}: could not read the file: ${e?.message ?? e}`, 'bad-file', { cause: e });
+    }
+  }
+  if (Array.isArray(source)) {
+    const lines = source.map((row, i) => {
+      if (!row || typeof row !== 'object' || Array.isArray(row)) {
+        throw new BertError(`${what}[${i}]: expected an object { text, text_pair?, label }`, 'input');
+      }
+      return JSON.stringify(row);
+    });
+    return { text: lines.join('\n'), name: `${fallback}-rows.jsonl` };
+  }
+  if (source && typeof source === 'object' && typeof source.text === 'string') {
+    return { text: source.text, name: String(source.name ?? `${fallback}.tsv`) };
+  }
+  throw new BertError(
+    `${what}: expected TSV text, a File, { text, name }, a URL object or an array of { text, text_pair?, label }`,
+    'input',
+  );
+}
+
+/** Training on this page's device: pretraining (MLM + NSP) from text, or fine-tuning a classifier on rows. */
 export class Trainer {
   #session;
   #lock = new Lock();
@@ -307,7 +369,7 @@ export class Trainer {
   #history = [];
 
   constructor(token, session, snapshotEvery) {
-    if (token !== fromInner) throw new TypeError('use Trainer.pretrain(options) to make a Trainer');
+    if (token !== fromInner) throw new TypeError('use Trainer.pretrain(options) or Trainer.finetune(options)');
     this.#session = session;
     this.#snapshotEvery = snapshotEvery;
     this.#model = new Bert(fromInner, session.model(), this.#lock);
@@ -335,6 +397,30 @@ export class Trainer {
     return new Trainer(fromInner, session, snapshotEvery);
   }
 
+  /**
+   * Fine-tuning with `bert-wgpu finetune`'s recipe and defaults: a sequence-classification head on `model`
+   * (a Bert or any Bert.load source: a pretrained encoder, whose pretraining heads are dropped, or a
+   * BertForSequenceClassification) trained on `train` rows (TSV text with a header `label<TAB>text`, a
+   * File, `{ text, name }` or an array of `{ text, text_pair?, label }`), the `eval` rows scored after every
+   * epoch. A bad row rejects with a message naming its file and line.
+   */
+  static async finetune(options = {}) {
+    const { model, train, eval: evalRows, snapshotEvery = 0 } = options;
+    if (!model) throw new BertError('Trainer.finetune: `model` (the encoder to fine-tune) is required', 'input');
+    if (train === undefined || train === null) {
+      throw new BertError('Trainer.finetune: `train` (labelled rows) is required', 'input');
+    }
+    const rest = Object.fromEntries(Object.entries(options).filter(([k]) => !FINETUNE_ONLY.includes(k)));
+    const fetchOptions = { fetch: options.fetch, signal: options.signal };
+    const trainFile = await guarded(() => readRows(train, 'train', fetchOptions));
+    const evalFile = evalRows === undefined || evalRows === null ? undefined : await guarded(() => readRows(evalRows, 'eval', fetchOptions));
+    const modelFiles = await guarded(() => readModelFiles(model, fetchOptions));
+    const session = await guarded(() =>
+      wasm.FinetuneSession.create(modelFiles, trainFile.text, trainFile.name, evalFile?.text, evalFile?.name, rest),
+    );
+    return new Trainer(fromInner, session, snapshotEvery);
+  }
+
   /** The model being trained (its predictions follow the training). */
   get model() {
     return this.#model;
@@ -356,9 +442,18 @@ export class Trainer {
     return this.#lock.run(() => this.#session.info());
   }
 
-  /** The first sequence of the last training batch, token by token, with what masking did to it. */
+  /** The first sequence of the last training batch, token by token, with what masking did to it (pretraining
+   * only; null when fine-tuning). */
   lastBatch() {
-    return this.#lock.run(() => this.#session.lastBatch());
+    return this.#lock.run(() => this.#session.lastBatch?.() ?? null);
+  }
+
+  /** Fine-tuning: the eval rows' metrics now (`{ accuracy, macro_f1, loss, examples }`). */
+  evaluate() {
+    return this.#lock.run(() => {
+      if (!this.#session.evaluate) throw new BertError('evaluate: only a fine-tuning Trainer has eval rows', 'input');
+      return this.#session.evaluate();
+    });
   }
 
   /** One optimizer step; resolves to its metrics (loss, mlmLoss, nspLoss, accuracies, lr, gradNorm, ...). */
@@ -384,6 +479,7 @@ export class Trainer {
     const info = await this.info();
     let todo;
     if (steps !== undefined) todo = steps;
+    else if (epochs !== undefined && info.stepsPerEpoch !== undefined) todo = Math.round(epochs * info.stepsPerEpoch);
     else if (epochs !== undefined) todo = Math.ceil((epochs * info.instancesPerEpoch) / info.batchSize);
     else todo = info.totalSteps - info.step;
     if (!Number.isInteger(todo) || todo < 0) {
