@@ -3,7 +3,8 @@
 //   index.html?model=/pretrained/austen-bert-tiny/   (default; any URL of a Hugging Face model directory)
 //
 // Tests drive it through `window.bertDemo` (see the end of this file); `document.body.dataset.state` is
-// "loading", then "ready" or "error"; `dataset.training` is "running", "done", "stopped" or "failed".
+// "loading", then "ready" or "error"; `dataset.training` (pretraining) and `dataset.finetune` are "running",
+// "done", "stopped" or "failed".
 
 const $ = (id) => document.getElementById(id);
 
@@ -243,7 +244,7 @@ async function startTraining(overrides = {}) {
   curve.loss = [];
   curve.mlm = [];
   $('probe-results').replaceChildren();
-  $('train-start').disabled = true;
+  for (const id of ['train-start', 'ft-start']) $(id).disabled = true;
   $('train-stop').disabled = false;
   $('train-status').className = 'muted';
   $('train-status').textContent = 'Preparing the data…';
@@ -299,13 +300,13 @@ async function startTraining(overrides = {}) {
     $('train-status').className = 'error';
     throw e;
   } finally {
-    $('train-start').disabled = false;
+    for (const id of ['train-start', 'ft-start']) $(id).disabled = false;
     $('train-stop').disabled = true;
   }
 }
 
-async function download() {
-  const { bytes, name, files, note } = await call('download', { which: 'trained' });
+async function download(which = 'trained') {
+  const { bytes, name, files, note } = await call('download', { which });
   const url = URL.createObjectURL(new Blob([bytes], { type: 'application/zip' }));
   const a = document.createElement('a');
   a.href = url;
@@ -314,8 +315,137 @@ async function download() {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  if (note) $('train-status').textContent = `Downloaded ${name}: ${note}.`;
+  if (note) $(which === 'finetuned' ? 'ft-status' : 'train-status').textContent = `Downloaded ${name}: ${note}.`;
   return { name, files, size: bytes.length, note };
+}
+
+// ---- fine-tune a classifier ------------------------------------------------------------------------------
+
+const BUNDLED = { train: 'data/sentiment-train.tsv', eval: 'data/sentiment-dev.tsv' };
+const ftCurve = { train: [], eval: [], loss: [], total: 1 };
+
+/** The training and eval rows: the bundled sample, or the chosen files (a File goes to the worker as is). */
+async function finetuneRows() {
+  if ($('ft-data').value === 'bundled') {
+    const fetchRows = async (url) => {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+      return { text: await response.text(), name: url.split('/').pop() };
+    };
+    return { train: await fetchRows(BUNDLED.train), eval: await fetchRows(BUNDLED.eval) };
+  }
+  const train = $('ft-train-file').files[0];
+  if (!train) throw Object.assign(new Error('choose a training file (TSV with a header row: label<TAB>text)'), { code: 'input' });
+  return { train, eval: $('ft-eval-file').files[0] };
+}
+
+function drawFinetuneCurve() {
+  const svg = $('ft-curve');
+  const { train, eval: evals, loss, total } = ftCurve;
+  const max = Math.max(1, ...loss.map((p) => p[1]));
+  const x = (s) => 30 + (360 * s) / Math.max(1, total);
+  const y = (v) => 180 - (170 * v) / max;
+  const line = (points, color, dash = '') =>
+    `<polyline fill="none" stroke="${color}" stroke-width="1.5" ${dash} points="${points.map(([s, v]) => `${x(s).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`;
+  const dots = evals.map(([s, v]) => `<circle class="eval-point" cx="${x(s).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3.5" fill="#ff7f0e"/>`);
+  svg.innerHTML =
+    `<line x1="30" y1="180" x2="390" y2="180" stroke="#999"/><line x1="30" y1="10" x2="30" y2="180" stroke="#999"/>` +
+    `<line x1="30" y1="${y(0.5).toFixed(1)}" x2="390" y2="${y(0.5).toFixed(1)}" stroke="#eee"/>` +
+    `<text x="26" y="14" font-size="10" text-anchor="end">${max.toFixed(1)}</text>` +
+    `<text x="26" y="${(y(0.5) + 3).toFixed(1)}" font-size="10" text-anchor="end">0.5</text>` +
+    `<text x="26" y="182" font-size="10" text-anchor="end">0</text>` +
+    `<text x="390" y="195" font-size="10" text-anchor="end">step ${total}</text>` +
+    line(loss, '#1f77b4', 'stroke-dasharray="3 2"') +
+    line(train, '#2ca02c') +
+    line(evals, '#ff7f0e') +
+    dots.join('');
+}
+
+function renderLabelScores(scores) {
+  $('ft-results').replaceChildren(...scores.map((s) => barRow(s.label, s.score)));
+}
+
+async function classify(text) {
+  const scores = await call('predict', { which: 'finetuned', inputs: text });
+  renderLabelScores(scores);
+  return scores;
+}
+
+let lastFinetune = null;
+
+async function startFinetune(overrides = {}) {
+  const status = $('ft-status');
+  const options = {
+    epochs: Number($('ft-epochs').value),
+    batchSize: Number($('ft-batch').value),
+    maxLength: Number($('ft-maxlen').value),
+    lr: Number($('ft-lr').value),
+    limit: Number($('ft-rows').value) || undefined,
+    evalLimit: Number($('ft-eval-rows').value) || undefined,
+    ...overrides.options,
+  };
+  Object.assign(ftCurve, { train: [], eval: [], loss: [], total: 1 });
+  drawFinetuneCurve();
+  for (const id of ['ft-start', 'train-start']) $(id).disabled = true;
+  $('ft-stop').disabled = false;
+  status.className = 'muted';
+  status.textContent = 'Reading the rows…';
+  document.body.dataset.finetune = 'running';
+  const progress = [];
+  const started = performance.now();
+  let tokens = 0;
+  try {
+    const rows = overrides.rows ?? (await finetuneRows());
+    status.textContent = 'Tokenizing the rows and adding the head…';
+    const result = await call('finetune', { ...rows, options }, (p) => {
+      if (p.info) {
+        const i = p.info;
+        ftCurve.total = i.totalSteps;
+        status.textContent =
+          `${i.trainExamples} training rows${i.evalExamples ? `, ${i.evalExamples} eval rows` : ''}; labels ` +
+          `${(i.labels ?? ['(regression)']).join(', ')}; ${i.epochs} epochs of ${i.stepsPerEpoch} steps of ${i.batchSize}`;
+      }
+      if (p.metrics) {
+        const m = p.metrics;
+        progress.push(m);
+        tokens += m.tokens;
+        // Training accuracy over the last steps of the epoch so far (one batch alone is noisy).
+        const recent = progress.slice(-Math.max(1, Math.min(10, m.stepsPerEpoch)));
+        const mean = recent.reduce((a, r) => a + (r.accuracy ?? 0), 0) / recent.length;
+        ftCurve.train.push([m.step, mean]);
+        ftCurve.loss.push([m.step, m.loss]);
+        if (m.eval) ftCurve.eval.push([m.step, m.eval.accuracy]);
+        drawFinetuneCurve();
+        const rate = tokens / ((performance.now() - started) / 1000);
+        const evals = ftCurve.eval.map(([, a]) => `${(a * 100).toFixed(1)}%`).join(' → ');
+        status.textContent =
+          `step ${m.step}/${m.totalSteps} (epoch ${Math.ceil(m.step / m.stepsPerEpoch)}): loss ${m.loss.toFixed(3)}, ` +
+          `training accuracy ${(mean * 100).toFixed(1)}%` + (evals ? `, eval accuracy ${evals}` : '') +
+          `, ${rate.toFixed(0)} tokens/s`;
+      }
+    });
+    status.textContent += ' — done. Try it: type a sentence.';
+    for (const id of ['ft-text', 'ft-try', 'ft-download']) $(id).disabled = false;
+    const scores = await classify($('ft-text').value);
+    lastFinetune = { progress, result, scores };
+    document.body.dataset.finetune = 'done';
+    return lastFinetune;
+  } catch (e) {
+    lastFinetune = { progress, error: { message: e.message, code: e.code } };
+    if (e.code === 'aborted') {
+      document.body.dataset.finetune = 'stopped';
+      status.textContent = `Stopped: ${e.message}. The model as it is now can be tried and downloaded.`;
+      for (const id of ['ft-text', 'ft-try', 'ft-download']) $(id).disabled = false;
+      return lastFinetune;
+    }
+    document.body.dataset.finetune = 'failed';
+    status.textContent = `Fine-tuning failed: ${e.message.replace(/\.?$/, '.')}`;
+    status.className = 'error';
+    return lastFinetune;
+  } finally {
+    for (const id of ['ft-start', 'train-start']) $(id).disabled = false;
+    $('ft-stop').disabled = true;
+  }
 }
 
 // ---- start ------------------------------------------------------------------------------------------------
@@ -365,9 +495,17 @@ async function main() {
   $('train-start').addEventListener('click', () => startTraining().catch(() => {}));
   $('train-stop').addEventListener('click', () => call('stop'));
   $('download').addEventListener('click', () => download().catch((e) => setStatus(e.message, 'error')));
+  $('ft-start').addEventListener('click', () => startFinetune());
+  $('ft-stop').addEventListener('click', () => call('stop'));
+  $('ft-download').addEventListener('click', () => download('finetuned').catch((e) => setStatus(e.message, 'error')));
+  for (const id of ['ft-train-file', 'ft-eval-file']) {
+    $(id).addEventListener('change', () => {
+      if ($(id).files.length) $('ft-data').value = 'upload';
+    });
+  }
+  onSubmit('ft-try-form', () => classify($('ft-text').value));
   for (const el of document.querySelectorAll('input, select, button, textarea')) el.disabled = false;
-  $('train-stop').disabled = true;
-  $('download').disabled = true;
+  for (const id of ['train-stop', 'download', 'ft-stop', 'ft-download', 'ft-text', 'ft-try']) $(id).disabled = true;
   await showCorpusChoice();
   if (hasMlm) {
     await fillMask($('text').value, 5);
@@ -397,6 +535,10 @@ window.bertDemo = {
   startTraining: async (overrides) => (await ready, startTraining(overrides)),
   stopTraining: () => call('stop'),
   download: async () => (await ready, download()),
+  startFinetune: async (overrides) => (await ready, startFinetune(overrides)),
+  classify: async (text) => (await ready, classify(text)),
+  downloadClassifier: async () => (await ready, download('finetuned')),
+  lastFinetune: () => lastFinetune,
   loseDevice: () => call('loseDevice'),
   lastRun: () => lastRun,
 };

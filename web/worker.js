@@ -22,6 +22,7 @@ const state = {
   modelUrl: null,
   pretrained: null, // the loaded model (fill-mask, attention)
   trainer: null, // the model being pretrained ("watch it learn")
+  finetuner: null, // the classifier being fine-tuned
   controller: null, // aborts the running training
 };
 
@@ -36,13 +37,42 @@ async function pretrained() {
   }
 }
 
-/** The model an op is about: "pretrained" (loaded) or "trained" (being trained here). */
+/** The trainer of a model: "trained" (pretrained here) or "finetuned". */
+function trainerOf(which) {
+  return which === 'finetuned' ? state.finetuner : which === 'trained' ? state.trainer : null;
+}
+
+/** The model an op is about: "pretrained" (loaded), "trained" (pretrained here) or "finetuned". */
 async function model(which) {
-  if (which === 'trained') {
-    if (!state.trainer) throw Object.assign(new Error('no model has been trained yet: start "watch it learn"'), { code: 'input' });
-    return state.trainer.model;
+  if (which === 'trained' || which === 'finetuned') {
+    const trainer = trainerOf(which);
+    if (!trainer) {
+      const what = which === 'trained' ? 'no model has been trained yet: start "watch it learn"' : 'no classifier has been fine-tuned yet: start fine-tuning';
+      throw Object.assign(new Error(what), { code: 'input' });
+    }
+    return trainer.model;
   }
   return pretrained();
+}
+
+/** Fine-tuning a classification head on the loaded model: progress (metrics, eval per epoch) after every step. */
+async function finetune(id, { train, eval: evalRows, options }) {
+  if (state.controller) throw Object.assign(new Error('a training run is already going on'), { code: 'busy' });
+  const controller = new AbortController();
+  state.controller = controller;
+  try {
+    const trainer = await Trainer.finetune({ model: await pretrained(), train, eval: evalRows, ...options });
+    state.finetuner = trainer;
+    const info = await trainer.info();
+    self.postMessage({ id, progress: { info } });
+    const result = await trainer.train({
+      signal: controller.signal,
+      onProgress: (metrics) => self.postMessage({ id, progress: { metrics } }),
+    });
+    return { steps: result.steps, last: result.last, info: await trainer.info() };
+  } finally {
+    state.controller = null;
+  }
 }
 
 /** A training run: progress after every step, probe predictions and the batch every few steps. */
@@ -80,13 +110,13 @@ async function pretrain(id, { text, options, probe, probeEvery = 10, batchEvery 
 
 /** A zip of a model's Hugging Face directory; the trainer's snapshot when the device is gone. */
 async function download(which) {
-  const folder = which === 'trained' ? 'bert-wgpu-trained' : 'bert-wgpu-model';
+  const folder = { trained: 'bert-wgpu-trained', finetuned: 'bert-wgpu-classifier' }[which] ?? 'bert-wgpu-model';
   let files;
   let note = '';
   try {
     files = await (await model(which)).save();
   } catch (e) {
-    const snapshot = which === 'trained' ? state.trainer?.snapshot : null;
+    const snapshot = trainerOf(which)?.snapshot;
     if (!snapshot) throw e;
     files = snapshot.files;
     note = `the live model is unavailable (${e.message}); this is the copy of step ${snapshot.step}`;
@@ -111,7 +141,11 @@ const ops = {
   async attention({ which, text }) {
     return (await model(which)).attention(text);
   },
+  async predict({ which, inputs }) {
+    return (await model(which)).predict(inputs);
+  },
   pretrain: (args, id) => pretrain(id, args),
+  finetune: (args, id) => finetune(id, args),
   async stop() {
     state.controller?.abort();
     return { stopping: Boolean(state.controller) };
@@ -133,7 +167,7 @@ self.onmessage = async ({ data: { id, op, args } }) => {
     self.postMessage({ id, result }, transfer);
   } catch (e) {
     if (e?.code === 'device-lost') state.pretrained = null; // the next call loads it on a new device
-    const snapshotStep = state.trainer?.snapshot?.step;
+    const snapshotStep = (op === 'finetune' ? state.finetuner : state.trainer)?.snapshot?.step;
     self.postMessage({ id, error: { message: e?.message ?? String(e), code: e?.code ?? 'internal', name: e?.name, snapshotStep } });
   }
 };

@@ -40,6 +40,10 @@ struct FinetuneOptions {
     /// The label is a number to regress (one output, squared error).
     regression: bool,
     seed: u64,
+    /// Use only the first N training rows (as `--limit`).
+    limit: Option<usize>,
+    /// Use only the first N eval rows (as `--eval-limit`).
+    eval_limit: Option<usize>,
 }
 
 impl Default for FinetuneOptions {
@@ -55,6 +59,8 @@ impl Default for FinetuneOptions {
             max_length: None,
             regression: false,
             seed: 42,
+            limit: None,
+            eval_limit: None,
         }
     }
 }
@@ -253,9 +259,18 @@ async fn create(
         ))));
     }
     // The rows first: a bad file is reported before the model is loaded.
-    let train_examples = Examples::parse(task, &train.0, &train.1).map_err(input)?;
+    let mut train_examples = Examples::parse(task, &train.0, &train.1).map_err(input)?;
+    if let Some(n) = o.limit {
+        train_examples.truncate(n);
+    }
     let eval_examples = match &eval {
-        Some((text, name)) => Some(Examples::parse(task, text, name).map_err(input)?),
+        Some((text, name)) => {
+            let mut examples = Examples::parse(task, text, name).map_err(input)?;
+            if let Some(n) = o.eval_limit {
+                examples.truncate(n);
+            }
+            Some(examples)
+        }
         None => None,
     };
     let files = model_files(&model).map_err(|e| js_error(Code::BadFile, e))?;

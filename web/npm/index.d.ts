@@ -294,6 +294,10 @@ export interface FinetuneOptions {
   maxLength?: number;
   /** The label is a number to regress (one output, squared error). */
   regression?: boolean;
+  /** Use only the first N training rows. */
+  limit?: number;
+  /** Use only the first N eval rows. */
+  evalLimit?: number;
   /** Seeds the head's initialisation, the order of the rows and dropout (default 42). */
   seed?: number;
   /** Copy the model to host memory every N steps (default 0: only when train() ends). */

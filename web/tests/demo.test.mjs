@@ -1,7 +1,8 @@
 // The demo page's main flows in headless Chromium (WebGPU on SwiftShader), without console errors: fill-mask
 // bars and the attention heatmap with the shipped model, "watch it learn" (loss curve, probe predictions,
 // the masked / replaced / kept tokens of a batch), the zip download that the native binary loads with the
-// same predictions, a device lost mid-training (message, snapshot download, the page keeps working), and the
+// same predictions, fine-tuning a classifier (a bad TSV's message, the accuracy curve, try it, the zip
+// predicting natively), a device lost mid-training (message, snapshot download, the page keeps working), and the
 // page without WebGPU. Screenshots go to web/test-results/.
 
 import { test, before, after } from 'node:test';
@@ -95,6 +96,71 @@ test('watch it learn: loss curve, probe predictions and the masking of a batch; 
     const native = runNative(['fill-mask', '--model', dir, '--top-k', '5', '--json', PROBE]);
     const inBrowser = await page.evaluate((t) => window.bertDemo.trainedFillMask(t, 5), PROBE);
     assertSamePredictions(inBrowser, native, 'downloaded model: browser vs native');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('fine-tune a classifier: a bad TSV gives a message naming the line; the bundled sample trains with a live accuracy curve; try it; the zip predicts the same natively', async () => {
+  // An uploaded file with a bad row: a visible, specific message, and the page keeps working.
+  await page.setInputFiles('#ft-train-file', {
+    name: 'bad-reviews.tsv',
+    mimeType: 'text/tab-separated-values',
+    buffer: Buffer.from('label\ttext\npositive\ta fine film .\nnegative a row without its tab\n'),
+  });
+  assert.equal(await page.inputValue('#ft-data'), 'upload');
+  await page.click('#ft-start');
+  await page.waitForFunction(() => document.body.dataset.finetune === 'failed', null, { timeout: 60_000 });
+  assert.match(await page.textContent('#ft-status'), /bad-reviews\.tsv:3: 1 fields, but the header has 2 \(label, text\)/);
+  assert.equal(await page.getAttribute('#ft-status', 'class'), 'error');
+  await shot(page, 'finetune-bad-rows');
+  assert.ok(await page.isEnabled('#ft-start'));
+  await page.fill('#text', 'the [MASK] of it .');
+  await page.click('#run');
+  await page.waitForFunction(() => /Done in/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+
+  // The bundled sample, a short run: 48 rows, 2 epochs of 6 steps, 48 eval rows after each epoch.
+  await page.selectOption('#ft-data', 'bundled');
+  await page.fill('#ft-rows', '48');
+  await page.fill('#ft-eval-rows', '48');
+  await page.fill('#ft-epochs', '2');
+  await page.fill('#ft-batch', '8');
+  await page.click('#ft-start');
+  await page.waitForFunction(() => document.body.dataset.finetune === 'done', null, { timeout: 300_000 });
+  const status = await page.textContent('#ft-status');
+  assert.match(status, /step 12\/12 \(epoch 2\): loss \d\.\d+, training accuracy \d+\.\d%, eval accuracy \d+\.\d% → \d+\.\d%/);
+  const run = await page.evaluate(() => window.bertDemo.lastFinetune());
+  assert.equal(run.progress.length, 12);
+  for (const m of run.progress) assert.ok(Number.isFinite(m.loss) && m.accuracy >= 0 && m.accuracy <= 1, JSON.stringify(m));
+  assert.equal(await page.locator('#ft-curve polyline').count(), 3);
+  assert.equal(await page.locator('#ft-curve .eval-point').count(), 2);
+  const points = await page.getAttribute('#ft-curve polyline:nth-of-type(2)', 'points');
+  assert.equal(points.trim().split(' ').length, 12, 'one training-accuracy point a step');
+
+  // Try it: label bars for a typed sentence.
+  const sentence = 'A tedious, lifeless mess of a movie.';
+  await page.fill('#ft-text', sentence);
+  await page.click('#ft-try');
+  await page.waitForFunction(() => /Done in/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  const labels = await page.locator('#ft-results .bar-row .label').allTextContents();
+  assert.deepEqual(labels.slice().sort(), ['negative', 'positive']);
+  await shot(page, 'finetune');
+
+  // The downloaded zip is a Hugging Face directory that bert-wgpu predict loads, with the same scores.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#ft-download')]);
+  assert.equal(download.suggestedFilename(), 'bert-wgpu-classifier.zip');
+  const files = unzipStored(fs.readFileSync(await download.path()));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-wgpu-classifier-'));
+  try {
+    for (const [name, bytes] of Object.entries(files)) {
+      assert.ok(name.startsWith('bert-wgpu-classifier/'), name);
+      fs.writeFileSync(path.join(dir, path.basename(name)), bytes);
+    }
+    const inBrowser = await page.evaluate((t) => window.bertDemo.classify(t), sentence);
+    const native = runNative(['predict', '--model', dir, '--json', sentence]);
+    assert.equal(native[0].label, inBrowser[0].label);
+    native.forEach((s, i) => assert.ok(Math.abs(s.score - inBrowser[i].score) < 1e-4, `${s.label}: ${inBrowser[i].score} vs native ${s.score}`));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
