@@ -252,7 +252,7 @@ async fn create(
     if o.batch_size == 0 || o.epochs == 0 {
         return Err(input(Error("batchSize and epochs must be at least 1".into())));
     }
-    if !(o.lr > 0.0 && o.lr.is_finite()) || !(0.0..=1.0).contains(&o.warmup_ratio) || o.weight_decay < 0.0 {
+    if o.lr <= 0.0 || !o.lr.is_finite() || !(0.0..=1.0).contains(&o.warmup_ratio) || o.weight_decay < 0.0 {
         return Err(input(Error(format!(
             "lr must be positive ({}), warmupRatio between 0 and 1 ({}), weightDecay >= 0 ({})",
             o.lr, o.warmup_ratio, o.weight_decay
