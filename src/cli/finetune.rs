@@ -12,10 +12,9 @@ use std::time::Instant;
 use bert_wgpu::io::SaveDtype;
 use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::Bert;
-use bert_wgpu::rng::Rng;
 use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
-use bert_wgpu::train::finetune::Finetuner;
-use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
+use bert_wgpu::train::finetune::{with_task, Finetuner, Recipe};
+use bert_wgpu::train::optimizer::OptimizerConfig;
 use bert_wgpu::train::task_data::{Examples, FeatureSettings, TaskData};
 use bert_wgpu::{Error, Gpu, Result};
 use serde::{Deserialize, Serialize};
@@ -99,6 +98,20 @@ pub struct FinetuneArgs {
     /// Continue from the newest checkpoint in --out with its saved settings.
     #[arg(long)]
     resume: bool,
+}
+
+impl FinetuneArgs {
+    fn recipe(&self) -> Recipe {
+        Recipe {
+            lr: self.lr,
+            warmup_ratio: self.warmup_ratio,
+            weight_decay: self.weight_decay,
+            clip: self.clip,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+        }
+    }
 }
 
 /// trainer_state.json of a fine-tuning checkpoint.
@@ -270,29 +283,10 @@ pub async fn run(args: FinetuneArgs) -> Result<()> {
     }
     run_dir::prepare(&args.out, args.overwrite, args.resume)?;
 
-    let outputs = match (task, &labels) {
-        (TaskKind::Qa, _) => 2,
-        (_, Some(l)) => l.len(),
-        (_, None) => 1,
-    };
-    let mut bert = bert.with_task_head(head_kind(task), outputs, args.seed)?;
-    if let Some(l) = &labels {
-        l.write_to_config(&mut bert.config);
-    }
-    if head_kind(task) == HeadKind::Sequence {
-        let problem = if regression {
-            "regression"
-        } else {
-            "single_label_classification"
-        };
-        bert.config.extra.insert("problem_type".into(), problem.into());
-    }
-    let steps_per_epoch = train.features.len().div_ceil(args.batch_size) as u64;
-    let total = steps_per_epoch * args.epochs;
-    let warmup = (args.warmup_ratio * total as f64) as u64;
-    let mut opt = OptimizerConfig::new(Variant::Torch, args.lr, warmup, total);
-    opt.weight_decay = args.weight_decay;
-    opt.max_grad_norm = args.clip;
+    let bert = with_task(bert, head_kind(task), labels.as_ref(), args.seed)?;
+    let recipe = args.recipe();
+    let steps_per_epoch = recipe.steps_per_epoch(train.features.len());
+    let opt = recipe.optimizer(train.features.len());
     let mut trainer = Finetuner::new(
         bert,
         saved.as_ref().map_or(opt.clone(), |s| s.optimizer.clone()),
@@ -368,9 +362,7 @@ impl Run {
         let pad = self.trainer.bert.tokenizer.pad_id();
         while self.trainer.step < total {
             let epoch = self.trainer.step / self.steps_per_epoch;
-            // The same order for an epoch on every run: a permutation seeded by (seed, epoch).
-            let mut order: Vec<usize> = (0..self.train.features.len()).collect();
-            Rng::new(self.args.seed.wrapping_add(epoch)).shuffle(&mut order);
+            let order = self.args.recipe().epoch_order(self.train.features.len(), epoch);
             let first = (self.trainer.step % self.steps_per_epoch) as usize;
             for chunk in order.chunks(self.args.batch_size).skip(first) {
                 let b = self.train.batch(chunk, pad);

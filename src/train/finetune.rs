@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 
+use super::optimizer::Variant;
 use super::optimizer::{Optimizer, OptimizerConfig};
 use crate::error::{Error, Result};
 use crate::gpu::Recorder;
@@ -12,6 +13,69 @@ use crate::model::task::{Targets, TaskActs, TaskBatch};
 use crate::model::weights::HeadKind;
 use crate::model::{Bert, Dropout, Weights};
 use crate::ops::dropout::step_seed;
+use crate::rng::Rng;
+use crate::tasks::LabelMap;
+
+/// Hugging Face's fine-tuning recipe: AdamW (torch), linear warmup over a share of the steps then linear
+/// decay to 0, global-norm clipping, one seeded shuffle per epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recipe {
+    pub lr: f64,
+    pub warmup_ratio: f64,
+    pub weight_decay: f64,
+    /// Global gradient-norm clipping (0: off).
+    pub clip: f64,
+    pub epochs: u64,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+impl Recipe {
+    /// Optimizer steps of one epoch over `features` inputs.
+    pub fn steps_per_epoch(&self, features: usize) -> u64 {
+        features.div_ceil(self.batch_size.max(1)) as u64
+    }
+
+    /// The optimizer settings for `features` inputs.
+    pub fn optimizer(&self, features: usize) -> OptimizerConfig {
+        let total = self.steps_per_epoch(features) * self.epochs;
+        let warmup = (self.warmup_ratio * total as f64) as u64;
+        let mut opt = OptimizerConfig::new(Variant::Torch, self.lr, warmup, total);
+        opt.weight_decay = self.weight_decay;
+        opt.max_grad_norm = self.clip;
+        opt
+    }
+
+    /// The order of `features` inputs in `epoch` (0-based): the same permutation on every run.
+    pub fn epoch_order(&self, features: usize, epoch: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..features).collect();
+        Rng::new(self.seed.wrapping_add(epoch)).shuffle(&mut order);
+        order
+    }
+}
+
+/// Gives `bert` the head of `kind` for `labels` (None: regression with one output, or QA's start/end pair),
+/// saved in config.json as `id2label` / `label2id` and, for a sequence head, `problem_type`.
+pub fn with_task(bert: Bert, kind: HeadKind, labels: Option<&LabelMap>, seed: u64) -> Result<Bert> {
+    let outputs = match (kind, labels) {
+        (HeadKind::Span, _) => 2,
+        (_, Some(l)) => l.len(),
+        (_, None) => 1,
+    };
+    let mut bert = bert.with_task_head(kind, outputs, seed)?;
+    if let Some(l) = labels {
+        l.write_to_config(&mut bert.config);
+    }
+    if kind == HeadKind::Sequence {
+        let problem = if labels.is_none() {
+            "regression"
+        } else {
+            "single_label_classification"
+        };
+        bert.config.extra.insert("problem_type".into(), problem.into());
+    }
+    Ok(bert)
+}
 
 /// What one step measured over the scored rows of its batch.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
