@@ -456,3 +456,46 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     assert_ne!(code, 0);
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
 }
+
+#[test]
+fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = scratch("ft-diverge");
+    let mut c = finetune(
+        "pair-cls",
+        "seq-cls",
+        "pair-train.tsv",
+        "pair-eval.tsv",
+        &out,
+        "1e30",
+        "4",
+    );
+    c.args(["--save-every", "1", "--warmup-ratio", "0.05"]);
+    let (code, _, err) = run(&mut c);
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
+    assert!(last.contains("diverged") && last.contains("checkpoint"), "{last}");
+    let checkpoints: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"))
+        .collect();
+    assert!(!checkpoints.is_empty(), "no checkpoint was kept");
+    for c in checkpoints {
+        for f in [
+            "config.json",
+            "model.safetensors",
+            "optimizer.safetensors",
+            "trainer_state.json",
+        ] {
+            assert!(c.path().join(f).exists(), "{}: {f} missing", c.path().display());
+        }
+    }
+    assert!(
+        !out.join("model.safetensors").exists(),
+        "a diverged run wrote a final model"
+    );
+}
