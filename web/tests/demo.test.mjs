@@ -146,6 +146,9 @@ test('fine-tune a classifier: a bad TSV gives a message naming the line; the bun
   const labels = await page.locator('#ft-results .bar-row .label').allTextContents();
   assert.deepEqual(labels.slice().sort(), ['negative', 'positive']);
   await shot(page, 'finetune');
+  const section = path.join(resultsDir, 'finetune-section.png');
+  await page.locator('#finetune-section').screenshot({ path: section });
+  console.log(`  screenshot: ${path.relative(repoDir, section)}`);
 
   // The downloaded zip is a Hugging Face directory that bert-wgpu predict loads, with the same scores.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#ft-download')]);

@@ -17,9 +17,9 @@ const AUSTEN = '/pretrained/austen-bert-tiny/';
 const austenDir = path.join(repoDir, 'pretrained', 'austen-bert-tiny');
 const trainTsv = path.join(webDir, 'data', 'sentiment-train.tsv');
 const devTsv = path.join(webDir, 'data', 'sentiment-dev.tsv');
-// A short run of the demo's recipe on the first 48 training and 32 dev rows: 6 steps an epoch, 3 epochs.
-const RECIPE = { epochs: 3, batchSize: 8, maxLength: 64, lr: 5e-4, seed: 42 };
-const [TRAIN_ROWS, EVAL_ROWS, STEPS_PER_EPOCH, STEPS] = [48, 32, 6, 18];
+// A short run of the demo's recipe on the first 48 training and 32 dev rows: 6 steps an epoch, 2 epochs.
+const RECIPE = { epochs: 2, batchSize: 8, maxLength: 64, lr: 5e-4, seed: 42 };
+const [TRAIN_ROWS, EVAL_ROWS, STEPS_PER_EPOCH, STEPS] = [48, 32, 6, 12];
 const head = (file, rows) => fs.readFileSync(file, 'utf8').split('\n').slice(0, rows + 1).join('\n') + '\n';
 const SENTENCES = ['A gripping, funny and moving film.', 'Dull, lifeless and far too long.', 'the story is told well .'];
 
@@ -90,7 +90,7 @@ test('Trainer.finetune on the sentiment sample: the losses and eval accuracy of 
       head(devTsv, EVAL_ROWS),
     );
     const tokens = r.seen.reduce((n, m) => n + m.tokens, 0);
-    console.log(`  ${STEPS} fine-tuning steps of 8 rows (3 evaluations of ${EVAL_ROWS} rows) in ${r.seconds.toFixed(1)} s: ${(tokens / r.seconds).toFixed(0)} training tokens/s with the evaluations`);
+    console.log(`  ${STEPS} fine-tuning steps of 8 rows (2 evaluations of ${EVAL_ROWS} rows) in ${r.seconds.toFixed(1)} s: ${(tokens / r.seconds).toFixed(0)} training tokens/s with the evaluations`);
     assert.equal(r.info.stepsPerEpoch, STEPS_PER_EPOCH);
     assert.equal(r.info.totalSteps, STEPS);
     assert.equal(r.info.trainExamples, TRAIN_ROWS);
@@ -105,21 +105,21 @@ test('Trainer.finetune on the sentiment sample: the losses and eval accuracy of 
       assert.equal(Boolean(m.eval), m.epochEnd, `eval metrics at the end of each epoch only (step ${m.step})`);
     }
     const evals = r.seen.filter((m) => m.eval).map((m) => m.eval);
-    assert.equal(evals.length, 3);
+    assert.equal(evals.length, 2);
     for (const e of evals) assert.ok(e.accuracy >= 0 && e.accuracy <= 1 && e.examples === EVAL_ROWS, JSON.stringify(e));
-    // The model learns its training rows: the last epoch's accuracy beats the first's.
+    // The model learns its training rows: the second epoch's accuracy and loss beat the first's.
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const epochAccuracy = [1, 2, 3].map((e) => mean(r.seen.filter((m) => Math.ceil(m.step / STEPS_PER_EPOCH) === e).map((m) => m.accuracy)));
-    const epochLoss = [1, 2, 3].map((e) => mean(r.seen.filter((m) => Math.ceil(m.step / STEPS_PER_EPOCH) === e).map((m) => m.loss)));
+    const epochAccuracy = [1, 2].map((e) => mean(r.seen.filter((m) => Math.ceil(m.step / STEPS_PER_EPOCH) === e).map((m) => m.accuracy)));
+    const epochLoss = [1, 2].map((e) => mean(r.seen.filter((m) => Math.ceil(m.step / STEPS_PER_EPOCH) === e).map((m) => m.loss)));
     console.log(`  train accuracy per epoch ${epochAccuracy.map((a) => a.toFixed(3))}, loss ${epochLoss.map((a) => a.toFixed(3))}; eval accuracy ${evals.map((e) => e.accuracy)}`);
-    assert.ok(epochAccuracy[2] > epochAccuracy[0], `train accuracy ${epochAccuracy}`);
-    assert.ok(epochLoss[2] < epochLoss[0], `train loss ${epochLoss}`);
+    assert.ok(epochAccuracy[1] > epochAccuracy[0], `train accuracy ${epochAccuracy}`);
+    assert.ok(epochLoss[1] < epochLoss[0], `train loss ${epochLoss}`);
 
     // The same run natively: the same losses step by step and the same eval metrics.
     const native = path.join(out, 'native');
     execFileSync(nativeBin, [
       'finetune', '--task', 'seq-cls', '--model', austenDir, '--train', trainTsv, '--eval', devTsv, '--out', native,
-      '--epochs', '3', '--batch-size', '8', '--max-length', '64', '--lr', '5e-4', '--seed', '42', '--log-every', '1',
+      '--epochs', '2', '--batch-size', '8', '--max-length', '64', '--lr', '5e-4', '--seed', '42', '--log-every', '1',
       '--limit', String(TRAIN_ROWS), '--eval-limit', String(EVAL_ROWS),
     ], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
     const log = fs.readFileSync(path.join(native, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -138,7 +138,7 @@ test('Trainer.finetune on the sentiment sample: the losses and eval accuracy of 
       assert.equal(evals[i].accuracy, l.accuracy, `epoch ${i + 1}: eval accuracy vs native`);
       assert.ok(relClose(evals[i].loss, l.loss, 1e-4), `epoch ${i + 1}: eval loss ${evals[i].loss} vs native ${l.loss}`);
     });
-    assert.equal(evalLog.length, 3);
+    assert.equal(evalLog.length, 2);
     console.log(`  ${STEPS} steps vs bert-wgpu finetune: largest relative loss difference ${worst.toExponential(2)}`);
 
     // The browser's saved directory: native predict gives the labels the browser gives.
