@@ -1,6 +1,6 @@
 // Fine-tuning and task pipelines through the package's API in a page (headless Chromium, WebGPU on
-// SwiftShader): Trainer.finetune on rows of the bundled sentiment sample against `bert-wgpu finetune` (the
-// same losses step by step, the same eval accuracy per epoch), the saved model predicting natively the labels it
+// SwiftShader): Trainer.finetune on rows of the bundled sentiment sample and on the sentence-pair fixture
+// against `bert-wgpu finetune` (the same losses step by step, the same eval accuracy per epoch), the saved model predicting natively the labels it
 // predicts in the browser, cancellation, bad rows rejected with the file and line, and Bert.predict equal to
 // `bert-wgpu predict --json` for the text-classification, token-classification and question-answering
 // fixtures.
@@ -155,6 +155,50 @@ test('Trainer.finetune on the sentiment sample: the losses and eval accuracy of 
       scores.forEach((s, k) => assert.ok(Math.abs(r.predictions[i][k].score - s.score) < 1e-4, `"${SENTENCES[i]}": ${s.label}`));
     });
     assert.deepEqual(r.reloaded.map((p) => p[0].label), r.predictions.map((p) => p[0].label));
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('Trainer.finetune with sentence pairs on a model that has its head: the losses of bert-wgpu finetune --task pair-cls', async () => {
+  const fixture = path.join(fixturesDir, 'finetune');
+  const out = tmpDir('finetune-pairs');
+  try {
+    const r = await inPage(async (api) => {
+      const trainer = await api.Trainer.finetune({
+        model: '/fixtures/finetune/seq-cls/',
+        train: new URL('/fixtures/finetune/pair-train.tsv', location.href),
+        eval: new URL('/fixtures/finetune/pair-eval.tsv', location.href),
+        task: 'pair-cls',
+        epochs: 1,
+        batchSize: 16,
+        lr: 1e-3,
+      });
+      const seen = [];
+      await trainer.train({ onProgress: (m) => seen.push(m) });
+      return { seen, info: await trainer.info() };
+    });
+    execFileSync(nativeBin, [
+      'finetune', '--task', 'pair-cls', '--model', path.join(fixture, 'seq-cls'), '--train', path.join(fixture, 'pair-train.tsv'),
+      '--eval', path.join(fixture, 'pair-eval.tsv'), '--out', out, '--epochs', '1', '--batch-size', '16', '--lr', '1e-3', '--log-every', '1',
+    ], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+    const log = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const trainLog = log.filter((l) => l.split === 'train');
+    const evalLog = log.filter((l) => l.split === 'eval');
+    // The model's own labels (config.json's id2label), in its order.
+    assert.deepEqual(r.info.labels, ['entailment', 'neutral', 'contradiction']);
+    assert.equal(r.info.task, 'pair-cls');
+    assert.equal(r.seen.length, trainLog.length);
+    assert.equal(r.seen.length, 8);
+    trainLog.forEach((l, i) => {
+      assert.ok(relClose(r.seen[i].loss, l.loss, 1e-4), `step ${l.step}: loss ${r.seen[i].loss} vs native ${l.loss}`);
+      assert.ok(Math.abs(r.seen[i].accuracy - l.accuracy) < 1e-9, `step ${l.step}: accuracy`);
+    });
+    const last = r.seen.at(-1).eval;
+    assert.equal(last.accuracy, evalLog[0].accuracy);
+    assert.ok(relClose(last.macro_f1, evalLog[0].macro_f1, 1e-9));
+    assert.ok(relClose(last.loss, evalLog[0].loss, 1e-4), `eval loss ${last.loss} vs ${evalLog[0].loss}`);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
