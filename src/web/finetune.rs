@@ -15,10 +15,8 @@ use super::bert::{ModelRef, WebBert};
 use super::{check_fits, gpu, js_error, model_files, to_js, Code};
 use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
-use crate::rng::Rng;
 use crate::tasks::{is_regression, LabelMap, TaskKind};
-use crate::train::finetune::Finetuner;
-use crate::train::optimizer::{OptimizerConfig, Variant};
+use crate::train::finetune::{with_task, Finetuner, Recipe};
 use crate::train::task_data::{Examples, FeatureSettings, TaskData};
 use crate::Error;
 type JsResult<T> = std::result::Result<T, JsValue>;
@@ -69,31 +67,31 @@ struct Data {
     task: TaskKind,
     train: TaskData,
     eval: Option<TaskData>,
-    batch_size: usize,
-    epochs: u64,
+    recipe: Recipe,
     steps_per_epoch: u64,
-    seed: u64,
     /// The shuffled order of the current epoch: (epoch, feature indices).
     order: RefCell<(u64, Vec<usize>)>,
 }
 
 impl Data {
     fn total_steps(&self) -> u64 {
-        self.steps_per_epoch * self.epochs
+        self.steps_per_epoch * self.recipe.epochs
     }
 
-    /// The features of optimizer step `step` (0-based): the CLI's order, a permutation seeded by
-    /// (seed, epoch), cut into batches.
+    /// The features of optimizer step `step` (0-based): the recipe's order of the epoch, cut into batches.
     fn batch_indices(&self, step: u64) -> Vec<usize> {
         let epoch = step / self.steps_per_epoch;
         let mut order = self.order.borrow_mut();
         if order.0 != epoch || order.1.is_empty() {
-            let mut o: Vec<usize> = (0..self.train.features.len()).collect();
-            Rng::new(self.seed.wrapping_add(epoch)).shuffle(&mut o);
-            *order = (epoch, o);
+            *order = (epoch, self.recipe.epoch_order(self.train.features.len(), epoch));
         }
         let first = (step % self.steps_per_epoch) as usize;
-        order.1.chunks(self.batch_size).nth(first).unwrap_or_default().to_vec()
+        order
+            .1
+            .chunks(self.recipe.batch_size)
+            .nth(first)
+            .unwrap_or_default()
+            .to_vec()
     }
 
     /// The eval rows' metrics: accuracy, macro_f1 and loss (mse and loss for regression).
@@ -105,7 +103,7 @@ impl Data {
             ));
         };
         let (metrics, _) = eval
-            .evaluate(bert, self.batch_size)
+            .evaluate(bert, self.recipe.batch_size)
             .await
             .map_err(|e| js_error(Code::Gpu, e))?;
         let mut v = serde_json::to_value(&metrics).map_err(|e| js_error(Code::Input, e))?;
@@ -162,7 +160,7 @@ impl FinetuneSession {
                     Code::Input,
                     format!(
                         "all {total} steps of the schedule ({} epochs) are done; start a new fine-tuning for more",
-                        data.epochs
+                        data.recipe.epochs
                     ),
                 ));
             }
@@ -223,8 +221,8 @@ impl FinetuneSession {
             "step": trainer.step,
             "totalSteps": d.total_steps(),
             "stepsPerEpoch": d.steps_per_epoch,
-            "epochs": d.epochs,
-            "batchSize": d.batch_size,
+            "epochs": d.recipe.epochs,
+            "batchSize": d.recipe.batch_size,
             "maxLength": d.train.settings.max_len,
             "trainExamples": d.train.examples.len(),
             "trainFeatures": d.train.features.len(),
@@ -317,35 +315,26 @@ async fn create(
             train.file, outputs
         ))));
     }
-    let mut bert = bert
-        .with_task_head(HeadKind::Sequence, outputs, o.seed)
-        .map_err(|e| js_error(Code::Gpu, e))?;
-    if let Some(l) = &labels {
-        l.write_to_config(&mut bert.config);
-    }
-    let problem = if regression {
-        "regression"
-    } else {
-        "single_label_classification"
+    let bert = with_task(bert, HeadKind::Sequence, labels.as_ref(), o.seed).map_err(|e| js_error(Code::Gpu, e))?;
+    let recipe = Recipe {
+        lr: o.lr,
+        warmup_ratio: o.warmup_ratio,
+        weight_decay: o.weight_decay,
+        clip: o.clip,
+        epochs: o.epochs,
+        batch_size: o.batch_size,
+        seed: o.seed,
     };
-    bert.config.extra.insert("problem_type".into(), problem.into());
-    let steps_per_epoch = train.features.len().div_ceil(o.batch_size) as u64;
-    let total = steps_per_epoch * o.epochs;
-    let warmup = (o.warmup_ratio * total as f64) as u64;
-    let mut opt = OptimizerConfig::new(Variant::Torch, o.lr, warmup, total);
-    opt.weight_decay = o.weight_decay;
-    opt.max_grad_norm = o.clip;
-    let trainer = Finetuner::new(bert, opt, o.seed).map_err(|e| js_error(Code::Gpu, e))?;
+    let features = train.features.len();
+    let trainer = Finetuner::new(bert, recipe.optimizer(features), o.seed).map_err(|e| js_error(Code::Gpu, e))?;
     Ok(FinetuneSession {
         trainer: Rc::new(RefCell::new(trainer)),
         data: Rc::new(Data {
             task,
             train,
             eval,
-            batch_size: o.batch_size,
-            epochs: o.epochs,
-            steps_per_epoch,
-            seed: o.seed,
+            steps_per_epoch: recipe.steps_per_epoch(features),
+            recipe,
             order: RefCell::new((0, Vec::new())),
         }),
     })
