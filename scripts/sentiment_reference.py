@@ -165,7 +165,8 @@ def main():
     torch.manual_seed(args.seed)  # the classifier's (and a missing pooler's) initialisation
     model, info = BertForSequenceClassification.from_pretrained(
         args.model, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
-        problem_type="single_label_classification", attn_implementation="eager", output_loading_info=True)
+        problem_type="single_label_classification", attn_implementation="eager", output_loading_info=True,
+        dtype=torch.float32)  # float32 training whatever the checkpoint's dtype (the shipped model is f16)
     model.to(device).train()
     newly_initialized = sorted(info.get("missing_keys", []))
     log(f"model {args.model}: newly initialised {newly_initialized}")
