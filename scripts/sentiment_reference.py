@@ -18,7 +18,7 @@ Recipe (the defaults; every one is an option): a classifier (Linear(hidden, labe
 zero bias; torch seeded with --seed before loading) on the pooled [CLS] output; the pooler is kept when the checkpoint
 has one. Dropout as in config.json (train mode). torch.optim.AdamW(lr, betas (0.9, 0.999), eps 1e-8), weight decay
 0.01 except biases and LayerNorm weights; linear warmup over int(warmup_ratio * total steps), then linear decay to
-0; global gradient-norm clipping at 1.0. Each epoch: a permutation from torch.Generator seeded (seed + epoch),
+0; global gradient-norm clipping at 1.0. Each epoch: a permutation of the training rows,
 batches of --batch-size with padding to the longest sequence of the batch, truncation to --max-length tokens.
 Cross-entropy loss (mean over the batch). Evaluation after each epoch (eval mode, batches of 128): accuracy and
 macro F1 on dev. The reported `accuracy` is after the last epoch (no model selection on dev).
@@ -35,6 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -47,6 +48,51 @@ from transformers import AutoTokenizer, BertForSequenceClassification, get_linea
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "sentiment"
+
+
+MASK64 = (1 << 64) - 1
+
+
+class SplitMix64:
+    """bert-wgpu's host RNG (src/rng.rs), so that --rng bert-wgpu gives the Rust run's data order and head."""
+
+    def __init__(self, seed):
+        self.state = seed & MASK64
+
+    def next_u64(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return z ^ (z >> 31)
+
+    def uniform(self):
+        return (self.next_u64() >> 11) / float(1 << 53)
+
+    def below(self, n):
+        return (self.next_u64() * n) >> 64
+
+    def shuffle(self, items):
+        for i in range(len(items) - 1, 0, -1):
+            j = self.below(i + 1)
+            items[i], items[j] = items[j], items[i]
+
+    def normal(self):
+        u1 = max(self.uniform(), sys.float_info.min)
+        u2 = self.uniform()
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+def bert_wgpu_head(model, seed, had_pooler):
+    """The fresh head (and pooler) of `bert-wgpu finetune`: normal(0, initializer_range) from SplitMix64(seed),
+    pooler first when the checkpoint has none, zero biases."""
+    rng, std = SplitMix64(seed), model.config.initializer_range
+    with torch.no_grad():
+        layers = ([] if had_pooler else [model.bert.pooler.dense]) + [model.classifier]
+        for layer in layers:
+            w = torch.tensor([rng.normal() * std for _ in range(layer.weight.numel())], dtype=torch.float64)
+            layer.weight.copy_(w.view_as(layer.weight).float())
+            layer.bias.zero_()
 
 
 def log(*a):
@@ -141,6 +187,9 @@ def main():
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
     ap.add_argument("--out", default=None, help="save the fine-tuned model here")
+    ap.add_argument("--rng", choices=["bert-wgpu", "torch"], default="bert-wgpu",
+                    help="bert-wgpu: the data order and fresh head of `bert-wgpu finetune` with the same --seed "
+                         "(SplitMix64), so that only dropout masks differ; torch: torch.randperm and torch's init")
     args = ap.parse_args()
 
     t_start = time.perf_counter()
@@ -167,8 +216,10 @@ def main():
         args.model, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
         problem_type="single_label_classification", attn_implementation="eager", output_loading_info=True,
         dtype=torch.float32)  # float32 training whatever the checkpoint's dtype (the shipped model is f16)
-    model.to(device).train()
     newly_initialized = sorted(info.get("missing_keys", []))
+    if args.rng == "bert-wgpu":
+        bert_wgpu_head(model, args.seed, had_pooler=not any("pooler" in k for k in newly_initialized))
+    model.to(device).train()
     log(f"model {args.model}: newly initialised {newly_initialized}")
 
     train = encode(tok, train_rows, label2id, args.max_length)
@@ -187,7 +238,11 @@ def main():
     step = 0
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
-        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed + epoch)).tolist()
+        if args.rng == "bert-wgpu":
+            perm = list(range(len(train)))
+            SplitMix64(args.seed + epoch).shuffle(perm)
+        else:
+            perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed + epoch)).tolist()
         loss_sum = 0.0
         for s in range(0, len(train), args.batch_size):
             b = collate(tok, [train[i] for i in perm[s:s + args.batch_size]], device)
@@ -222,7 +277,7 @@ def main():
         "model": args.model, "train": args.train, "dev": args.dev,
         "train_examples": len(train), "dev_examples": len(dev), "labels": labels,
         "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "max_length": args.max_length,
-        "seed": args.seed, "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay, "clip": args.clip,
+        "seed": args.seed, "rng": args.rng, "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay, "clip": args.clip,
         "steps": total, "newly_initialized": newly_initialized,
         "accuracy": epochs[-1]["dev_accuracy"] if epochs else None,
         "macro_f1": epochs[-1]["dev_macro_f1"] if epochs else None,
