@@ -206,7 +206,7 @@ fn gradients_with_dropout_match_finite_differences() {
             .max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs()))
             .unwrap();
         let eps = 1e-2f32;
-        let mut loss_at = |v: f32| {
+        let loss_at = |v: f32| {
             let mut changed = values.clone();
             changed[j] = v;
             t.bert
