@@ -499,3 +499,37 @@ fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
         "a diverged run wrote a final model"
     );
 }
+
+#[test]
+fn early_stopping_keeps_the_best_model() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = scratch("ft-early");
+    let mut c = finetune(
+        "pair-cls",
+        "seq-cls",
+        "pair-train.tsv",
+        "pair-eval.tsv",
+        &out,
+        "2e-3",
+        "24",
+    );
+    ok(c.args(["--early-stopping", "2"]));
+    let e = evals(&out);
+    let accuracy = |v: &serde_json::Value| v["accuracy"].as_f64().unwrap();
+    // The first best evaluation, and two more without improvement before the stop.
+    let best = e
+        .iter()
+        .fold(&e[0], |b, v| if accuracy(v) > accuracy(b) { v } else { b });
+    let best_step = best["step"].as_u64().unwrap();
+    let after: Vec<_> = e.iter().filter(|v| v["step"].as_u64().unwrap() > best_step).collect();
+    assert!(e.len() < 24, "no early stop in {} evaluations", e.len());
+    assert_eq!(after.len(), 2, "evaluations after the best one");
+    let final_weights = std::fs::read(out.join("model.safetensors")).unwrap();
+    let best_weights = std::fs::read(out.join(format!("checkpoint-{best_step}/model.safetensors"))).unwrap();
+    assert!(
+        final_weights == best_weights,
+        "the final model is not the best evaluation's"
+    );
+}
