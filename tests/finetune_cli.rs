@@ -478,22 +478,7 @@ fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
     assert!(!err.contains("panicked"), "{err}");
     let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
     assert!(last.contains("diverged") && last.contains("checkpoint"), "{last}");
-    let checkpoints: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"))
-        .collect();
-    assert!(!checkpoints.is_empty(), "no checkpoint was kept");
-    for c in checkpoints {
-        for f in [
-            "config.json",
-            "model.safetensors",
-            "optimizer.safetensors",
-            "trainer_state.json",
-        ] {
-            assert!(c.path().join(f).exists(), "{}: {f} missing", c.path().display());
-        }
-    }
+    common::assert_complete_checkpoints(&out);
     assert!(
         !out.join("model.safetensors").exists(),
         "a diverged run wrote a final model"

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bert_wgpu::gpu::Recorder;
-use bert_wgpu::io::{self, ModelFiles};
+use bert_wgpu::io;
 use bert_wgpu::model::task::{Targets, TaskBatch, IGNORE};
 use bert_wgpu::model::weights::{split_qkv, HeadKind};
 use bert_wgpu::model::{Batch, Bert};
@@ -20,18 +20,6 @@ fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/finetune")
         .join(path)
-}
-
-fn model_files(dir: &Path) -> ModelFiles {
-    let opt = |name: &str| std::fs::read(dir.join(name)).ok();
-    ModelFiles {
-        config: std::fs::read(dir.join("config.json")).unwrap(),
-        weights: std::fs::read(dir.join("model.safetensors")).unwrap(),
-        tokenizer_json: opt("tokenizer.json"),
-        vocab_txt: opt("vocab.txt"),
-        tokenizer_config: opt("tokenizer_config.json"),
-        special_tokens_map: opt("special_tokens_map.json"),
-    }
 }
 
 struct Reference {
@@ -98,7 +86,7 @@ fn batch(r: &Reference, kind: HeadKind, regression: bool) -> TaskBatch {
 /// Loss, logits and every gradient of `task` (a model directory and its reference file) match.
 fn head_matches(task: &str, kind: HeadKind, regression: bool, zero_grads: &[&str]) {
     let Some(gpu) = common::gpu() else { return };
-    let bert = Bert::load(Rc::new(gpu), &model_files(&fixture(task))).unwrap();
+    let bert = Bert::load(Rc::new(gpu), &common::read_model_dir(&fixture(task))).unwrap();
     assert_eq!(
         bert.task_head().unwrap().kind,
         kind,

@@ -8,24 +8,11 @@ use std::path::Path;
 use std::rc::Rc;
 
 use bert_wgpu::gpu::Recorder;
-use bert_wgpu::io::ModelFiles;
 use bert_wgpu::model::{Batch, Bert};
 use common::assert_close;
 
 fn fixture(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
-}
-
-pub fn read_model_dir(dir: &Path) -> ModelFiles {
-    let opt = |name: &str| std::fs::read(dir.join(name)).ok();
-    ModelFiles {
-        config: std::fs::read(dir.join("config.json")).unwrap(),
-        weights: std::fs::read(dir.join("model.safetensors")).unwrap(),
-        tokenizer_json: opt("tokenizer.json"),
-        vocab_txt: opt("vocab.txt"),
-        tokenizer_config: opt("tokenizer_config.json"),
-        special_tokens_map: opt("special_tokens_map.json"),
-    }
 }
 
 /// The reference file: float tensors as f32, integer tensors as i64, with shapes.
@@ -76,7 +63,7 @@ fn unpad(data: &[f32], batch: usize, padded: usize, len: usize, c: usize) -> Vec
 /// Runs one fixture model on the reference inputs and compares every output the reference holds.
 fn check_model(model_dir: &str, reference: &str) {
     let Some(gpu) = common::gpu() else { return };
-    let bert = Bert::load(Rc::new(gpu), &read_model_dir(&fixture(model_dir))).unwrap();
+    let bert = Bert::load(Rc::new(gpu), &common::read_model_dir(&fixture(model_dir))).unwrap();
     let r = read_reference(reference);
     let (shape, ids) = &r.ints["input_ids"];
     let (batch, len) = (shape[0], shape[1]);

@@ -6,7 +6,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use bert_wgpu::io::ModelFiles;
 use bert_wgpu::pipelines::{fill_mask_json, Pooling};
 use bert_wgpu::Bert;
 
@@ -14,21 +13,9 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn read_model_dir(dir: &Path) -> ModelFiles {
-    let opt = |name: &str| std::fs::read(dir.join(name)).ok();
-    ModelFiles {
-        config: std::fs::read(dir.join("config.json")).unwrap(),
-        weights: std::fs::read(dir.join("model.safetensors")).unwrap(),
-        tokenizer_json: opt("tokenizer.json"),
-        vocab_txt: opt("vocab.txt"),
-        tokenizer_config: opt("tokenizer_config.json"),
-        special_tokens_map: opt("special_tokens_map.json"),
-    }
-}
-
 fn load(dir: &Path) -> Option<Bert> {
     let gpu = common::gpu()?;
-    Some(Bert::load(Rc::new(gpu), &read_model_dir(dir)).unwrap())
+    Some(Bert::load(Rc::new(gpu), &common::read_model_dir(dir)).unwrap())
 }
 
 /// Same tokens, same strings, scores within `tol`, element by element through nested lists.

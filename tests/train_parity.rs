@@ -23,16 +23,7 @@ fn fixture(path: &str) -> std::path::PathBuf {
 }
 
 fn model_files() -> ModelFiles {
-    let dir = fixture("tiny-pretrain");
-    let opt = |name: &str| std::fs::read(dir.join(name)).ok();
-    ModelFiles {
-        config: std::fs::read(dir.join("config.json")).unwrap(),
-        weights: std::fs::read(dir.join("model.safetensors")).unwrap(),
-        tokenizer_json: opt("tokenizer.json"),
-        vocab_txt: opt("vocab.txt"),
-        tokenizer_config: opt("tokenizer_config.json"),
-        special_tokens_map: opt("special_tokens_map.json"),
-    }
+    common::read_model_dir(&fixture("tiny-pretrain"))
 }
 
 /// The fixture batch: inputs, MLM labels (-100 = not scored) and NSP labels, as a PretrainBatch.

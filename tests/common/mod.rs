@@ -18,6 +18,40 @@ pub fn gpu() -> Option<Gpu> {
     }
 }
 
+/// The files of a model directory on disk (config.json, model.safetensors, the tokenizer files present).
+pub fn read_model_dir(dir: &std::path::Path) -> bert_wgpu::io::ModelFiles {
+    let opt = |name: &str| std::fs::read(dir.join(name)).ok();
+    bert_wgpu::io::ModelFiles {
+        config: std::fs::read(dir.join("config.json")).unwrap(),
+        weights: std::fs::read(dir.join("model.safetensors")).unwrap(),
+        tokenizer_json: opt("tokenizer.json"),
+        vocab_txt: opt("vocab.txt"),
+        tokenizer_config: opt("tokenizer_config.json"),
+        special_tokens_map: opt("special_tokens_map.json"),
+    }
+}
+
+/// Asserts that `out` holds at least one `checkpoint-<step>` directory and that each is complete: the
+/// model, the optimizer state and the trainer state.
+pub fn assert_complete_checkpoints(out: &std::path::Path) {
+    let checkpoints: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"))
+        .collect();
+    assert!(!checkpoints.is_empty(), "no checkpoint was kept");
+    for c in checkpoints {
+        for f in [
+            "config.json",
+            "model.safetensors",
+            "optimizer.safetensors",
+            "trainer_state.json",
+        ] {
+            assert!(c.path().join(f).exists(), "{}: {f} missing", c.path().display());
+        }
+    }
+}
+
 /// Largest |a - b| over two slices of equal length.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
