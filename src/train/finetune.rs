@@ -225,9 +225,4 @@ impl Finetuner {
             scored: b.scored(),
         })
     }
-
-    /// The head this trainer trains.
-    pub fn kind(&self) -> HeadKind {
-        self.bert.weights.task.as_ref().map(|t| t.kind).expect("checked in new")
-    }
 }
