@@ -1,4 +1,4 @@
-// Shared by matmul.wgsl and matmul_subgroup.wgsl (prepended to both): the sizes, the bindings and the
+// Prepended to every generated matmul kernel (src/gpu/matmul_gen.rs): the sizes, the bindings and the
 // epilogue of the three matrix-product forms.
 
 struct MatmulParams {
@@ -16,7 +16,7 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 // A and B are bound twice: as vec4 (rows contiguous along a multiple-of-4 k or n) and as scalars (any
-// stride). Each entry point uses one view of each.
+// stride). Each entry point uses one view of A.
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;   // NT, NN, TN: see each entry point
 @group(0) @binding(1) var<storage, read> a_s: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -28,16 +28,15 @@ fn dots4(x: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32
     return vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));
 }
 
-// Epilogue for one output row segment of 8 columns [n0, n0 + 8): scale, bias, activation, store.
-fn store_row(y_base: u32, row: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+// Epilogue for four outputs of one row, columns [n0, n0 + 4): scale, bias, activation, store.
+fn store4(y_base: u32, row: u32, n0: u32, v: vec4<f32>) {
     if row >= p.m {
         return;
     }
-    let vals = array<f32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
-    for (var j = 0u; j < 8u; j++) {
+    for (var j = 0u; j < 4u; j++) {
         let col = n0 + j;
         if col < p.n {
-            var r = p.alpha * vals[j];
+            var r = p.alpha * v[j];
             if p.has_bias != 0u {
                 r += bias[col];
             }

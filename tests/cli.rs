@@ -6,11 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bert-wgpu"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
+use common::bin;
 
 fn fixture(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(p)
@@ -380,4 +376,42 @@ fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
     assert!(!err.contains("panicked"), "{err}");
     // The checkpoints that exist are complete model directories.
     common::assert_complete_checkpoints(&out);
+}
+
+/// `--kernels auto` tunes once per adapter into the cache directory; a second run reads the cache and gives
+/// the same output as a forced kernel. Unknown kernel names are a clear error.
+#[test]
+fn auto_kernels_tune_once_cache_the_choice_and_agree_with_forced_ones() {
+    if !has_gpu() {
+        return;
+    }
+    let cache = scratch("kernel-cache");
+    let embed = |kernels: &str| {
+        run(bin()
+            .env("BERT_WGPU_CACHE_DIR", &cache)
+            .args(["--kernels", kernels, "embed", "--json", "--model"])
+            .arg(fixture("tiny-bert"))
+            .args(["the king .", "a queen"]))
+    };
+    let parse = |(code, out, err): (i32, String, String)| {
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Vec<Vec<f32>>>(&out).unwrap().concat()
+    };
+    let auto = parse(embed("auto"));
+    let file = cache.join("matmul-tuning.json");
+    let cached: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let (key, choices) = cached.as_object().unwrap().iter().next().unwrap();
+    assert!(key.contains("bert-wgpu") && key.contains("kernels"), "{key}");
+    assert!(!choices.as_object().unwrap().is_empty());
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let again = parse(embed("auto"));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        modified,
+        "the second run tuned again"
+    );
+    assert_eq!(auto, again);
+    let portable = parse(embed("portable"));
+    common::assert_close("auto vs portable", &auto, &portable, 1e-5);
+    assert_clear_error(embed("fastest"), &["unknown kernels `fastest`", "portable"]);
 }

@@ -8,11 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bert-wgpu"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
+use common::bin;
 
 fn ft(p: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -14,26 +14,9 @@ fn read(rec: Recorder, t: &Tensor) -> Vec<f32> {
         .remove(0)
 }
 
-/// The GPU once per matmul variant it can run: the subgroup variant where the adapter has one, and the
-/// portable variant always.
-fn matmul_variants() -> Vec<Gpu> {
-    let mut out = Vec::new();
-    if let Some(g) = common::gpu() {
-        if g.subgroup_matmul {
-            out.push(g);
-            let mut portable = common::gpu().unwrap();
-            portable.subgroup_matmul = false;
-            out.push(portable);
-        } else {
-            out.push(g);
-        }
-    }
-    out
-}
-
 #[test]
 fn linear_with_bias_and_activations_at_ragged_shapes() {
-    for gpu in matmul_variants() {
+    for gpu in common::gpus_per_kernel() {
         linear_case(&gpu);
     }
 }
@@ -62,14 +45,19 @@ fn linear_case(gpu: &Gpu) {
             let got = read(rec, &y);
             let want: Vec<f32> = want.iter().map(|&v| f(v) as f32).collect();
             // f32 sums of k products of magnitude <= 1: rounding grows like sqrt(k) * 6e-8 * |terms|.
-            assert_close(&format!("linear {m}x{n}x{k} {act:?}"), &got, &want, 2e-5);
+            assert_close(
+                &format!("{} linear {m}x{n}x{k} {act:?}", common::kernel_name(gpu)),
+                &got,
+                &want,
+                2e-5,
+            );
         }
     }
 }
 
 #[test]
 fn batched_strided_products_in_both_forms_and_accumulate() {
-    for gpu in matmul_variants() {
+    for gpu in common::gpus_per_kernel() {
         batched_case(&gpu);
     }
 }
@@ -137,7 +125,12 @@ fn batched_case(gpu: &Gpu) {
             }
         }
     }
-    assert_close("batched NT, accumulate", &got, &want, 1e-5);
+    assert_close(
+        &format!("{} batched NT, accumulate", common::kernel_name(gpu)),
+        &got,
+        &want,
+        1e-5,
+    );
 
     // NN form: y (m, n) = a (m, k) . b (k, n).
     let (m, n, k) = (19, 20, 28);
@@ -301,7 +294,7 @@ fn masked_multi_head_attention() {
 
 #[test]
 fn linear_backward_gives_input_weight_and_bias_gradients() {
-    for gpu in matmul_variants() {
+    for gpu in common::gpus_per_kernel() {
         // Odd sizes on purpose: 2 output features (the NSP head), rows not a multiple of 8.
         for &(m, n, k) in &[(13, 2, 8), (70, 36, 12)] {
             let x = random(m * k, 20, 1.0);
@@ -335,10 +328,51 @@ fn linear_backward_gives_input_weight_and_bias_gradients() {
             let want_db: Vec<f32> = (0..n)
                 .map(|j| 0.25 + (0..m).map(|r| dy[r * n + j] as f64).sum::<f64>() as f32)
                 .collect();
-            let v = if gpu.subgroup_matmul { "subgroup" } else { "portable" };
+            let v = common::kernel_name(&gpu);
             assert_close(&format!("{v} dx {m}x{n}x{k}"), &got[0], &want_dx, 1e-5);
             assert_close(&format!("{v} dweight {m}x{n}x{k}"), &got[1], &want_dw, 2e-5);
             assert_close(&format!("{v} dbias {m}x{n}x{k}"), &got[2], &want_db, 1e-5);
         }
+    }
+}
+
+#[test]
+fn every_candidate_passes_the_check_and_a_faulty_one_is_excluded_by_tuning() {
+    use bert_wgpu::gpu::matmul_gen::{ShapeClass, PORTABLE};
+    use bert_wgpu::ops::tune;
+    let Some(gpu) = common::gpu() else { return };
+    for k in gpu.candidates() {
+        let verdict = pollster::block_on(tune::check(&gpu, k)).unwrap();
+        assert_eq!(verdict, None, "{} differs from the portable kernel", k.name);
+    }
+    // A deliberately wrong copy of the fastest-looking design next to the real candidates: tuning reports
+    // it excluded, with the entry point and the value that differ, and never chooses it.
+    let faulty = gpu.matmul.borrow().default.faulty();
+    let shapes = tune::bert_shapes(32, 64, 2, 50, 2, 16, 4, true);
+    let mut calls = 0;
+    let report = pollster::block_on(tune::tune(
+        &gpu,
+        &[PORTABLE, faulty],
+        &shapes,
+        1e6,
+        1,
+        &mut |_, _, _| calls += 1,
+    ))
+    .unwrap();
+    assert!(calls > 0, "tuning reports progress");
+    assert_eq!(report.excluded.len(), 1);
+    assert_eq!(report.excluded[0].0, faulty);
+    assert!(
+        report.excluded[0].1.contains("portable kernel gives"),
+        "{}",
+        report.excluded[0].1
+    );
+    let plan = gpu.matmul.borrow();
+    for s in &shapes {
+        assert_eq!(plan.kernel(&s.class()), PORTABLE, "{}", s.label);
+    }
+    // The cache stores classes by key; every key reads back as its class.
+    for c in plan.chosen.keys() {
+        assert_eq!(ShapeClass::parse(&c.key()), Some(*c));
     }
 }

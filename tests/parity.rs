@@ -61,8 +61,15 @@ fn unpad(data: &[f32], batch: usize, padded: usize, len: usize, c: usize) -> Vec
 }
 
 /// Runs one fixture model on the reference inputs and compares every output the reference holds.
+/// The forward of a model against transformers, once with each matmul candidate that runs here.
 fn check_model(model_dir: &str, reference: &str) {
-    let Some(gpu) = common::gpu() else { return };
+    for gpu in common::gpus_per_kernel() {
+        check_model_on(gpu, model_dir, reference);
+    }
+}
+
+fn check_model_on(gpu: bert_wgpu::Gpu, model_dir: &str, reference: &str) {
+    let kernel = common::kernel_name(&gpu);
     let bert = Bert::load(Rc::new(gpu), &common::read_model_dir(&fixture(model_dir))).unwrap();
     let r = read_reference(reference);
     let (shape, ids) = &r.ints["input_ids"];
@@ -110,7 +117,7 @@ fn check_model(model_dir: &str, reference: &str) {
     for l in 0..=layers {
         let want = &r.floats[&format!("hidden_states.{l}")].1;
         assert_close(
-            &format!("{model_dir} hidden_states.{l}"),
+            &format!("{kernel}: {model_dir} hidden_states.{l}"),
             &unpad(&got[l], batch, seq, len, h),
             want,
             2e-5,
@@ -126,20 +133,20 @@ fn check_model(model_dir: &str, reference: &str) {
                 let start = (bh * seq + i) * seq;
                 g.extend_from_slice(&padded[start..start + len]);
             }
-            assert_close(&format!("{model_dir} {name}"), &g, want, 1e-5);
+            assert_close(&format!("{kernel}: {model_dir} {name}"), &g, want, 1e-5);
         }
     }
     let k = 2 * layers + 1;
     if let Some((_, want)) = r.floats.get("pooled_output") {
-        assert_close(&format!("{model_dir} pooled_output"), &got[k], want, 2e-5);
+        assert_close(&format!("{kernel}: {model_dir} pooled_output"), &got[k], want, 2e-5);
     }
     if let Some((_, want)) = r.floats.get("nsp_logits") {
-        assert_close(&format!("{model_dir} nsp_logits"), &got[k + 1], want, 5e-5);
+        assert_close(&format!("{kernel}: {model_dir} nsp_logits"), &got[k + 1], want, 5e-5);
     }
     if let Some((_, want)) = r.floats.get("mlm_logits") {
         assert_eq!(got[k + 2].len(), batch * len * v);
         // Logits reach |10|; relative rounding of the vocabulary projection stays near 1e-6.
-        assert_close(&format!("{model_dir} mlm_logits"), &got[k + 2], want, 5e-5);
+        assert_close(&format!("{kernel}: {model_dir} mlm_logits"), &got[k + 2], want, 5e-5);
     }
 }
 

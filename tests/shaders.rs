@@ -4,7 +4,7 @@ use bert_wgpu::gpu::Shader;
 
 #[test]
 fn every_shader_validates_with_naga() {
-    for shader in Shader::ALL {
+    for shader in Shader::all() {
         let source = shader.module_source(false);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}: {}", shader.file_name(), e.emit_to_string(&source)));
@@ -24,7 +24,7 @@ fn every_shader_validates_with_naga() {
 
 #[test]
 fn browser_source_enables_subgroups_only_where_used() {
-    for shader in Shader::ALL {
+    for shader in Shader::all() {
         let web = shader.module_source(true);
         assert_eq!(
             web.starts_with("enable subgroups;"),

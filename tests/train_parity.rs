@@ -68,16 +68,22 @@ fn fixture_batch() -> (PretrainBatch, HashMap<String, Vec<f32>>) {
     (pb, floats)
 }
 
-fn trainer(variant: Variant) -> Option<Pretrainer> {
-    let gpu = common::gpu()?;
+fn trainer_on(gpu: bert_wgpu::Gpu, variant: Variant) -> Pretrainer {
     let bert = Bert::load(Rc::new(gpu), &model_files()).unwrap();
     let opt = OptimizerConfig::new(variant, 1e-3, 3, 10);
-    Some(Pretrainer::new(bert, opt, 3, 12, 3, 1).unwrap())
+    Pretrainer::new(bert, opt, 3, 12, 3, 1).unwrap()
 }
 
+/// Gradients once with each matmul candidate that runs here (forced).
 #[test]
 fn every_parameter_gradient_matches_transformers() {
-    let Some(t) = trainer(Variant::Torch) else { return };
+    for gpu in common::gpus_per_kernel() {
+        let kernel = common::kernel_name(&gpu);
+        gradients_match(trainer_on(gpu, Variant::Torch), kernel);
+    }
+}
+
+fn gradients_match(t: Pretrainer, kernel: &str) {
     let (batch, reference) = fixture_batch();
     let m = pollster::block_on(t.accumulate_gradients(&batch)).unwrap();
     // Losses: f32 on both sides, different summation orders.
@@ -106,7 +112,7 @@ fn every_parameter_gradient_matches_transformers() {
             // Gradients of f32 models agree with float64 to ~1e-6 of each tensor's largest entry
             // (tests/fixtures/train/README.md); 1e-4 absolute or 1e-3 relative to that largest entry.
             let tol = 1e-4f32.max(1e-3 * scale);
-            common::assert_close(&format!("grad.{name}"), &got.data, want, tol);
+            common::assert_close(&format!("{kernel}: grad.{name}"), &got.data, want, tol);
             checked += 1;
         }
     }
@@ -116,11 +122,17 @@ fn every_parameter_gradient_matches_transformers() {
 /// Ten optimizer steps on the fixture batch: the loss before each step, the gradient norm and the learning
 /// rate match PyTorch's run, and so does the loss after the last step.
 fn ten_steps_match(variant: Variant, key: &str) {
-    let Some(mut t) = trainer(variant) else { return };
+    for gpu in common::gpus_per_kernel() {
+        let kernel = common::kernel_name(&gpu);
+        ten_steps_match_on(trainer_on(gpu, variant), &format!("{kernel}: {key}"), key);
+    }
+}
+
+fn ten_steps_match_on(mut t: Pretrainer, key: &str, run_key: &str) {
     let (batch, _) = fixture_batch();
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture("tiny-pretrain-adamw.json")).unwrap()).unwrap();
-    let run = &reference[key];
+    let run = &reference[run_key];
     let steps = run["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 10);
     let rel = |got: f64, want: f64| (got - want).abs() / want.abs().max(1e-12);

@@ -20,7 +20,7 @@ async function run() {
   const browserName = [i.vendor, i.architecture, i.description].filter(Boolean).join(' ');
   r.adapterName = r.adapter.name || browserName || '(unnamed)';
   const lines = [
-    `adapter: ${r.adapterName} (${r.adapter.backend}, ${r.adapter.deviceType}); matmul variant: ${r.adapter.subgroupMatmul ? 'subgroup' : 'portable'}`,
+    `adapter: ${r.adapterName} (${r.adapter.backend}, ${r.adapter.deviceType}); matmul kernel: ${r.adapter.matmulKernel}`,
     `${r.preset} (random weights), batch ${r.batch} x seq ${r.seq}, best of ${r.reps}:`,
     `  forward        ${r.forwardMs.toFixed(1).padStart(9)} ms  ${r.forwardTokensPerSecond.toFixed(1).padStart(9)} tokens/s`,
     `  training step  ${r.trainStepMs.toFixed(1).padStart(9)} ms  ${r.trainTokensPerSecond.toFixed(1).padStart(9)} tokens/s`,

@@ -1,4 +1,5 @@
-//! `bert-wgpu bench`: matmul GFLOP/s and BERT-base forward throughput on the adapter in use.
+//! `bert-wgpu bench`: every matmul candidate's GFLOP/s on BERT-base's shapes, BERT-base forward and
+//! training-step throughput on the adapter in use.
 //! Figures are printed, never asserted.
 
 use std::rc::Rc;
@@ -7,7 +8,7 @@ use std::time::Instant;
 use bert_wgpu::gpu::{Gpu, Recorder};
 use bert_wgpu::io::ModelFiles;
 use bert_wgpu::model::{weights, Batch, Bert, BertConfig, Weights};
-use bert_wgpu::ops::{matmul, Act};
+use bert_wgpu::ops::tune::{self, MatmulShape};
 use bert_wgpu::rng::Rng;
 use bert_wgpu::tokenizer::BertTokenizer;
 use bert_wgpu::train::data::PretrainBatch;
@@ -15,40 +16,46 @@ use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
 use bert_wgpu::train::pretrain::Pretrainer;
 use bert_wgpu::Result;
 
-/// Seconds per call of `f`, best of `reps` after one warm-up call (which also builds the pipelines).
-async fn time<F, Fut>(reps: usize, mut f: F) -> Result<f64>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    f().await?;
-    let mut best = f64::INFINITY;
-    for _ in 0..reps {
-        let t = Instant::now();
-        f().await?;
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    Ok(best)
-}
+use super::tuning;
 
-async fn bench_matmul(gpu: &Gpu, reps: usize, m: usize, n: usize, k: usize, label: &str) -> Result<f64> {
-    let mut rng = Rng::new(1);
-    let mut random = |len: usize| (0..len).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
-    let x = gpu.upload(&random(m * k), &[m, k], "x")?;
-    let w = gpu.upload(&random(n * k), &[n, k], "w")?;
-    let y = gpu.zeros(&[m, n], "y")?;
-    let secs = time(reps, || async {
-        let mut rec = Recorder::new(gpu);
-        matmul::linear(&mut rec, &x, &w, None, Act::None, &y);
-        rec.submit_and_read(&[(&y.buf, 0, 1)]).await.map(|_| ())
-    })
-    .await?;
-    let gflops = 2.0 * (m * n * k) as f64 / secs / 1e9;
+/// Every candidate's GFLOP/s on every shape, then auto's (the plan after tuning), with auto's pick marked.
+/// Returns the best GFLOP/s any candidate reached on the largest shape.
+async fn bench_matmuls(gpu: &Gpu, reps: usize, shapes: &[MatmulShape]) -> Result<f64> {
+    let candidates = gpu.candidates();
+    let names: Vec<&str> = candidates.iter().map(|k| k.name).collect();
     println!(
-        "  {label:<28} {m:>5} x {n:>5} x {k:>5}  {:>8.2} ms  {gflops:>7.2} GFLOP/s",
-        secs * 1e3
+        "  {:<24} {:>22}  {}  auto",
+        "shape",
+        "m x n x k (x batch)",
+        names.join("  ")
     );
-    Ok(gflops)
+    let mut best_rate = 0.0f64;
+    for s in shapes {
+        let pick = gpu.matmul.borrow().kernel(&s.class());
+        let mut cells = Vec::new();
+        let mut best = 0.0f64;
+        for (k, name) in candidates.iter().zip(&names) {
+            let gflops = s.flops() / tune::time_kernel(gpu, Some(*k), s, reps).await? / 1e9;
+            best = best.max(gflops);
+            let mark = if *k == pick { "*" } else { " " };
+            cells.push(format!("{:>w$.2}{mark}", gflops, w = name.len().max(6)));
+        }
+        let auto = s.flops() / tune::time_kernel(gpu, None, s, reps).await? / 1e9;
+        best_rate = best_rate.max(best);
+        let batch = if s.batch > 1 {
+            format!(" x {}", s.batch)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {:<24} {:>22}  {}  {auto:.2} ({:.0}% of the best)",
+            s.label,
+            format!("{} x {} x {}{batch}", s.m, s.n, s.k),
+            cells.join(" "),
+            100.0 * auto / best
+        );
+    }
+    Ok(best_rate)
 }
 
 /// A tokenizer with BERT's special tokens only: the benchmark feeds token ids directly.
@@ -149,13 +156,13 @@ fn synthetic_batch(vocab: usize, batch: usize, seq: usize, rows_per_seq: usize) 
 async fn bench_train(
     gpu: &Rc<Gpu>,
     name: &str,
-    layers: usize,
-    hidden: usize,
+    config: &BertConfig,
     reps: usize,
     matmul_gflops: f64,
+    profile: bool,
 ) -> Result<()> {
     let (batch, seq, rows) = (8, 128, 20);
-    let config = BertConfig::new(30522, hidden, layers, hidden / 64, 4 * hidden);
+    let config = config.clone();
     let before = gpu.allocated_bytes().0;
     let weights = Weights::from_host(gpu, &config, weights::init_host(&config, 0), "random weights")?;
     let (tokenizer, tokenizer_files) = bench_tokenizer()?;
@@ -170,6 +177,36 @@ async fn bench_train(
     )?;
     let b = synthetic_batch(config.vocab_size, batch, seq, rows);
     trainer.step(&b, true).await?; // builds the pipelines
+    if profile {
+        gpu.start_profile();
+        trainer.step(&b, true).await?;
+        let entries = gpu.take_profile();
+        let total: f64 = entries.iter().map(|e| e.1).sum();
+        let mut by_label: Vec<(String, usize, f64)> = Vec::new();
+        for (label, secs) in entries.iter() {
+            match by_label.iter_mut().find(|e| &e.0 == label) {
+                Some(e) => {
+                    e.1 += 1;
+                    e.2 += secs;
+                }
+                None => by_label.push((label.clone(), 1, *secs)),
+            }
+        }
+        by_label.sort_by(|a, b| b.2.total_cmp(&a.2));
+        println!(
+            "  {name}: {} dispatches, {:.1} ms when run one at a time",
+            entries.len(),
+            total * 1e3
+        );
+        for (label, count, secs) in by_label.iter().take(40) {
+            println!(
+                "    {:>8.2} ms {:>5.1}%  x{count:<4} {label}",
+                secs * 1e3,
+                100.0 * secs / total
+            );
+        }
+        return Ok(());
+    }
     let mut best = f64::INFINITY;
     for _ in 0..reps {
         let t = Instant::now();
@@ -190,35 +227,70 @@ async fn bench_train(
     Ok(())
 }
 
-pub async fn run(reps: usize, quick: bool) -> Result<()> {
+/// What `bert-wgpu info` and `bench` print about the matmul plan.
+pub fn print_plan(gpu: &Gpu) {
+    let plan = gpu.matmul.borrow();
+    match plan.forced {
+        Some(k) => println!("matmul kernel: {} for every shape (--kernels)", k.name),
+        None => {
+            println!(
+                "matmul kernels: auto ({} shape classes tuned; others use {})",
+                plan.chosen.len(),
+                plan.default.name
+            );
+            for (class, k) in &plan.chosen {
+                println!("  {:<36} {}", class.key(), k.name);
+            }
+        }
+    }
+}
+
+pub async fn run(reps: usize, quick: bool, profile: bool) -> Result<()> {
     let gpu = Rc::new(Gpu::new().await?);
     println!(
-        "adapter: {} ({:?}, {:?}); matmul variant: {}",
-        gpu.info.name,
-        gpu.info.backend,
-        gpu.info.device_type,
-        if gpu.subgroup_matmul { "subgroup" } else { "portable" }
+        "adapter: {} ({:?}, {:?}, driver {} {})",
+        gpu.info.name, gpu.info.backend, gpu.info.device_type, gpu.info.driver, gpu.info.driver_info
     );
-    println!("matmul (Y = X.W^T, f32), best of {reps}:");
-    let square = bench_matmul(&gpu, reps, 1024, 1024, 1024, "square").await?;
-    let t = 8 * 128;
-    let _ = bench_matmul(&gpu, reps, t, 3 * 768, 768, "BERT-base QKV projection").await?;
-    let _ = bench_matmul(&gpu, reps, t, 768, 768, "BERT-base attention output").await?;
-    let _ = bench_matmul(&gpu, reps, t, 3072, 768, "BERT-base FFN up").await?;
-    let _ = bench_matmul(&gpu, reps, t, 768, 3072, "BERT-base FFN down").await?;
+    let base = BertConfig::new(30522, 768, 12, 12, 3072);
+    let mini = BertConfig::new(30522, 256, 4, 4, 1024);
+    let (batch, seq, rows) = (8, 128, 20);
+    let base_shapes = tuning::model_shapes(&base, batch, seq, batch * rows, true);
+    let mini_shapes = tuning::model_shapes(&mini, batch, seq, batch * rows, true);
+    let all: Vec<MatmulShape> = base_shapes.iter().chain(&mini_shapes).cloned().collect();
+    let report = tuning::prepare(&gpu, &all).await?;
+    if !report.timings.is_empty() {
+        println!(
+            "tuned {} shape classes on this adapter (cached for later runs)",
+            report.timings.len()
+        );
+    }
+    if profile {
+        return bench_train(&gpu, "mini", &mini, reps, 0.0, true).await;
+    }
+    println!(
+        "matmul candidates on BERT-base's training shapes (batch {batch} x seq {seq}, {rows} masked per sequence), \
+         GFLOP/s, best of {reps}; * marks auto's pick:"
+    );
+    let square = bench_matmuls(&gpu, reps, &base_shapes).await?;
     if quick {
         return Ok(());
     }
-    let config = BertConfig::new(30522, 768, 12, 12, 3072);
-    let weights = Weights::from_host(&gpu, &config, weights::init_host(&config, 0), "random BERT-base")?;
+    let weights = Weights::from_host(&gpu, &base, weights::init_host(&base, 0), "random BERT-base")?;
     let (tokenizer, tokenizer_files) = bench_tokenizer()?;
-    let bert = Bert::from_parts(gpu.clone(), config, weights, tokenizer, tokenizer_files);
+    let bert = Bert::from_parts(gpu.clone(), base.clone(), weights, tokenizer, tokenizer_files);
     println!("BERT-base forward (random weights, encoder + pooler), best of {reps}:");
     bench_forward(&bert, reps, 1, 128).await?;
     bench_forward(&bert, reps, 8, 128).await?;
     drop(bert);
     println!("training step (forward, backward, AdamW; batch 8 x seq 128, 20 masked per sequence), best of {reps}:");
-    bench_train(&gpu, "mini", 4, 256, reps, square).await?;
-    bench_train(&gpu, "base", 12, 768, reps, square).await?;
+    // The default before tuning (the subgroup kernel where it runs, else the portable one) against auto.
+    let before = gpu.matmul.borrow().default;
+    for (label, forced) in [(before.name, Some(before)), ("auto", None)] {
+        gpu.matmul.borrow_mut().forced = forced;
+        println!(" kernels: {label}");
+        bench_train(&gpu, "mini", &mini, reps, square, false).await?;
+        bench_train(&gpu, "base", &base, reps, square, false).await?;
+    }
+    gpu.matmul.borrow_mut().forced = None;
     Ok(())
 }

@@ -11,7 +11,14 @@ use super::model_dir::{gather_texts, read_model_dir};
 async fn load(model: &Path) -> Result<Bert> {
     let files = read_model_dir(model)?;
     let gpu = Rc::new(Gpu::new().await?);
-    Bert::load(gpu, &files).map_err(|e| bert_wgpu::Error(format!("{}: {e}", model.display())))
+    let bert = Bert::load(gpu, &files).map_err(|e| bert_wgpu::Error(format!("{}: {e}", model.display())))?;
+    let seq = bert.config.max_position_embeddings.min(128);
+    super::tuning::prepare(
+        &bert.gpu,
+        &super::tuning::model_shapes(&bert.config, 16, seq, 16, false),
+    )
+    .await?;
+    Ok(bert)
 }
 
 /// The model and the texts (arguments or `--input`), with a warning for each text that will be truncated.
@@ -138,14 +145,10 @@ pub async fn info() -> Result<()> {
         i.subgroup_min_size,
         i.subgroup_max_size
     );
-    println!(
-        "matmul:       {}",
-        if gpu.subgroup_matmul {
-            "subgroup variant (matmul_subgroup.wgsl)"
-        } else {
-            "portable variant (matmul.wgsl)"
-        }
-    );
+    let names: Vec<&str> = gpu.candidates().iter().map(|k| k.name).collect();
+    println!("matmul kernels that run here: {}", names.join(", "));
+    super::tuning::load_cached(&gpu);
+    super::bench::print_plan(&gpu);
     println!("features:     {:?}", gpu.features);
     let l = &gpu.limits;
     println!("limits in use:");

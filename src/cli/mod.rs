@@ -9,6 +9,7 @@ mod plot;
 mod predict;
 mod pretrain;
 mod run_dir;
+mod tuning;
 mod vocab;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -23,8 +24,13 @@ use clap::{Parser, Subcommand, ValueEnum};
     bert-wgpu fill-mask --model pretrained/austen-bert-tiny \"Mr. Darcy was the [MASK] of Pemberley.\"\n  \
     bert-wgpu embed --model models/all-MiniLM-L6-v2 --similarity \"A man is eating.\" \"A man eats food.\"\n  \
     bert-wgpu info\n  \
-    bert-wgpu bench")]
+    bert-wgpu bench\n  \
+    bert-wgpu --kernels portable bench --quick")]
 struct Cli {
+    /// Matmul kernels: `auto` (each shape class gets the fastest correct candidate, measured once per
+    /// adapter and cached) or one candidate for every matmul (`bert-wgpu info` lists those that run here).
+    #[arg(long, global = true, value_name = "auto|NAME", env = "BERT_WGPU_KERNELS")]
+    kernels: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,7 +96,8 @@ enum Command {
     Eval(predict::EvalArgs),
     /// The GPU adapter in use: name, backend, device type, features and limits.
     Info,
-    /// Matmul GFLOP/s, BERT-base forward and training-step throughput (tokens/s) with random weights.
+    /// Every matmul candidate's GFLOP/s on BERT-base's shapes (auto's pick marked), BERT-base forward and
+    /// training-step throughput (tokens/s) with random weights, auto against the previous default kernel.
     Bench {
         /// Timed repetitions per measurement.
         #[arg(long, default_value_t = 3)]
@@ -98,6 +105,9 @@ enum Command {
         /// Skip the BERT-base forward (matmuls only).
         #[arg(long)]
         quick: bool,
+        /// Time every dispatch of one BERT-mini training step on its own and print where the time goes.
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -110,6 +120,10 @@ enum PoolingArg {
 /// Runs the command line and returns the process exit code; errors are one line on stderr.
 pub fn run() -> i32 {
     let cli = Cli::parse();
+    if let Some(k) = &cli.kernels {
+        // Read by Gpu::new, wherever a command opens the device.
+        std::env::set_var("BERT_WGPU_KERNELS", k);
+    }
     let result = pollster::block_on(async {
         match cli.command {
             Command::FillMask {
@@ -152,7 +166,7 @@ pub fn run() -> i32 {
             Command::Finetune(args) => finetune::run(*args).await,
             Command::Predict(args) => predict::predict(*args).await,
             Command::Eval(args) => predict::eval(args).await,
-            Command::Bench { reps, quick } => bench::run(reps.max(1), quick).await,
+            Command::Bench { reps, quick, profile } => bench::run(reps.max(1), quick, profile).await,
         }
     });
     match result {

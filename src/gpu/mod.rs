@@ -3,6 +3,7 @@
 //! Nothing here blocks, spawns threads or touches the file system, so the same code runs natively and in a
 //! browser worker. Native callers drive the futures with `pollster` at the edge.
 
+pub mod matmul_gen;
 pub mod shaders;
 
 use std::cell::{Cell, RefCell};
@@ -12,6 +13,7 @@ use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
+use matmul_gen::{MatmulKernel, MatmulPlan, CANDIDATES, PORTABLE};
 pub use shaders::Shader;
 
 /// How a kernel binds one buffer. Group 0 always starts with a uniform of sizes, then inputs, then outputs.
@@ -59,11 +61,16 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     /// The subgroup matmul can run: `Features::SUBGROUP` and subgroups of at least 8 lanes.
-    pub subgroup_matmul: bool,
+    pub subgroups: bool,
+    /// Which matmul kernel runs for each shape (`ops::tune` fills it by measurement).
+    pub matmul: RefCell<MatmulPlan>,
     pipelines: RefCell<HashMap<Kernel, Rc<Pipeline>>>,
     /// Bytes held in buffers created through this runtime (the runtime's own accounting).
     allocated: Cell<u64>,
     peak_allocated: Cell<u64>,
+    /// When set, every submit runs its dispatches one at a time and adds each one's wall time here,
+    /// keyed by entry point and sizes (`bench --profile`; native only).
+    profile: RefCell<Option<Vec<(String, f64)>>>,
 }
 
 const FOR_BROWSER: bool = cfg!(target_arch = "wasm32");
@@ -94,7 +101,7 @@ impl Gpu {
             max_compute_workgroups_per_dimension: offered.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::downlevel_defaults()
         };
-        // The kernels use 64 invocations and 512 bytes of workgroup memory at most.
+        // The kernels use 256 invocations and 16 KiB of workgroup memory at most (the tiled matmuls).
         let limits = wgpu::Limits {
             max_compute_workgroup_storage_size: 16384.min(offered.max_compute_workgroup_storage_size),
             max_compute_invocations_per_workgroup: 256.min(offered.max_compute_invocations_per_workgroup),
@@ -103,10 +110,8 @@ impl Gpu {
             max_compute_workgroup_size_z: 64.min(offered.max_compute_workgroup_size_z),
             ..limits
         };
-        let subgroup_matmul = adapter.features().contains(wgpu::Features::SUBGROUP)
-            && info.subgroup_min_size >= 8
-            && std::env::var("BERT_WGPU_NO_SUBGROUPS").is_err();
-        let features = if subgroup_matmul {
+        let subgroups = adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
+        let features = if subgroups {
             wgpu::Features::SUBGROUP
         } else {
             wgpu::Features::empty()
@@ -124,17 +129,82 @@ impl Gpu {
         device.on_uncaptured_error(std::sync::Arc::new(|e| {
             eprintln!("bert-wgpu: uncaptured GPU error: {e}");
         }));
-        Ok(Gpu {
+        let default = match MatmulKernel::by_name("subgroup") {
+            Some(k) if subgroups => k,
+            _ => PORTABLE,
+        };
+        #[allow(unused_mut)] // forced kernels come from the environment natively only
+        let mut gpu = Gpu {
             device,
             queue,
             info,
             limits,
             features,
-            subgroup_matmul,
+            subgroups,
+            matmul: RefCell::new(MatmulPlan {
+                forced: None,
+                chosen: Default::default(),
+                default,
+            }),
             pipelines: RefCell::new(HashMap::new()),
             allocated: Cell::new(0),
             peak_allocated: Cell::new(0),
-        })
+            profile: RefCell::new(None),
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(name) = std::env::var("BERT_WGPU_KERNELS") {
+            gpu.force_kernels(&name)?;
+        }
+        Ok(gpu)
+    }
+
+    /// Whether a matmul candidate can run here: subgroups for the subgroup kernel, the workgroup size
+    /// and memory of a tiled one within the device's limits.
+    pub fn can_run(&self, k: &MatmulKernel) -> bool {
+        let l = &self.limits;
+        (!k.uses_subgroups() || self.subgroups)
+            && k.threads() <= l.max_compute_invocations_per_workgroup
+            && k.threads() <= l.max_compute_workgroup_size_x
+            && k.workgroup_bytes() <= l.max_compute_workgroup_storage_size
+    }
+
+    /// The matmul candidates that can run on this adapter, the portable one first.
+    pub fn candidates(&self) -> Vec<MatmulKernel> {
+        CANDIDATES.iter().copied().filter(|k| self.can_run(k)).collect()
+    }
+
+    /// `auto` (tuned per shape class, else the default) or one candidate's name for every matmul.
+    pub fn force_kernels(&mut self, name: &str) -> Result<()> {
+        let forced = match name {
+            "auto" => None,
+            _ => {
+                let k = MatmulKernel::by_name(name).ok_or_else(|| {
+                    let names: Vec<&str> = CANDIDATES.iter().map(|k| k.name).collect();
+                    Error(format!(
+                        "unknown kernels `{name}`: use auto or one of {}",
+                        names.join(", ")
+                    ))
+                })?;
+                if !self.can_run(&k) {
+                    return Err(Error(format!(
+                        "the {name} matmul cannot run on {} (it needs {})",
+                        self.info.name,
+                        if k.uses_subgroups() {
+                            "subgroups of at least 8 lanes".to_string()
+                        } else {
+                            format!(
+                                "{} invocations and {} bytes of workgroup memory",
+                                k.threads(),
+                                k.workgroup_bytes()
+                            )
+                        }
+                    )));
+                }
+                Some(k)
+            }
+        };
+        self.matmul.get_mut().forced = forced;
+        Ok(())
     }
 
     /// The pipeline for a kernel, built once and cached.
@@ -190,6 +260,16 @@ impl Gpu {
         let p = Rc::new(Pipeline { pipeline, layout });
         self.pipelines.borrow_mut().insert(*kernel, p.clone());
         p
+    }
+
+    /// Starts timing every dispatch on its own (slow: one submit and wait per dispatch).
+    pub fn start_profile(&self) {
+        *self.profile.borrow_mut() = Some(Vec::new());
+    }
+
+    /// Stops profiling and returns `(dispatch label, seconds)` in dispatch order.
+    pub fn take_profile(&self) -> Vec<(String, f64)> {
+        self.profile.borrow_mut().take().unwrap_or_default()
     }
 
     fn count_allocation(&self, bytes: u64) {
@@ -327,7 +407,7 @@ impl<'g> Recorder<'g> {
             "{}: {workgroups:?} workgroups",
             kernel.entry
         );
-        let is_matmul = matches!(kernel.shader, Shader::Matmul | Shader::MatmulSubgroup);
+        let is_matmul = matches!(kernel.shader, Shader::Matmul(_));
         if workgroups.contains(&0) || (self.matmuls_only && !is_matmul) {
             return;
         }
@@ -388,8 +468,36 @@ impl<'g> Recorder<'g> {
             })
             .collect();
 
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.gpu.profile.borrow().is_some() {
+            for ((d, bg), pipeline) in self.dispatches.iter().zip(&bind_groups).zip(&pipelines) {
+                let t = std::time::Instant::now();
+                let mut encoder = device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&pipeline.pipeline);
+                    pass.set_bind_group(0, bg, &[]);
+                    pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+                }
+                self.gpu.queue.submit([encoder.finish()]);
+                let _ = device.poll(wgpu::PollType::wait_indefinitely());
+                let u: &[u32] = bytemuck::cast_slice(&d.uniform);
+                let label = if let Shader::Matmul(k) = d.kernel.shader {
+                    format!(
+                        "{} {}x{}x{} z{} ({})",
+                        d.kernel.entry, u[0], u[1], u[2], d.workgroups[2], k.name
+                    )
+                } else {
+                    d.kernel.entry.to_string()
+                };
+                if let Some(p) = self.gpu.profile.borrow_mut().as_mut() {
+                    p.push((label, t.elapsed().as_secs_f64()));
+                }
+            }
+        }
+        let profiling = cfg!(not(target_arch = "wasm32")) && self.gpu.profile.borrow().is_some();
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
-        if !self.dispatches.is_empty() {
+        if !self.dispatches.is_empty() && !profiling {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: None,
                 timestamp_writes: None,

@@ -1,10 +1,14 @@
-//! The registry of kernel sources: one WGSL file per op family, `common.wgsl` prepended to each.
+//! The registry of kernel sources: one WGSL file per op family, `common.wgsl` prepended to each; the matmul
+//! family is generated per candidate (`matmul_gen.rs`).
 
-/// A WGSL file under `shaders/`.
+use std::borrow::Cow;
+
+use super::matmul_gen::{MatmulKernel, CANDIDATES};
+
+/// A WGSL file under `shaders/`, or one generated matmul candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
-    Matmul,
-    MatmulSubgroup,
+    Matmul(MatmulKernel),
     Attention,
     Layernorm,
     Gelu,
@@ -18,31 +22,33 @@ pub enum Shader {
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
-/// The sizes, bindings and epilogue of both matmul variants (prepended after `COMMON`).
+/// The sizes, bindings and epilogue of every matmul candidate (prepended after `COMMON`).
 pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
 /// Deterministic workgroup reductions for the cross-entropy and AdamW kernels.
 pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 
 impl Shader {
-    pub const ALL: [Shader; 12] = [
-        Shader::Matmul,
-        Shader::MatmulSubgroup,
-        Shader::Attention,
-        Shader::Layernorm,
-        Shader::Gelu,
-        Shader::Embedding,
-        Shader::Gather,
-        Shader::CrossEntropy,
-        Shader::Adamw,
-        Shader::Dropout,
-        Shader::Span,
-        Shader::Mse,
-    ];
+    /// Every shader: the files and each matmul candidate.
+    pub fn all() -> Vec<Shader> {
+        let files = [
+            Shader::Attention,
+            Shader::Layernorm,
+            Shader::Gelu,
+            Shader::Embedding,
+            Shader::Gather,
+            Shader::CrossEntropy,
+            Shader::Adamw,
+            Shader::Dropout,
+            Shader::Span,
+            Shader::Mse,
+        ];
+        CANDIDATES.iter().map(|&k| Shader::Matmul(k)).chain(files).collect()
+    }
 
+    /// The file's name, or for a generated matmul the candidate's name.
     pub fn file_name(self) -> &'static str {
         match self {
-            Shader::Matmul => "matmul.wgsl",
-            Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
+            Shader::Matmul(k) => k.name,
             Shader::Attention => "attention.wgsl",
             Shader::Layernorm => "layernorm.wgsl",
             Shader::Gelu => "gelu.wgsl",
@@ -57,10 +63,9 @@ impl Shader {
     }
 
     /// The file's own text, without `common.wgsl`.
-    pub fn body(self) -> &'static str {
-        match self {
-            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
+    pub fn body(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Shader::Matmul(k) => return Cow::Owned(k.source()),
             Shader::Attention => include_str!("../../shaders/attention.wgsl"),
             Shader::Layernorm => include_str!("../../shaders/layernorm.wgsl"),
             Shader::Gelu => include_str!("../../shaders/gelu.wgsl"),
@@ -71,12 +76,12 @@ impl Shader {
             Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Shader::Span => include_str!("../../shaders/span.wgsl"),
             Shader::Mse => include_str!("../../shaders/mse.wgsl"),
-        }
+        })
     }
 
     /// Whether the file uses subgroup operations (and so needs `Features::SUBGROUP`).
     pub fn uses_subgroups(self) -> bool {
-        matches!(self, Shader::MatmulSubgroup)
+        matches!(self, Shader::Matmul(k) if k.uses_subgroups())
     }
 
     /// The module text handed to the device. Browsers require `enable subgroups;` before a shader may
@@ -93,7 +98,7 @@ impl Shader {
     /// Text shared by the files of one op family, between `common.wgsl` and the file itself.
     pub fn prelude(self) -> &'static str {
         match self {
-            Shader::Matmul | Shader::MatmulSubgroup => MATMUL_COMMON,
+            Shader::Matmul(_) => MATMUL_COMMON,
             Shader::CrossEntropy | Shader::Adamw => REDUCE,
             _ => "",
         }

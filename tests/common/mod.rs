@@ -18,6 +18,36 @@ pub fn gpu() -> Option<Gpu> {
     }
 }
 
+/// The GPU once per matmul candidate that runs on it, with that candidate forced for every matmul (empty
+/// when there is no adapter outside CI). Parity must hold whichever kernel `auto` picks.
+pub fn gpus_per_kernel() -> Vec<Gpu> {
+    let Some(first) = gpu() else { return Vec::new() };
+    first
+        .candidates()
+        .iter()
+        .map(|k| {
+            let mut g = gpu().unwrap();
+            g.force_kernels(k.name).unwrap();
+            g
+        })
+        .collect()
+}
+
+/// The candidate a GPU of [`gpus_per_kernel`] forces.
+pub fn kernel_name(gpu: &Gpu) -> &'static str {
+    gpu.matmul.borrow().forced.map_or("auto", |k| k.name)
+}
+
+/// The command-line binary, with a fixed matmul kernel so that runs compared with each other (resume,
+/// browser parity) use the same summation order whatever tuning would pick; the `auto` path has its own
+/// test.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bert-wgpu"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c.env("BERT_WGPU_KERNELS", "portable");
+    c
+}
+
 /// The files of a model directory on disk (config.json, model.safetensors, the tokenizer files present).
 pub fn read_model_dir(dir: &std::path::Path) -> bert_wgpu::io::ModelFiles {
     let opt = |name: &str| std::fs::read(dir.join(name)).ok();
