@@ -293,6 +293,39 @@ fn masked_multi_head_attention() {
 }
 
 #[test]
+fn fused_attention_matches_the_reference_across_key_blocks_and_padding() {
+    let Some(gpu) = common::gpu() else { return };
+    // 3 sequences of 76 positions (two query blocks of 64, keys in blocks of 8 with a partial last one):
+    // full, 41 tokens, and a sequence whose every key is padding (its context must be zero).
+    for d in [8, 64] {
+        let (batch, seq, heads) = (3, 76, 2);
+        let h = heads * d;
+        let qkv = random(batch * seq * 3 * h, 16, 2.0);
+        let mut mask = vec![1.0f32; batch * seq];
+        mask[seq + 41..2 * seq].iter_mut().for_each(|m| *m = 0.0);
+        mask[2 * seq..].iter_mut().for_each(|m| *m = 0.0);
+        let qkv_t = gpu.upload(&qkv, &[batch * seq, 3 * h], "qkv").unwrap();
+        let mask_t = gpu.upload(&mask, &[batch, seq], "mask").unwrap();
+        let ctx = gpu
+            .upload(&vec![7.0; batch * seq * h], &[batch * seq, h], "ctx")
+            .unwrap();
+        let mut rec = Recorder::new(&gpu);
+        let shape = attention::Shape {
+            batch,
+            seq,
+            heads,
+            head_dim: d,
+        };
+        attention::fused_forward(&mut rec, shape, &qkv_t, &mask_t, &ctx);
+        let got = read(rec, &ctx);
+        let (want, _) = cpu::attention(&qkv, &mask, batch, seq, heads, d);
+        let mut want = cpu::to_f32(&want);
+        want[2 * seq * h..].iter_mut().for_each(|v| *v = 0.0);
+        assert_close(&format!("fused attention, head_dim {d}"), &got, &want, 1e-5);
+    }
+}
+
+#[test]
 fn linear_backward_gives_input_weight_and_bias_gradients() {
     for gpu in common::gpus_per_kernel() {
         // Odd sizes on purpose: 2 output features (the NSP head), rows not a multiple of 8.

@@ -92,8 +92,9 @@ fn check_model_on(gpu: bert_wgpu::Gpu, model_dir: &str, reference: &str) {
     }
     let c = &bert.config;
     let (h, v, layers, heads) = (c.hidden_size, c.vocab_size, c.num_hidden_layers, c.num_attention_heads);
+    // The unfused attention, which keeps the probabilities to compare; the fused one is checked below.
     let mut rec = Recorder::new(&bert.gpu);
-    let ws = bert.record_forward(&mut rec, &b).unwrap();
+    let ws = bert.record_forward_attentions(&mut rec, &b).unwrap();
     let all_rows: Vec<u32> = (0..batch)
         .flat_map(|i| (0..len).map(move |s| (i * seq + s) as u32))
         .collect();
@@ -147,6 +148,19 @@ fn check_model_on(gpu: bert_wgpu::Gpu, model_dir: &str, reference: &str) {
         assert_eq!(got[k + 2].len(), batch * len * v);
         // Logits reach |10|; relative rounding of the vocabulary projection stays near 1e-6.
         assert_close(&format!("{kernel}: {model_dir} mlm_logits"), &got[k + 2], want, 5e-5);
+    }
+    drop(ws);
+
+    // Inference without the probabilities runs the fused attention: the same hidden states.
+    let mut rec = Recorder::new(&bert.gpu);
+    let ws = bert.record_forward(&mut rec, &b).unwrap();
+    assert!(ws.probs.is_empty(), "inference stores no attention probabilities");
+    let reads: Vec<(&wgpu::Buffer, u64, usize)> = ws.hidden.iter().map(|t| (&t.buf, 0, t.len())).collect();
+    let fused = pollster::block_on(rec.submit_and_read(&reads)).unwrap();
+    for l in 0..=layers {
+        let want = &r.floats[&format!("hidden_states.{l}")].1;
+        let name = format!("{kernel}: {model_dir} fused attention, hidden_states.{l}");
+        assert_close(&name, &unpad(&fused[l], batch, seq, len, h), want, 2e-5);
     }
 }
 

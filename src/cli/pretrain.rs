@@ -348,25 +348,38 @@ impl Run {
             }
             let batch = batch_instances_padded(&instances, self.trainer.bert.tokenizer.pad_id(), self.args.seq_len)?;
             tokens += instances.iter().map(|i| i.len()).sum::<usize>();
-            let m = self.trainer.step(&batch, true).await.map_err(|e| {
+            // Metrics come back (a wait for the GPU) only on the steps that log, evaluate or save, and at
+            // an interrupt; in between the steps are submitted without waiting. A diverging loss is caught
+            // at the next step that reads, always before a checkpoint is written.
+            let next = self.trainer.step + 1;
+            let completes = self.trainer.micro + 1 == self.trainer.accumulation;
+            let a = &self.args;
+            let read = completes
+                && (next % a.log_every == 0
+                    || next % a.eval_every == 0
+                    || next % a.save_every == 0
+                    || next == self.total_steps
+                    || interrupted.load(Ordering::SeqCst));
+            let m = self.trainer.step(&batch, read).await.map_err(|e| {
                 Error(format!(
                     "{e}; the last good checkpoint is kept in {}",
                     self.args.out.display()
                 ))
             })?;
-            let Some(m) = m else { continue };
             if self.trainer.micro != 0 {
                 continue;
             }
             let step = self.trainer.step;
             let rate = tokens as f64 / started.elapsed().as_secs_f64();
             bar.set_position(step);
-            bar.set_message(format!(
-                "loss {:.3} mlm_acc {:.3} nsp_acc {:.3} {:.0} tok/s",
-                m.loss, m.mlm_accuracy, m.nsp_accuracy, rate
-            ));
-            if step % self.args.log_every == 0 || step == self.total_steps {
-                self.log_line(step, &m, "train", Some(rate))?;
+            if let Some(m) = m {
+                bar.set_message(format!(
+                    "loss {:.3} mlm_acc {:.3} nsp_acc {:.3} {:.0} tok/s",
+                    m.loss, m.mlm_accuracy, m.nsp_accuracy, rate
+                ));
+                if step % self.args.log_every == 0 || step == self.total_steps {
+                    self.log_line(step, &m, "train", Some(rate))?;
+                }
             }
             let last = step == self.total_steps;
             if (step % self.args.eval_every == 0 || last) && !self.eval_batches.is_empty() {

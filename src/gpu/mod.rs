@@ -278,6 +278,11 @@ impl Gpu {
             .set(self.peak_allocated.get().max(self.allocated.get()));
     }
 
+    /// Starts a new peak: from now on the peak counts from what is held now.
+    pub fn reset_peak(&self) {
+        self.peak_allocated.set(self.allocated.get());
+    }
+
     /// Bytes currently held in buffers created through this runtime, and the peak so far.
     pub fn allocated_bytes(&self) -> (u64, u64) {
         (self.allocated.get(), self.peak_allocated.get())

@@ -157,6 +157,8 @@ pub struct Workspace {
     pub batch: usize,
     pub seq: usize,
     pub training: bool,
+    /// Inference that keeps each layer's attention probabilities (`record_forward_attentions`).
+    pub attentions: bool,
     pub ids: wgpu::Buffer,       // (tokens) u32
     pub positions: wgpu::Buffer, // (tokens) u32
     pub types: wgpu::Buffer,     // (tokens) u32
@@ -166,7 +168,8 @@ pub struct Workspace {
     pub emb_norm: Option<Tensor>,
     /// hidden[0] = embeddings output, hidden[l + 1] = output of layer l; each (tokens, H).
     pub hidden: Vec<Tensor>,
-    /// Attention probabilities of each layer, (batch, heads, seq, seq).
+    /// Attention probabilities of each layer, (batch, heads, seq, seq): for training and when asked for;
+    /// empty when inference runs the fused attention, which never stores them.
     pub probs: Vec<Tensor>,
     /// (mean, rstd) of each LayerNorm, each (tokens): embeddings, then two per layer.
     pub ln_stats: Vec<(Tensor, Tensor)>,
@@ -180,8 +183,9 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, training: bool) -> Result<Workspace> {
+    fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, training: bool, attentions: bool) -> Result<Workspace> {
         let (h, t) = (c.hidden_size, batch * seq);
+        let keep_probs = training || attentions || !attention::fused_supported(c.head_dim());
         let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
         // Padding slots past the table (seq is rounded up to a multiple of 4) reuse its last row.
         let last_pos = c.max_position_embeddings - 1;
@@ -193,6 +197,7 @@ impl Workspace {
             batch,
             seq,
             training,
+            attentions,
             ids: gpu.upload_u32(&vec![0; t], "input_ids")?,
             positions: gpu.upload_u32(&positions, "position_ids")?,
             types: gpu.upload_u32(&vec![0; t], "token_type_ids")?,
@@ -206,7 +211,7 @@ impl Workspace {
             hidden: (0..=layers)
                 .map(|l| z(&[t, h], &format!("hidden_states.{l}")))
                 .collect::<Result<_>>()?,
-            probs: (0..layers)
+            probs: (0..if keep_probs { layers } else { 0 })
                 .map(|l| z(&[batch, c.num_attention_heads, seq, seq], &format!("attentions.{l}")))
                 .collect::<Result<_>>()?,
             ln_stats: (0..1 + 2 * layers)
@@ -344,16 +349,28 @@ impl Bert {
         }
     }
 
+    /// Frees the cached activations (the next forward allocates what it needs).
+    pub fn release_workspace(&self) {
+        self.workspace.borrow_mut().take();
+    }
+
     /// The workspace for a batch shape, reusing the last one when the shape is the same.
-    pub fn workspace(&self, batch: usize, seq: usize, training: bool) -> Result<Rc<Workspace>> {
+    pub fn workspace(&self, batch: usize, seq: usize, training: bool, attentions: bool) -> Result<Rc<Workspace>> {
         let mut slot = self.workspace.borrow_mut();
         if let Some(ws) = slot.as_ref() {
-            if ws.batch == batch && ws.seq == seq && ws.training == training {
+            if ws.batch == batch && ws.seq == seq && ws.training == training && ws.attentions == attentions {
                 return Ok(ws.clone());
             }
         }
         *slot = None; // release the old activations first
-        let ws = Rc::new(Workspace::new(&self.gpu, &self.config, batch, seq, training)?);
+        let ws = Rc::new(Workspace::new(
+            &self.gpu,
+            &self.config,
+            batch,
+            seq,
+            training,
+            attentions,
+        )?);
         *slot = Some(ws.clone());
         Ok(ws)
     }
@@ -361,7 +378,13 @@ impl Bert {
     /// Uploads a batch and records embeddings, encoder and (when the model has them) pooler and NSP head,
     /// for inference.
     pub fn record_forward(&self, rec: &mut Recorder, batch: &Batch) -> Result<Rc<Workspace>> {
-        self.record_forward_with(rec, batch, false, None)
+        self.record(rec, batch, false, false, None)
+    }
+
+    /// [`Bert::record_forward`] that keeps every layer's attention probabilities in `probs` (the
+    /// unfused attention: scores, softmax, then P.V).
+    pub fn record_forward_attentions(&self, rec: &mut Recorder, batch: &Batch) -> Result<Rc<Workspace>> {
+        self.record(rec, batch, false, true, None)
     }
 
     /// The forward pass; `training` keeps every layer's activations for the backward pass, and `dropout`
@@ -373,9 +396,20 @@ impl Bert {
         training: bool,
         dropout: Option<Dropout>,
     ) -> Result<Rc<Workspace>> {
+        self.record(rec, batch, training, training, dropout)
+    }
+
+    fn record(
+        &self,
+        rec: &mut Recorder,
+        batch: &Batch,
+        training: bool,
+        attentions: bool,
+        dropout: Option<Dropout>,
+    ) -> Result<Rc<Workspace>> {
         let c = &self.config;
         self.check_batch(batch)?;
-        let ws = self.workspace(batch.batch, batch.seq, training)?;
+        let ws = self.workspace(batch.batch, batch.seq, training, attentions && !training)?;
         let q = &self.gpu.queue;
         q.write_buffer(&ws.ids, 0, bytemuck::cast_slice(&batch.ids));
         q.write_buffer(&ws.types, 0, bytemuck::cast_slice(&batch.types));
@@ -412,7 +446,10 @@ impl Bert {
                 seed: d.seed,
                 stream: site,
             });
-            attention::forward(rec, shape, &a.qkv, &ws.mask, &ws.probs[l], &a.ctx, dropped_probs);
+            match ws.probs.get(l) {
+                Some(probs) => attention::forward(rec, shape, &a.qkv, &ws.mask, probs, &a.ctx, dropped_probs),
+                None => attention::fused_forward(rec, shape, &a.qkv, &ws.mask, &a.ctx),
+            }
             let attention_output = OutputBlock {
                 weight: &layer.attn_out_weight,
                 bias: &layer.attn_out_bias,

@@ -1,6 +1,7 @@
 //! Masked multi-head self-attention: scores = Q.K^T / sqrt(d) (matmul), masked softmax
 //! (shaders/attention.wgsl), context = P.V (matmul). Q, K and V are read in place from the fused
-//! projection output, so no head split or merge pass is needed.
+//! projection output, so no head split or merge pass is needed. Inference that does not ask for the
+//! probabilities runs all three in one kernel (`fused_forward`, online softmax).
 
 use super::grid_1d;
 use super::matmul::{self, Dims, Epilogue, Form, Operand};
@@ -121,6 +122,47 @@ pub fn forward(
         head(2 * hidden),
         out,
         Epilogue::default(),
+    );
+}
+
+const FUSED_FORWARD: Kernel = Kernel {
+    shader: Shader::Attention,
+    entry: "attention_fused_forward",
+    bindings: &[
+        Access::Uniform,
+        Access::Read,      // mask (batch, seq)
+        Access::Read,      // qkv (batch * seq, 3 * hidden)
+        Access::ReadWrite, // ctx (batch * seq, hidden)
+    ],
+};
+
+/// Whether the fused kernel handles this head size (a multiple of 4, at most 128).
+pub fn fused_supported(head_dim: usize) -> bool {
+    head_dim % 4 == 0 && head_dim <= 128
+}
+
+/// Inference attention in one kernel: ctx (batch*seq, hidden) = softmax(Q.K^T / sqrt(d), padding keys
+/// masked) . V per head, never storing the (seq x seq) probabilities; same inputs as [`forward`].
+pub fn fused_forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, ctx: &Tensor) {
+    let hidden = s.heads * s.head_dim;
+    assert!(fused_supported(s.head_dim), "fused attention: head_dim {}", s.head_dim);
+    assert_eq!(qkv.len(), s.batch * s.seq * 3 * hidden, "fused attention: qkv shape");
+    assert_eq!(ctx.len(), s.batch * s.seq * hidden, "fused attention: ctx shape");
+    let scale = 1.0 / (s.head_dim as f32).sqrt();
+    rec.dispatch(
+        &FUSED_FORWARD,
+        &[
+            s.seq as u32,
+            s.heads as u32,
+            (s.head_dim / 4) as u32,
+            hidden as u32,
+            scale.to_bits(),
+            0,
+            0,
+            0,
+        ],
+        &[&mask.buf, &qkv.buf, &ctx.buf],
+        [s.seq.div_ceil(64) as u32, (s.batch * s.heads) as u32, 1],
     );
 }
 

@@ -82,7 +82,7 @@ impl MatmulShape {
 
     /// The same shape with its largest dimension cut so that one run costs at most `max_flops` (tuning
     /// stays short; the class, and so the choice, is the real shape's).
-    fn capped(&self, max_flops: f64) -> MatmulShape {
+    pub fn capped(&self, max_flops: f64) -> MatmulShape {
         let mut s = self.clone();
         while s.flops() > max_flops {
             let biggest = s.m.max(s.n).max(s.k);
@@ -274,14 +274,14 @@ fn now() -> f64 {
 }
 
 /// Buffers big enough for every shape timed.
-struct Scratch {
+pub struct Scratch {
     a: Tensor,
     b: Tensor,
     y: Tensor,
 }
 
 impl Scratch {
-    fn new(gpu: &Gpu, shapes: &[MatmulShape]) -> Result<Scratch> {
+    pub fn new(gpu: &Gpu, shapes: &[MatmulShape]) -> Result<Scratch> {
         let (mut a, mut b, mut y) = (4, 4, 4);
         for s in shapes {
             let (sa, sb, sy) = s.sizes();
@@ -298,13 +298,9 @@ impl Scratch {
     }
 }
 
-/// Best of `reps` seconds of one candidate on one shape, after a warm-up run (which builds the pipeline).
-pub async fn time_kernel(gpu: &Gpu, k: Option<MatmulKernel>, s: &MatmulShape, reps: usize) -> Result<f64> {
-    let scratch = Scratch::new(gpu, std::slice::from_ref(s))?;
-    time_on(gpu, &scratch, k, s, reps).await
-}
-
-async fn time_on(gpu: &Gpu, sc: &Scratch, k: Option<MatmulKernel>, s: &MatmulShape, reps: usize) -> Result<f64> {
+/// Best of `reps` seconds of one candidate (None: the plan's choice) on one shape, after a warm-up run
+/// (which also builds the pipeline), on buffers of `sc`.
+pub async fn time_on(gpu: &Gpu, sc: &Scratch, k: Option<MatmulKernel>, s: &MatmulShape, reps: usize) -> Result<f64> {
     let (a_rs, b_rs, y_rs) = s.strides();
     let (sa, sb, sy) = s.sizes();
     fn op(t: &Tensor, rs: usize, size: usize, batch: usize) -> Operand<'_> {
@@ -401,15 +397,19 @@ pub async fn tune(
     let scratch = Scratch::new(gpu, &shapes)?;
     for (i, (class, s)) in todo.into_iter().enumerate() {
         progress(i, shapes.len(), &s.label);
-        // One quick run each, then more runs for the candidates within 25% of the quickest.
-        let mut times = Vec::new();
+        // Screening: one run each on a copy cut to an eighth of the budget; then the three quickest, and
+        // any within 25% of the quickest, are timed on the class's shape.
+        let small = s.capped(max_flops / 8.0);
+        let mut screen = Vec::new();
         for &k in &valid {
-            times.push((k, time_on(gpu, &scratch, Some(k), &s, 1).await?));
+            screen.push((k, time_on(gpu, &scratch, Some(k), &small, 1).await?));
         }
-        let quickest = times.iter().map(|t| t.1).fold(f64::INFINITY, f64::min);
-        for (k, t) in times.iter_mut() {
-            if *t <= 1.25 * quickest {
-                *t = t.min(time_on(gpu, &scratch, Some(*k), &s, reps).await?);
+        screen.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let quickest = screen.first().map_or(0.0, |t| t.1);
+        let mut times = Vec::new();
+        for (i, &(k, t)) in screen.iter().enumerate() {
+            if i < 3 || t <= 1.25 * quickest {
+                times.push((k, time_on(gpu, &scratch, Some(k), &s, reps).await?));
             }
         }
         let winner = times

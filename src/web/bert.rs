@@ -355,7 +355,7 @@ impl WebBert {
             let n = encodings[0].ids.len();
             let mut rec = Recorder::new(&bert.gpu);
             let ws = bert
-                .record_forward(&mut rec, &batch)
+                .record_forward_attentions(&mut rec, &batch)
                 .map_err(|e| js_error(Code::Gpu, e))?;
             let ranges: Vec<(&wgpu::Buffer, u64, usize)> = ws.probs.iter().map(|p| (&p.buf, 0, p.len())).collect();
             let probs = rec.submit_and_read(&ranges).await.map_err(|e| js_error(Code::Gpu, e))?;
