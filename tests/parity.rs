@@ -8,6 +8,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use bert_wgpu::gpu::Recorder;
+use bert_wgpu::model::AttentionMode;
 use bert_wgpu::model::{Batch, Bert};
 use common::assert_close;
 
@@ -151,16 +152,19 @@ fn check_model_on(gpu: bert_wgpu::Gpu, model_dir: &str, reference: &str) {
     }
     drop(ws);
 
-    // Inference without the probabilities runs the fused attention: the same hidden states.
-    let mut rec = Recorder::new(&bert.gpu);
-    let ws = bert.record_forward(&mut rec, &b).unwrap();
-    assert!(ws.probs.is_empty(), "inference stores no attention probabilities");
-    let reads: Vec<(&wgpu::Buffer, u64, usize)> = ws.hidden.iter().map(|t| (&t.buf, 0, t.len())).collect();
-    let fused = pollster::block_on(rec.submit_and_read(&reads)).unwrap();
-    for l in 0..=layers {
-        let want = &r.floats[&format!("hidden_states.{l}")].1;
-        let name = format!("{kernel}: {model_dir} fused attention, hidden_states.{l}");
-        assert_close(&name, &unpad(&fused[l], batch, seq, len, h), want, 2e-5);
+    // Inference through the fused attention (nothing of size seq x seq stored) and through the unfused one
+    // with one probabilities buffer for all layers: the same hidden states.
+    for (mode, stored) in [(AttentionMode::Fused, 0), (AttentionMode::Unfused, 1)] {
+        let mut rec = Recorder::new(&bert.gpu);
+        let ws = bert.record_forward_mode(&mut rec, &b, mode).unwrap();
+        assert_eq!(ws.probs.len(), stored, "{mode:?}: probabilities stored");
+        let reads: Vec<(&wgpu::Buffer, u64, usize)> = ws.hidden.iter().map(|t| (&t.buf, 0, t.len())).collect();
+        let out = pollster::block_on(rec.submit_and_read(&reads)).unwrap();
+        for l in 0..=layers {
+            let want = &r.floats[&format!("hidden_states.{l}")].1;
+            let name = format!("{kernel}: {model_dir} {mode:?} attention, hidden_states.{l}");
+            assert_close(&name, &unpad(&out[l], batch, seq, len, h), want, 2e-5);
+        }
     }
 }
 

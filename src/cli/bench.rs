@@ -8,7 +8,7 @@ use std::time::Instant;
 use bert_wgpu::gpu::matmul_gen::MatmulKernel;
 use bert_wgpu::gpu::{Gpu, Recorder};
 use bert_wgpu::io::ModelFiles;
-use bert_wgpu::model::{weights, Batch, Bert, BertConfig, Weights};
+use bert_wgpu::model::{weights, AttentionMode, Batch, Bert, BertConfig, Weights};
 use bert_wgpu::ops::tune::{self, MatmulShape};
 use bert_wgpu::rng::Rng;
 use bert_wgpu::tokenizer::BertTokenizer;
@@ -99,9 +99,9 @@ fn bench_tokenizer() -> Result<(BertTokenizer, ModelFiles)> {
     Ok((files.tokenizer()?, files))
 }
 
-/// Tokens/s of a forward, the share of time outside matmuls and the peak allocation (weights included);
-/// `attentions` keeps the attention probabilities (the unfused attention) instead of the fused kernel.
-async fn bench_forward(bert: &Bert, reps: usize, batch: usize, seq: usize, attentions: bool) -> Result<()> {
+/// Tokens/s of a forward with one attention implementation, the share of time outside matmuls and the peak
+/// allocation (weights included).
+async fn bench_forward(bert: &Bert, reps: usize, batch: usize, seq: usize, mode: AttentionMode) -> Result<()> {
     let mut rng = Rng::new(2);
     let ids: Vec<u32> = (0..batch * seq).map(|_| 5 + (rng.next_u64() % 30000) as u32).collect();
     let b = Batch {
@@ -121,11 +121,7 @@ async fn bench_forward(bert: &Bert, reps: usize, batch: usize, seq: usize, atten
         } else {
             Recorder::new(gpu)
         };
-        let ws = if attentions {
-            bert.record_forward_attentions(&mut rec, b)?
-        } else {
-            bert.record_forward(&mut rec, b)?
-        };
+        let ws = bert.record_forward_mode(&mut rec, b, mode)?;
         let t = Instant::now();
         rec.submit_and_read(&[(&ws.pooled.buf, 0, 1)]).await?;
         Ok::<f64, bert_wgpu::Error>(t.elapsed().as_secs_f64())
@@ -143,7 +139,7 @@ async fn bench_forward(bert: &Bert, reps: usize, batch: usize, seq: usize, atten
     let outside = (1.0 - matmuls / total).max(0.0) * 100.0;
     println!(
         "  batch {batch:>2} x seq {seq:<3} {:<28} {:>9.1} ms  {:>8.1} tokens/s  {outside:>5.1}% of the time outside matmuls  peak {:.0} MiB",
-        if attentions { "unfused (probabilities kept)" } else { "fused attention" },
+        format!("{mode:?} attention"),
         total * 1e3,
         tokens / total,
         gpu.allocated_bytes().1 as f64 / (1 << 20) as f64
@@ -258,11 +254,18 @@ async fn bench_train(
     let tokens = (batch * seq) as f64;
     let flops = 3.0 * forward_flops(&config, batch, seq, batch * rows);
     let ideal = tokens / (flops / (matmul_gflops * 1e9));
+    let share = if matmul_gflops > 0.0 {
+        format!(
+            "{:>5.1}% of the {ideal:.0} tokens/s that {matmul_gflops:.1} GFLOP/s allows  ",
+            100.0 * (tokens / best) / ideal
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "  {name:<6} {:>9.1} ms/step {:>9.1} tokens/s  {:>5.1}% of the {ideal:.0} tokens/s that {matmul_gflops:.1} GFLOP/s allows  peak {:.0} MiB",
+        "  {name:<6} {:>9.1} ms/step {:>9.1} tokens/s  {share}peak {:.0} MiB",
         best * 1e3,
         tokens / best,
-        100.0 * (tokens / best) / ideal,
         peak as f64 / (1 << 20) as f64
     );
     Ok(())
@@ -286,7 +289,7 @@ pub fn print_plan(gpu: &Gpu) {
     }
 }
 
-pub async fn run(reps: usize, quick: bool, profile: bool) -> Result<()> {
+pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -> Result<()> {
     let gpu = Rc::new(Gpu::new().await?);
     println!(
         "adapter: {} ({:?}, {:?}, driver {} {})",
@@ -308,6 +311,9 @@ pub async fn run(reps: usize, quick: bool, profile: bool) -> Result<()> {
     if profile {
         return bench_train(&gpu, "mini", &mini, reps, 0.0, true).await;
     }
+    if training_only {
+        return bench_training(&gpu, None, &mini, reps, 0.0).await;
+    }
     println!(
         "matmul candidates on BERT-base's training shapes (batch {batch} x seq {seq}, {rows} masked per sequence), \
          GFLOP/s, best of {reps}; * marks auto's pick, ~ a rate from one run on a cut-down copy (candidates more \
@@ -321,20 +327,34 @@ pub async fn run(reps: usize, quick: bool, profile: bool) -> Result<()> {
     let (tokenizer, tokenizer_files) = bench_tokenizer()?;
     let bert = Bert::from_parts(gpu.clone(), base.clone(), weights, tokenizer, tokenizer_files);
     println!("BERT-base forward (random weights, encoder + pooler), best of {reps}:");
-    bench_forward(&bert, reps, 1, 128, false).await?;
-    bench_forward(&bert, reps, 8, 128, false).await?;
-    bench_forward(&bert, reps, 8, 128, true).await?;
-    bench_forward(&bert, reps, 1, 512, false).await?;
-    bench_forward(&bert, reps, 1, 512, true).await?;
+    bench_forward(&bert, reps, 1, 128, AttentionMode::Auto).await?;
+    for (batch, seq) in [(8, 128), (1, 512)] {
+        for mode in [AttentionMode::Unfused, AttentionMode::Fused] {
+            bench_forward(&bert, reps, batch, seq, mode).await?;
+        }
+    }
     drop(bert);
+    bench_training(&gpu, Some(&base), &mini, reps, square).await
+}
+
+/// Training steps of mini (and base when given) with the default kernel before tuning (the subgroup kernel where it
+/// runs, else the portable one) and with auto, in one run.
+async fn bench_training(
+    gpu: &Rc<Gpu>,
+    base: Option<&BertConfig>,
+    mini: &BertConfig,
+    reps: usize,
+    square: f64,
+) -> Result<()> {
     println!("training step (forward, backward, AdamW; batch 8 x seq 128, 20 masked per sequence), best of {reps}:");
-    // The default before tuning (the subgroup kernel where it runs, else the portable one) against auto.
     let before = gpu.matmul.borrow().default;
     for (label, forced) in [(before.name, Some(before)), ("auto", None)] {
         gpu.matmul.borrow_mut().forced = forced;
         println!(" kernels: {label}");
-        bench_train(&gpu, "mini", &mini, reps, square, false).await?;
-        bench_train(&gpu, "base", &base, reps, square, false).await?;
+        bench_train(gpu, "mini", mini, reps, square, false).await?;
+        if let Some(base) = base {
+            bench_train(gpu, "base", base, reps, square, false).await?;
+        }
     }
     gpu.matmul.borrow_mut().forced = None;
     Ok(())

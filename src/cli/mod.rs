@@ -108,6 +108,9 @@ enum Command {
         /// Time every dispatch of one BERT-mini training step on its own and print where the time goes.
         #[arg(long)]
         profile: bool,
+        /// Only BERT-mini's training step, with the default kernel before tuning and with auto.
+        #[arg(long)]
+        training: bool,
     },
 }
 
@@ -166,7 +169,12 @@ pub fn run() -> i32 {
             Command::Finetune(args) => finetune::run(*args).await,
             Command::Predict(args) => predict::predict(*args).await,
             Command::Eval(args) => predict::eval(args).await,
-            Command::Bench { reps, quick, profile } => bench::run(reps.max(1), quick, profile).await,
+            Command::Bench {
+                reps,
+                quick,
+                profile,
+                training,
+            } => bench::run(reps.max(1), quick, profile, training).await,
         }
     });
     match result {

@@ -10,7 +10,7 @@ use bert_wgpu::{Gpu, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Largest run while tuning: shapes above it are timed on a cut-down copy of the same class.
-const TUNE_MAX_FLOPS: f64 = 4e8;
+const TUNE_MAX_FLOPS: f64 = 2e8;
 
 pub fn cache_file() -> Option<PathBuf> {
     let dir = match (

@@ -152,13 +152,46 @@ impl LayerActs {
     }
 }
 
+/// How inference computes attention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionMode {
+    /// Fused when one layer's probabilities would take more than `FUSED_ABOVE_BYTES` (or the head size
+    /// rules it out), unfused otherwise: on CPU adapters (lavapipe) the unfused matmuls are quicker at
+    /// BERT's usual lengths, and the fused kernel keeps long or wide batches within memory.
+    Auto,
+    /// One kernel per block of queries (online softmax); nothing of size (seq x seq) is stored.
+    Fused,
+    /// Scores, softmax and context as three dispatches, through one probabilities buffer shared by layers.
+    Unfused,
+    /// Unfused, keeping each layer's probabilities (attention maps).
+    KeepProbabilities,
+}
+
+/// [`AttentionMode::Auto`] switches to the fused attention above this many bytes of probabilities per layer.
+pub const FUSED_ABOVE_BYTES: usize = 64 << 20;
+
+impl AttentionMode {
+    /// `Auto` decided for a shape; `Fused` falls back to `Unfused` where the head size rules it out.
+    pub fn resolve(self, c: &BertConfig, batch: usize, seq: usize) -> AttentionMode {
+        let fusable = attention::fused_supported(c.head_dim());
+        match self {
+            AttentionMode::Auto if fusable && batch * c.num_attention_heads * seq * seq * 4 > FUSED_ABOVE_BYTES => {
+                AttentionMode::Fused
+            }
+            AttentionMode::Auto => AttentionMode::Unfused,
+            AttentionMode::Fused if !fusable => AttentionMode::Unfused,
+            m => m,
+        }
+    }
+}
+
 /// Activations for one (batch, seq) shape, allocated once and reused while the shape stays.
 pub struct Workspace {
     pub batch: usize,
     pub seq: usize,
     pub training: bool,
-    /// Inference that keeps each layer's attention probabilities (`record_forward_attentions`).
-    pub attentions: bool,
+    /// How inference attends (training always keeps every layer's probabilities).
+    pub attention: AttentionMode,
     pub ids: wgpu::Buffer,       // (tokens) u32
     pub positions: wgpu::Buffer, // (tokens) u32
     pub types: wgpu::Buffer,     // (tokens) u32
@@ -168,8 +201,9 @@ pub struct Workspace {
     pub emb_norm: Option<Tensor>,
     /// hidden[0] = embeddings output, hidden[l + 1] = output of layer l; each (tokens, H).
     pub hidden: Vec<Tensor>,
-    /// Attention probabilities of each layer, (batch, heads, seq, seq): for training and when asked for;
-    /// empty when inference runs the fused attention, which never stores them.
+    /// Attention probabilities, (batch, heads, seq, seq): one per layer for training and
+    /// `AttentionMode::KeepProbabilities`; one shared by all layers for unfused inference; none for the fused
+    /// attention, which never stores them.
     pub probs: Vec<Tensor>,
     /// (mean, rstd) of each LayerNorm, each (tokens): embeddings, then two per layer.
     pub ln_stats: Vec<(Tensor, Tensor)>,
@@ -183,9 +217,21 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, training: bool, attentions: bool) -> Result<Workspace> {
+    fn new(
+        gpu: &Gpu,
+        c: &BertConfig,
+        batch: usize,
+        seq: usize,
+        training: bool,
+        attention: AttentionMode,
+    ) -> Result<Workspace> {
         let (h, t) = (c.hidden_size, batch * seq);
-        let keep_probs = training || attentions || !attention::fused_supported(c.head_dim());
+        let probs_sets = match attention.resolve(c, batch, seq) {
+            _ if training => c.num_hidden_layers,
+            AttentionMode::KeepProbabilities => c.num_hidden_layers,
+            AttentionMode::Unfused => 1,
+            _ => 0,
+        };
         let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
         // Padding slots past the table (seq is rounded up to a multiple of 4) reuse its last row.
         let last_pos = c.max_position_embeddings - 1;
@@ -197,7 +243,7 @@ impl Workspace {
             batch,
             seq,
             training,
-            attentions,
+            attention,
             ids: gpu.upload_u32(&vec![0; t], "input_ids")?,
             positions: gpu.upload_u32(&positions, "position_ids")?,
             types: gpu.upload_u32(&vec![0; t], "token_type_ids")?,
@@ -211,7 +257,7 @@ impl Workspace {
             hidden: (0..=layers)
                 .map(|l| z(&[t, h], &format!("hidden_states.{l}")))
                 .collect::<Result<_>>()?,
-            probs: (0..if keep_probs { layers } else { 0 })
+            probs: (0..probs_sets)
                 .map(|l| z(&[batch, c.num_attention_heads, seq, seq], &format!("attentions.{l}")))
                 .collect::<Result<_>>()?,
             ln_stats: (0..1 + 2 * layers)
@@ -355,10 +401,16 @@ impl Bert {
     }
 
     /// The workspace for a batch shape, reusing the last one when the shape is the same.
-    pub fn workspace(&self, batch: usize, seq: usize, training: bool, attentions: bool) -> Result<Rc<Workspace>> {
+    pub fn workspace(
+        &self,
+        batch: usize,
+        seq: usize,
+        training: bool,
+        attention: AttentionMode,
+    ) -> Result<Rc<Workspace>> {
         let mut slot = self.workspace.borrow_mut();
         if let Some(ws) = slot.as_ref() {
-            if ws.batch == batch && ws.seq == seq && ws.training == training && ws.attentions == attentions {
+            if ws.batch == batch && ws.seq == seq && ws.training == training && ws.attention == attention {
                 return Ok(ws.clone());
             }
         }
@@ -369,7 +421,7 @@ impl Bert {
             batch,
             seq,
             training,
-            attentions,
+            attention,
         )?);
         *slot = Some(ws.clone());
         Ok(ws)
@@ -378,13 +430,18 @@ impl Bert {
     /// Uploads a batch and records embeddings, encoder and (when the model has them) pooler and NSP head,
     /// for inference.
     pub fn record_forward(&self, rec: &mut Recorder, batch: &Batch) -> Result<Rc<Workspace>> {
-        self.record(rec, batch, false, false, None)
+        self.record(rec, batch, false, AttentionMode::Auto, None)
     }
 
     /// [`Bert::record_forward`] that keeps every layer's attention probabilities in `probs` (the
     /// unfused attention: scores, softmax, then P.V).
     pub fn record_forward_attentions(&self, rec: &mut Recorder, batch: &Batch) -> Result<Rc<Workspace>> {
-        self.record(rec, batch, false, true, None)
+        self.record(rec, batch, false, AttentionMode::KeepProbabilities, None)
+    }
+
+    /// Inference with a given attention implementation (benchmarks and tests).
+    pub fn record_forward_mode(&self, rec: &mut Recorder, batch: &Batch, mode: AttentionMode) -> Result<Rc<Workspace>> {
+        self.record(rec, batch, false, mode, None)
     }
 
     /// The forward pass; `training` keeps every layer's activations for the backward pass, and `dropout`
@@ -396,7 +453,7 @@ impl Bert {
         training: bool,
         dropout: Option<Dropout>,
     ) -> Result<Rc<Workspace>> {
-        self.record(rec, batch, training, training, dropout)
+        self.record(rec, batch, training, AttentionMode::KeepProbabilities, dropout)
     }
 
     fn record(
@@ -404,12 +461,17 @@ impl Bert {
         rec: &mut Recorder,
         batch: &Batch,
         training: bool,
-        attentions: bool,
+        attention: AttentionMode,
         dropout: Option<Dropout>,
     ) -> Result<Rc<Workspace>> {
         let c = &self.config;
         self.check_batch(batch)?;
-        let ws = self.workspace(batch.batch, batch.seq, training, attentions && !training)?;
+        let attention = if training {
+            AttentionMode::KeepProbabilities
+        } else {
+            attention
+        };
+        let ws = self.workspace(batch.batch, batch.seq, training, attention)?;
         let q = &self.gpu.queue;
         q.write_buffer(&ws.ids, 0, bytemuck::cast_slice(&batch.ids));
         q.write_buffer(&ws.types, 0, bytemuck::cast_slice(&batch.types));
@@ -446,7 +508,7 @@ impl Bert {
                 seed: d.seed,
                 stream: site,
             });
-            match ws.probs.get(l) {
+            match ws.probs.get(l).or(ws.probs.first()) {
                 Some(probs) => attention::forward(rec, shape, &a.qkv, &ws.mask, probs, &a.ctx, dropped_probs),
                 None => attention::fused_forward(rec, shape, &a.qkv, &ws.mask, &a.ctx),
             }
