@@ -174,7 +174,9 @@ export async function readModelFiles(source, { tokenizerOnly = false, fetch, sig
     const base = new URL(String(source), globalThis.location?.href);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
     const get = (name, optional) => fetchFile(base, name, { optional, fetch, signal });
-    const [config, weights, tokenizerConfig, specialTokensMap, tokenizerJson, vocabTxt] = await Promise.all([
+    // Fetched in parallel; when several fail, the error names the first in this order, whichever came back
+    // first.
+    const settled = await Promise.allSettled([
       tokenizerOnly ? undefined : get('config.json'),
       tokenizerOnly ? undefined : get('model.safetensors'),
       get('tokenizer_config.json', true),
@@ -182,6 +184,9 @@ export async function readModelFiles(source, { tokenizerOnly = false, fetch, sig
       get('tokenizer.json', true),
       get('vocab.txt', true),
     ]);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [config, weights, tokenizerConfig, specialTokensMap, tokenizerJson, vocabTxt] = settled.map((r) => r.value);
     if (!tokenizerJson && !vocabTxt) {
       throw new BertError(`tokenizer.json and vocab.txt: neither found (HTTP 404) under ${base}`, 'network');
     }
