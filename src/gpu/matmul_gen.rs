@@ -416,16 +416,7 @@ impl MatmulKernel {
         );
         // Stage A into tile_a (BK, BM / 4).
         match entry {
-            Entry::Nt | Entry::NnA4 => s.push_str(
-                "        // A (m, k) as vec4 along k: BM * BK / 4 loads, each spread over four k rows.\n\
-                 \x20       for (var e = lid; e < BM * BK / 4u; e += THREADS) {\n\
-                 \x20           let r = e / (BK / 4u);\n            let q = e % (BK / 4u);\n\
-                 \x20           let row = row0 + r;\n            let kq = k0 / 4u + q;\n\
-                 \x20           let v = select(vec4<f32>(), a[a_base / 4u + min(row, p.m - 1u) * (p.a_rs / 4u) + min(kq, k4 - 1u)], row < p.m && kq < k4);\n\
-                 \x20           for (var t = 0u; t < 4u; t++) {\n\
-                 \x20               tile_a[(4u * q + t) * (BM / 4u) + r / 4u][r % 4u] = v[t];\n\
-                 \x20           }\n        }\n",
-            ),
+            Entry::Nt | Entry::NnA4 => stage_along_k(s, "A (m, k)", "a", "tile_a", "BM", "row0", "m"),
             Entry::Nn => s.push_str(
                 "        // A (m, k) one value at a time, consecutive invocations along k.\n\
                  \x20       for (var e = lid; e < BM * BK; e += THREADS) {\n\
@@ -451,16 +442,7 @@ impl MatmulKernel {
         }
         // Stage B into tile_b (BK, BN / 4).
         if entry == Entry::Nt {
-            s.push_str(
-                "        // B (n, k) as vec4 along k.\n\
-                 \x20       for (var e = lid; e < BN * BK / 4u; e += THREADS) {\n\
-                 \x20           let r = e / (BK / 4u);\n            let q = e % (BK / 4u);\n\
-                 \x20           let col = col0 + r;\n            let kq = k0 / 4u + q;\n\
-                 \x20           let v = select(vec4<f32>(), b[b_base / 4u + min(col, p.n - 1u) * (p.b_rs / 4u) + min(kq, k4 - 1u)], col < p.n && kq < k4);\n\
-                 \x20           for (var t = 0u; t < 4u; t++) {\n\
-                 \x20               tile_b[(4u * q + t) * (BN / 4u) + r / 4u][r % 4u] = v[t];\n\
-                 \x20           }\n        }\n",
-            );
+            stage_along_k(s, "B (n, k)", "b", "tile_b", "BN", "col0", "n");
         } else {
             s.push_str(
                 "        // B (k, n) as vec4 along n: straight into the k-major tile.\n\
@@ -499,6 +481,23 @@ impl MatmulKernel {
              \x20       }\n    }\n}\n",
         );
     }
+}
+
+/// Tiled design: stages one operand stored (rows, k) with rows contiguous along k (`what`), read as vec4
+/// along k from storage array `view`, into the k-major `tile` of `edge` rows starting at `first` (of
+/// `rows` = p.m or p.n): BM * BK / 4 loads (or BN), each spread over four k rows of the tile.
+fn stage_along_k(s: &mut String, what: &str, view: &str, tile: &str, edge: &str, first: &str, rows: &str) {
+    let _ = write!(
+        s,
+        "        // {what} as vec4 along k: {edge} * BK / 4 loads, each spread over four k rows.\n\
+         \x20       for (var e = lid; e < {edge} * BK / 4u; e += THREADS) {{\n\
+         \x20           let r = e / (BK / 4u);\n            let q = e % (BK / 4u);\n\
+         \x20           let row = {first} + r;\n            let kq = k0 / 4u + q;\n\
+         \x20           let v = select(vec4<f32>(), {view}[{view}_base / 4u + min(row, p.{rows} - 1u) * (p.{view}_rs / 4u) + min(kq, k4 - 1u)], row < p.{rows} && kq < k4);\n\
+         \x20           for (var t = 0u; t < 4u; t++) {{\n\
+         \x20               {tile}[(4u * q + t) * ({edge} / 4u) + r / 4u][r % 4u] = v[t];\n\
+         \x20           }}\n        }}\n"
+    );
 }
 
 /// Matmuls of one entry point whose sizes fall in the same buckets (each a factor of 4 wide) share a
