@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch + transformers reference for the README's sentiment comparison (fine-tuning issue, item 5).
 
-Fine-tunes a BERT model directory with BertForSequenceClassification on ../shared/data/sentiment/train.tsv and
+Fine-tunes a BERT model directory with BertForSequenceClassification on data/sentiment/train.tsv and
 reports accuracy on dev.tsv, so that `bert-wgpu finetune` with the same recipe can be compared with it. Run by a
 developer, never by CI:
 
@@ -47,7 +47,7 @@ import transformers
 from transformers import AutoTokenizer, BertForSequenceClassification, get_linear_schedule_with_warmup
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data" / "sentiment"
+DATA = REPO / "data" / "sentiment"
 
 
 MASK64 = (1 << 64) - 1
