@@ -374,8 +374,9 @@ fn every_candidate_passes_the_check_and_a_faulty_one_is_excluded_by_tuning() {
     use bert_wgpu::gpu::matmul_gen::{ShapeClass, PORTABLE};
     use bert_wgpu::ops::tune;
     let Some(gpu) = common::gpu() else { return };
-    for k in gpu.candidates() {
-        let verdict = pollster::block_on(tune::check(&gpu, k)).unwrap();
+    let candidates = gpu.candidates();
+    let verdicts = pollster::block_on(tune::check(&gpu, &candidates)).unwrap();
+    for (k, verdict) in candidates.iter().zip(verdicts) {
         assert_eq!(verdict, None, "{} differs from the portable kernel", k.name);
     }
     // A deliberately wrong copy of the fastest-looking design next to the real candidates: tuning reports

@@ -160,7 +160,7 @@ pub struct TuneReport {
     pub cached: usize,
 }
 
-/// Random (z, m, k) style data in [-1, 1).
+/// `n` uniform values in [-1, 1).
 fn random(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) as f32).collect()
 }
@@ -198,7 +198,10 @@ async fn run_case(
 
 /// Compares `k` with the portable kernel on every entry point, at ragged sizes over two matrices with
 /// padded strides, bias, activation, scaling and accumulation. Returns why it is wrong, if it is.
-pub async fn check(gpu: &Gpu, k: MatmulKernel) -> Result<Option<String>> {
+/// Each of `kernels` gets `None` when it agrees, else why it is wrong; the portable kernel's result of each
+/// case is computed once for all of them.
+pub async fn check(gpu: &Gpu, kernels: &[MatmulKernel]) -> Result<Vec<Option<String>>> {
+    let mut verdicts: Vec<Option<String>> = vec![None; kernels.len()];
     let mut rng = Rng::new(7);
     // (form, m, n, k, A row stride padding): the padding picks the A-by-vec4 or the scalar entry.
     let cases = [
@@ -245,18 +248,26 @@ pub async fn check(gpu: &Gpu, k: MatmulKernel) -> Result<Option<String>> {
             si: b_rows * b_rs,
         };
         let want = run_case(gpu, PORTABLE, form, d, a, b, &y0, &bias).await?;
-        let got = run_case(gpu, k, form, d, a, b, &y0, &bias).await?;
         let entry = matmul::entry_for(form, &d, &a);
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            if !((g - w).abs() <= 1e-4 * (1.0 + w.abs())) {
-                return Ok(Some(format!(
+        for (&k, verdict) in kernels.iter().zip(verdicts.iter_mut()) {
+            if verdict.is_some() {
+                continue; // already excluded by an earlier case
+            }
+            let got = run_case(gpu, k, form, d, a, b, &y0, &bias).await?;
+            let wrong = got
+                .iter()
+                .zip(&want)
+                .enumerate()
+                .find(|(_, (g, w))| !((*g - *w).abs() <= 1e-4 * (1.0 + w.abs())));
+            if let Some((i, (g, w))) = wrong {
+                *verdict = Some(format!(
                     "{} at {m}x{n}x{kk}: Y[{i}] = {g}, the portable kernel gives {w}",
                     entry.name()
-                )));
+                ));
             }
         }
     }
-    Ok(None)
+    Ok(verdicts)
 }
 
 /// Seconds of now, for timing (wall clock natively, `Date.now()` in a browser).
@@ -383,15 +394,13 @@ pub async fn tune(
     if todo.is_empty() {
         return Ok(report);
     }
+    progress(0, todo.len(), "checking the candidates");
+    let runnable: Vec<MatmulKernel> = candidates.iter().copied().filter(|k| gpu.can_run(k)).collect();
     let mut valid = Vec::new();
-    for &k in candidates {
-        progress(0, todo.len(), &format!("checking {}", k.name));
-        if !gpu.can_run(&k) {
-            continue;
-        }
-        match check(gpu, k).await? {
-            None => valid.push(k),
-            Some(why) => report.excluded.push((k, why)),
+    for (k, verdict) in runnable.iter().zip(check(gpu, &runnable).await?) {
+        match verdict {
+            None => valid.push(*k),
+            Some(why) => report.excluded.push((*k, why)),
         }
     }
     let shapes: Vec<MatmulShape> = todo.values().cloned().collect();
