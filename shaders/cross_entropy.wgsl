@@ -6,10 +6,11 @@ struct CrossEntropyParams {
     rows: u32,
     v: u32,      // classes (vocabulary size), any value
     scale: f32,  // backward: dlogits are multiplied by this (1 / scored rows for a mean)
+    stride: u32, // row stride of the logits, >= v (the MLM logits are padded to a multiple of 4)
 }
 
 @group(0) @binding(0) var<uniform> p: CrossEntropyParams;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;          // (rows, v)
+@group(0) @binding(1) var<storage, read> logits: array<f32>;          // (rows, stride), classes in [0, v)
 @group(0) @binding(2) var<storage, read> labels: array<u32>;          // (rows)
 @group(0) @binding(3) var<storage, read_write> losses: array<f32>;    // (rows) lse - logit[label]
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;       // (rows) log-sum-exp, for the backward
@@ -30,7 +31,7 @@ fn cross_entropy_forward(
     if row >= p.rows {
         return;
     }
-    let base = row * p.v;
+    let base = row * p.stride;
     var mx = -3.4028234e38; // lowest f32 that browsers accept as a literal
     var arg = p.v; // none yet
     for (var j = lid; j < p.v; j += WG) {
@@ -81,9 +82,10 @@ fn cross_entropy_forward(
 // Backward bindings (shares `p`); `b_` marks what the forward read or wrote.
 @group(0) @binding(1) var<storage, read> b_labels: array<u32>;         // (rows)
 @group(0) @binding(2) var<storage, read> b_lse: array<f32>;            // (rows) from the forward
-@group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;    // (rows, v): logits in, gradient out
+@group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;    // (rows, stride): logits in, gradient out
 
-// dlogits = (softmax(logits) - onehot(label)) * scale, in place; one invocation per element.
+// dlogits = (softmax(logits) - onehot(label)) * scale, in place over the first v columns of each row;
+// one invocation per element.
 @compute @workgroup_size(64)
 fn cross_entropy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
@@ -92,11 +94,12 @@ fn cross_entropy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     }
     let row = i / p.v;
     let j = i % p.v;
+    let at = row * p.stride + j;
     let label = b_labels[row];
     if label >= p.v {
-        dlogits[i] = 0.0;
+        dlogits[at] = 0.0;
         return;
     }
-    let prob = exp(dlogits[i] - b_lse[row]);
-    dlogits[i] = (prob - select(0.0, 1.0, j == label)) * p.scale;
+    let prob = exp(dlogits[at] - b_lse[row]);
+    dlogits[at] = (prob - select(0.0, 1.0, j == label)) * p.scale;
 }

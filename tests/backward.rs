@@ -371,8 +371,10 @@ fn cross_entropy_backward_finite_differences() {
 #[test]
 fn cross_entropy_matches_reference() {
     let Some(gpu) = common::gpu() else { return };
-    // A vocabulary that is not a multiple of 64 and BERT's; rows beyond 65535 workgroups (folded into y).
-    for (rows, v) in [(7usize, 1000usize), (3, 30522), (65537, 5)] {
+    // A vocabulary that is not a multiple of 64 and BERT's, stored as the MLM head stores it (rows padded to
+    // a multiple of 4, with values past v that must be neither read nor written); rows beyond 65535
+    // workgroups (folded into y).
+    for (rows, v, pad) in [(7usize, 1000usize, 0usize), (3, 30522, 2), (65537, 5, 0)] {
         let mut logits = random(rows * v, 82 + v as u64, 4.0);
         let mut rng = Rng::new(83);
         let mut labels: Vec<u32> = (0..rows).map(|_| (rng.next_u64() % v as u64) as u32).collect();
@@ -388,14 +390,22 @@ fn cross_entropy_matches_reference() {
         }
         let scored = labels.iter().filter(|&&l| (l as usize) < v).count();
         let scale = 1.0 / scored as f32;
-        let logits_t = up(&gpu, &logits, &[rows, v]);
+        let stride = v + pad;
+        let stored: Vec<f32> = logits
+            .chunks(v)
+            .flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(99.0, pad)))
+            .collect();
+        let logits_t = up(&gpu, &stored, &[rows, stride]);
         let labels_b = gpu.upload_u32(&labels, "labels").unwrap();
         let z = || gpu.zeros(&[rows], "z").unwrap();
         let (losses, lse, correct) = (z(), z(), z());
         let mut rec = Recorder::new(&gpu);
-        cross_entropy::forward(&mut rec, &logits_t, &labels_b, &losses, &lse, &correct);
-        cross_entropy::backward(&mut rec, &logits_t, &labels_b, &lse, scale);
-        let got = read(rec, &[&losses, &lse, &correct, &logits_t]);
+        cross_entropy::forward(&mut rec, &logits_t, v, &labels_b, &losses, &lse, &correct);
+        cross_entropy::backward(&mut rec, &logits_t, v, &labels_b, &lse, scale);
+        let mut got = read(rec, &[&losses, &lse, &correct, &logits_t]);
+        let tails: Vec<f32> = got[3].chunks(stride).flat_map(|row| row[v..].to_vec()).collect();
+        assert!(tails.iter().all(|&t| t == 99.0), "the padding past v is left as it was");
+        got[3] = got[3].chunks(stride).flat_map(|row| row[..v].to_vec()).collect();
 
         let x = f64s(&logits);
         let (want_losses, want_lse, want_correct) = cpu::cross_entropy(&x, &labels, v);

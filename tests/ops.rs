@@ -79,6 +79,7 @@ fn batched_case(gpu: &Gpu) {
         rs,
         so: m * rs,
         si: k,
+        zero_tail: false,
     };
     let op_b = Operand {
         buf: &bt.buf,
@@ -86,6 +87,7 @@ fn batched_case(gpu: &Gpu) {
         rs,
         so: n * rs,
         si: k,
+        zero_tail: false,
     };
     let op_y = Operand {
         buf: &y.buf,
@@ -93,6 +95,7 @@ fn batched_case(gpu: &Gpu) {
         rs: n,
         so: inner * m * n,
         si: m * n,
+        zero_tail: false,
     };
     let dims = Dims {
         m,
@@ -167,6 +170,126 @@ fn batched_case(gpu: &Gpu) {
         })
         .collect();
     assert_close("NN", &got, &want, 1e-5);
+}
+
+#[test]
+fn products_read_a_four_at_a_time_past_an_odd_length() {
+    for gpu in common::gpus_per_kernel() {
+        let v = common::kernel_name(&gpu);
+        // A (rows, 35) stored in rows of 36: NN (k = 35) may read it as vec4 when the 36th column is zero,
+        // as the MLM head's padded logits are in dX = dlogits . decoder.
+        let (m, n, k, rs) = (13, 20, 35, 36);
+        let a: Vec<f32> = random(m * rs, 40, 1.0)
+            .chunks(rs)
+            .flat_map(|row| row[..k].iter().copied().chain([0.0]))
+            .collect();
+        let b = random(k * n, 41, 1.0);
+        let (at, bt) = (
+            gpu.upload(&a, &[m, rs], "a").unwrap(),
+            gpu.upload(&b, &[k, n], "b").unwrap(),
+        );
+        let y = gpu.zeros(&[m, n], "y").unwrap();
+        let op_a = Operand {
+            zero_tail: true,
+            ..Operand::matrix(&at, rs)
+        };
+        let dims = Dims {
+            m,
+            n,
+            k,
+            batch_outer: 1,
+            batch_inner: 1,
+        };
+        assert_eq!(matmul::entry_for(Form::Nn, &dims, &op_a).name(), "matmul_nn_a4");
+        let mut rec = Recorder::new(&gpu);
+        let (op_b, op_y) = (Operand::matrix(&bt, n), Operand::matrix(&y, n));
+        matmul::forward(&mut rec, Form::Nn, dims, op_a, op_b, op_y, Epilogue::default());
+        let want: Vec<f32> = (0..m * n)
+            .map(|i| {
+                (0..k)
+                    .map(|e| a[i / n * rs + e] as f64 * b[e * n + i % n] as f64)
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        assert_close(&format!("{v} NN, k = 35 over a zero tail"), &read(rec, &y), &want, 1e-5);
+
+        // TN with m = 37 (dW of an odd vocabulary) over rows of 40 whose tail holds other values: the
+        // vec4 reads past m feed only rows of Y that are not stored.
+        let (m, n, k, rs) = (37, 12, 9, 40);
+        let a = random(k * rs, 42, 1.0);
+        let b = random(k * n, 43, 1.0);
+        let (at, bt) = (
+            gpu.upload(&a, &[k, rs], "a").unwrap(),
+            gpu.upload(&b, &[k, n], "b").unwrap(),
+        );
+        let y = gpu.upload(&vec![0.5; m * n], &[m, n], "y").unwrap();
+        let dims = Dims { m, n, k, ..dims };
+        let op_a = Operand::matrix(&at, rs);
+        assert_eq!(matmul::entry_for(Form::Tn, &dims, &op_a).name(), "matmul_tn_a4");
+        let mut rec = Recorder::new(&gpu);
+        let (op_b, op_y) = (Operand::matrix(&bt, n), Operand::matrix(&y, n));
+        let epi = Epilogue {
+            accumulate: true,
+            ..Default::default()
+        };
+        matmul::forward(&mut rec, Form::Tn, dims, op_a, op_b, op_y, epi);
+        let want: Vec<f32> = (0..m * n)
+            .map(|i| {
+                0.5 + (0..k)
+                    .map(|e| a[e * rs + i / n] as f64 * b[e * n + i % n] as f64)
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        assert_close(&format!("{v} TN, m = 37 in rows of 40"), &read(rec, &y), &want, 1e-5);
+    }
+}
+
+#[test]
+fn a_long_k_is_split_into_chunks_and_summed() {
+    for gpu in common::gpus_per_kernel() {
+        // dX of an MLM head: k = 8 chunks + 6 over a zero tail (rows of 8200), small Y, accumulated onto
+        // 0.5: seven full chunks go through the partial products, the last 1030 columns straight into Y.
+        let (m, n, k, rs) = (5, 12, 8 * matmul::SPLIT_K_CHUNK + 6, 8 * matmul::SPLIT_K_CHUNK + 8);
+        let a: Vec<f32> = random(m * rs, 44, 1.0)
+            .chunks(rs)
+            .flat_map(|row| row[..k].iter().copied().chain([0.0, 0.0]))
+            .collect();
+        let b = random(k * n, 45, 1.0);
+        let (at, bt) = (
+            gpu.upload(&a, &[m, rs], "a").unwrap(),
+            gpu.upload(&b, &[k, n], "b").unwrap(),
+        );
+        let y = gpu.upload(&vec![0.5; m * n], &[m, n], "y").unwrap();
+        let dims = Dims {
+            m,
+            n,
+            k,
+            batch_outer: 1,
+            batch_inner: 1,
+        };
+        let op_a = Operand {
+            zero_tail: true,
+            ..Operand::matrix(&at, rs)
+        };
+        let (op_b, op_y) = (Operand::matrix(&bt, n), Operand::matrix(&y, n));
+        let epi = Epilogue {
+            accumulate: true,
+            ..Default::default()
+        };
+        assert!(matmul::splits_along_k(Form::Nn, &dims, &op_y, &epi));
+        let mut rec = Recorder::new(&gpu);
+        matmul::forward(&mut rec, Form::Nn, dims, op_a, op_b, op_y, epi);
+        let want: Vec<f32> = (0..m * n)
+            .map(|i| {
+                0.5 + (0..k)
+                    .map(|e| a[i / n * rs + e] as f64 * b[e * n + i % n] as f64)
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        // Sums of 8198 products of values in [-1, 1]: f32 rounding grows with k.
+        let v = common::kernel_name(&gpu);
+        assert_close(&format!("{v} NN split along k"), &read(rec, &y), &want, 2e-4);
+    }
 }
 
 #[test]
@@ -328,19 +451,23 @@ fn fused_attention_matches_the_reference_across_key_blocks_and_padding() {
 #[test]
 fn linear_backward_gives_input_weight_and_bias_gradients() {
     for gpu in common::gpus_per_kernel() {
-        // Odd sizes on purpose: 2 output features (the NSP head), rows not a multiple of 8.
-        for &(m, n, k) in &[(13, 2, 8), (70, 36, 12)] {
+        // Odd sizes on purpose: 2 output features (the NSP head), rows not a multiple of 8, and 37 outputs
+        // with dy stored in rows of 40 ending in zeros (the MLM head's padded logits).
+        for &(m, n, k, pad) in &[(13, 2, 8, 0), (70, 36, 12, 0), (21, 37, 12, 3)] {
             let x = random(m * k, 20, 1.0);
             let w = random(n * k, 21, 1.0);
             let dy = random(m * n, 22, 1.0);
+            let dy_stored: Vec<f32> = dy
+                .chunks(n)
+                .flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(0.0, pad)))
+                .collect();
             let up = |v: &[f32], shape: &[usize]| gpu.upload(v, shape, "t").unwrap();
-            let (xt, wt, dyt) = (up(&x, &[m, k]), up(&w, &[n, k]), up(&dy, &[m, n]));
+            let (xt, wt, dyt) = (up(&x, &[m, k]), up(&w, &[n, k]), up(&dy_stored, &[m, n + pad]));
             let dx = gpu.zeros(&[m, k], "dx").unwrap();
             let dw = up(&vec![0.5; n * k], &[n, k]); // accumulates onto 0.5
             let db = up(&vec![0.25; n], &[n]);
-            let ones = up(&vec![1.0; m * 4], &[m, 4]);
             let mut rec = Recorder::new(&gpu);
-            matmul::linear_backward(&mut rec, &xt, &wt, &dyt, Some(&dx), false, &dw, Some((&db, &ones)));
+            matmul::linear_backward(&mut rec, &xt, &wt, &dyt, Some(&dx), false, &dw, Some(&db));
             let got =
                 pollster::block_on(rec.submit_and_read(&[(&dx.buf, 0, m * k), (&dw.buf, 0, n * k), (&db.buf, 0, n)]))
                     .unwrap();

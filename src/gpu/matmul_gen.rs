@@ -361,10 +361,14 @@ impl MatmulKernel {
                     let _ = writeln!(s, "        let b{j} = b[brow + {j}u];");
                 }
                 if entry == Entry::TnA4 {
-                    // A row kk holds A^T's column: m0.. m0 + tm are tm / 4 vec4s (m is a multiple of 4).
+                    // A row kk holds A^T's column: m0.. m0 + tm are tm / 4 vec4s. Past m (up to the next
+                    // multiple of 4, within the aligned row stride) they feed rows of Y that are not stored.
                     s.push_str("        let arow = a_base / 4u + kk * a_rs;\n");
                     for g in 0..tm / 4 {
-                        let _ = writeln!(s, "        let av{g} = a[arow + min(m0 / 4u + {g}u, p.m / 4u - 1u)];");
+                        let _ = writeln!(
+                            s,
+                            "        let av{g} = a[arow + min(m0 / 4u + {g}u, (p.m + 3u) / 4u - 1u)];"
+                        );
                     }
                     for i in 0..tm {
                         let _ = writeln!(
@@ -410,7 +414,7 @@ impl MatmulKernel {
             "    let tx = lid % (BN / TN);  // this invocation's block column\n\
              \x20   let ty = lid / (BN / TN);  // and block row\n\
              \x20   let row0 = wg.y * BM;\n    let col0 = wg.x * BN;\n\
-             \x20   let k4 = p.k / 4u;\n\
+             \x20   let k4 = (p.k + 3u) / 4u;  // vec4s along k (NN with an odd k reads A's zero tail)\n\
              \x20   var acc: array<vec4<f32>, TM * TN / 4u>;  // acc[i * TN / 4 + j]: row i, columns 4j..4j+3\n\
              \x20   for (var k0 = 0u; k0 < p.k; k0 += BK) {\n",
         );
@@ -425,11 +429,12 @@ impl MatmulKernel {
                  \x20       }\n",
             ),
             Entry::TnA4 => s.push_str(
-                "        // A stored (k, m) as vec4 along m: straight into the k-major tile.\n\
+                "        // A stored (k, m) as vec4 along m (the last one may reach past m): straight into the k-major tile.\n\
+                 \x20       let m4 = (p.m + 3u) / 4u;\n\
                  \x20       for (var e = lid; e < BM * BK / 4u; e += THREADS) {\n\
                  \x20           let kk = e / (BM / 4u);\n            let q = e % (BM / 4u);\n\
                  \x20           let kr = k0 + kk;\n            let c4 = row0 / 4u + q;\n\
-                 \x20           tile_a[e] = select(vec4<f32>(), a[a_base / 4u + min(kr, p.k - 1u) * (p.a_rs / 4u) + min(c4, p.m / 4u - 1u)], kr < p.k && c4 < p.m / 4u);\n\
+                 \x20           tile_a[e] = select(vec4<f32>(), a[a_base / 4u + min(kr, p.k - 1u) * (p.a_rs / 4u) + min(c4, m4 - 1u)], kr < p.k && c4 < m4);\n\
                  \x20       }\n",
             ),
             Entry::Tn => s.push_str(

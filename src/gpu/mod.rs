@@ -68,6 +68,9 @@ pub struct Gpu {
     /// Bytes held in buffers created through this runtime (the runtime's own accounting).
     allocated: Cell<u64>,
     peak_allocated: Cell<u64>,
+    /// The partial products of a matmul split along k (`ops::matmul`), grown on demand and shared by every
+    /// such product (dispatches run in order).
+    split_partials: RefCell<Option<wgpu::Buffer>>,
     /// When set, every submit runs its dispatches one at a time and adds each one's wall time here,
     /// keyed by entry point and sizes (`bench --profile`; native only).
     profile: RefCell<Option<Vec<(String, f64)>>>,
@@ -149,6 +152,7 @@ impl Gpu {
             pipelines: RefCell::new(HashMap::new()),
             allocated: Cell::new(0),
             peak_allocated: Cell::new(0),
+            split_partials: RefCell::new(None),
             profile: RefCell::new(None),
         };
         #[cfg(not(target_arch = "wasm32"))]
@@ -156,6 +160,16 @@ impl Gpu {
             gpu.force_kernels(&name)?;
         }
         Ok(gpu)
+    }
+
+    /// A buffer of at least `len` f32 for the partial products of a split matmul; None when it cannot be
+    /// allocated (the caller then does not split).
+    pub fn split_partials(&self, len: usize) -> Option<wgpu::Buffer> {
+        let mut held = self.split_partials.borrow_mut();
+        if held.as_ref().is_none_or(|b| b.size() < (len * 4) as u64) {
+            *held = self.zeros(&[len], "matmul split-k partials").ok().map(|t| t.buf);
+        }
+        held.clone()
     }
 
     /// Whether a matmul candidate can run here: subgroups for the subgroup kernel, the workgroup size

@@ -19,6 +19,7 @@ pub enum Shader {
     Dropout,
     Span,
     Mse,
+    SumRows,
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -41,6 +42,7 @@ impl Shader {
             Shader::Dropout,
             Shader::Span,
             Shader::Mse,
+            Shader::SumRows,
         ];
         CANDIDATES.iter().map(|&k| Shader::Matmul(k)).chain(files).collect()
     }
@@ -59,6 +61,7 @@ impl Shader {
             Shader::Dropout => "dropout.wgsl",
             Shader::Span => "span.wgsl",
             Shader::Mse => "mse.wgsl",
+            Shader::SumRows => "sum_rows.wgsl",
         }
     }
 
@@ -76,6 +79,7 @@ impl Shader {
             Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Shader::Span => include_str!("../../shaders/span.wgsl"),
             Shader::Mse => include_str!("../../shaders/mse.wgsl"),
+            Shader::SumRows => include_str!("../../shaders/sum_rows.wgsl"),
         })
     }
 

@@ -27,8 +27,6 @@ pub struct BackwardBuffers {
     d_emb: Tensor,                // (tokens, H)
     d_drop: Tensor,               // (tokens, H) gradient before a dropout (training with dropout only)
     d_probs_drop: Option<Tensor>, // (batch, heads, seq, seq) gradient of the dropped probabilities
-    /// (max(tokens, rows) + 1, 4) ones, for bias gradients.
-    pub ones: Tensor,
     word_index: GradIndex,
     position_index: GradIndex,
     type_index: GradIndex,
@@ -47,8 +45,6 @@ impl BackwardBuffers {
     pub fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, rows: usize) -> Result<BackwardBuffers> {
         let (h, i, t) = (c.hidden_size, c.intermediate_size, batch * seq);
         let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
-        // One row more than any product reads: the TN kernel fetches B eight columns at a time.
-        let ones_rows = t.max(rows) + 1;
         let cls_rows: Vec<u32> = (0..batch).map(|b| (b * seq) as u32).collect();
         let cls_inverse = gather::inverse_index(&cls_rows, t);
         Ok(BackwardBuffers {
@@ -71,7 +67,6 @@ impl BackwardBuffers {
             } else {
                 None
             },
-            ones: gpu.upload(&vec![1.0; ones_rows * 4], &[ones_rows, 4], "ones")?,
             word_index: GradIndex::alloc(gpu, t)?,
             position_index: GradIndex::alloc(gpu, t)?,
             type_index: GradIndex::alloc(gpu, t)?,
@@ -133,7 +128,7 @@ impl Bert {
     ) {
         self.record_mlm_backward(rec, mlm, bb, g);
         if let (Some(nsp), Some(gnsp)) = (&self.weights.nsp, &g.nsp) {
-            let nb = Some((&gnsp.bias, &bb.ones));
+            let nb = Some(&gnsp.bias);
             let (pooled, dl) = (&ws.pooled, &ws.nsp_logits);
             matmul::linear_backward(
                 rec,
@@ -155,14 +150,13 @@ impl Bert {
     fn record_mlm_backward(&self, rec: &mut Recorder, mlm: &MlmActs, bb: &BackwardBuffers, g: &Weights) {
         let c = &self.config;
         let w = &self.weights;
-        let ones = &bb.ones;
         let (head, ghead) = (w.mlm.as_ref().unwrap(), g.mlm.as_ref().unwrap());
         let last = &bb.d_hidden[0];
 
         // MLM head: decoder (tied to the word embeddings: its gradient adds into theirs), LayerNorm,
         // activation, dense; then back to the hidden rows it was gathered from.
         let d_decoder = ghead.untied_decoder.as_ref().unwrap_or(&g.embeddings.word);
-        let (dl, bias_grad) = (&mlm.logits, Some((&ghead.bias, ones)));
+        let (dl, bias_grad) = (&mlm.logits, Some(&ghead.bias));
         matmul::linear_backward(
             rec,
             &mlm.normed,
@@ -191,7 +185,7 @@ impl Bert {
             .as_ref()
             .expect("MLM activations were recorded for training");
         gelu::backward(rec, pre, &bb.d_transformed, &bb.d_transform_pre, c.act());
-        let (tw, tb) = (&ghead.transform_weight, Some((&ghead.transform_bias, ones)));
+        let (tw, tb) = (&ghead.transform_weight, Some(&ghead.transform_bias));
         matmul::linear_backward(
             rec,
             &mlm.picked,
@@ -215,14 +209,14 @@ impl Bert {
         g: &Weights,
         accumulate: bool,
     ) {
-        let (w, ones, last) = (&self.weights, &bb.ones, &bb.d_hidden[0]);
+        let (w, last) = (&self.weights, &bb.d_hidden[0]);
         if let (Some(pool), Some(gpool)) = (&w.pooler, &g.pooler) {
             let pre = ws
                 .pool_pre
                 .as_ref()
                 .expect("pooler activations were recorded for training");
             gelu::backward(rec, pre, &bb.d_pooled, &bb.d_pool_pre, Act::Tanh);
-            let pb = Some((&gpool.bias, ones));
+            let pb = Some(&gpool.bias);
             matmul::linear_backward(
                 rec,
                 &ws.cls,
@@ -247,7 +241,7 @@ impl Bert {
         g: &Weights,
         dropout: Option<Dropout>,
     ) {
-        let (c, w, ones) = (&self.config, &self.weights, &bb.ones);
+        let (c, w) = (&self.config, &self.weights);
 
         // Encoder layers in reverse. With dropout, a LayerNorm's input gradient is that of the dropped
         // projection; `undrop` takes it back through the same mask to the projection itself.
@@ -282,7 +276,7 @@ impl Bert {
                 &bb.dz2
             };
             // ffn_out = inter . W_out^T + b; inter = act(inter_pre); inter_pre = attn_norm . W_in^T + b
-            let ob = Some((&gl.out_bias, ones));
+            let ob = Some(&gl.out_bias);
             matmul::linear_backward(
                 rec,
                 &a.inter,
@@ -298,7 +292,7 @@ impl Bert {
                 .as_ref()
                 .expect("layer activations were recorded for training");
             gelu::backward(rec, inter_pre, &bb.d_inter, &bb.d_inter_pre, c.act());
-            let (ib, d_an) = (Some((&gl.inter_bias, ones)), Some(&bb.d_attn_norm));
+            let (ib, d_an) = (Some(&gl.inter_bias), Some(&bb.d_attn_norm));
             let (iw, giw) = (&layer.inter_weight, &gl.inter_weight);
             matmul::linear_backward(rec, &a.attn_norm, iw, &bb.d_inter_pre, d_an, true, giw, ib);
 
@@ -314,7 +308,7 @@ impl Bert {
                 &bb.dz1
             };
             // attn_proj = ctx . W_ao^T + b
-            let ab = Some((&gl.attn_out_bias, ones));
+            let ab = Some(&gl.attn_out_bias);
             let (aw, gaw) = (&layer.attn_out_weight, &gl.attn_out_weight);
             matmul::linear_backward(rec, &a.ctx, aw, d_proj, Some(&bb.d_ctx), false, gaw, ab);
             let attention_dropout = match (dropped, dropout) {
@@ -323,7 +317,7 @@ impl Bert {
             };
             attention_backward(rec, shape, &a.qkv, &ws.probs[l], attention_dropout, bb);
             // qkv = x . W_qkv^T + b
-            let qb = Some((&gl.qkv_bias, ones));
+            let qb = Some(&gl.qkv_bias);
             matmul::linear_backward(
                 rec,
                 x,
@@ -373,6 +367,7 @@ fn attention_backward(
         rs,
         so: s.seq * rs,
         si: s.head_dim,
+        zero_tail: false,
     };
     let (q, k, v) = (
         per_head(&qkv.buf, 0, 3 * hidden),
@@ -389,6 +384,7 @@ fn attention_backward(
         rs: s.seq,
         so: s.heads * seq_sq,
         si: seq_sq,
+        zero_tail: false,
     };
     let batched = |m, n, k| Dims {
         m,

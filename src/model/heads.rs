@@ -4,7 +4,8 @@
 use super::{Bert, Workspace};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder, Tensor};
-use crate::ops::{gather, gelu, layernorm, matmul, Act};
+use crate::ops::matmul::{self, Operand};
+use crate::ops::{gather, gelu, layernorm, Act};
 
 /// Activations of the MLM head for `rows` selected positions.
 pub struct MlmActs {
@@ -16,7 +17,11 @@ pub struct MlmActs {
     pub normed: Tensor,                // (rows, H) after the LayerNorm
     pub mean: Tensor,                  // (rows)
     pub rstd: Tensor,                  // (rows)
-    pub logits: Tensor,                // (rows, vocab); the backward pass turns it into dlogits in place
+    /// (rows, stride): vocab logits per row, then zeros up to the stride. Training pads the stride to a
+    /// multiple of 4 so that the backward products read the logits four at a time; inference does not.
+    /// The backward pass turns the first vocab columns into dlogits in place.
+    pub logits: Tensor,
+    pub vocab: usize,
 }
 
 impl MlmActs {
@@ -35,7 +40,11 @@ impl MlmActs {
             normed: z(&[rows, hidden], "mlm_transform_norm")?,
             mean: z(&[rows], "mlm_ln_mean")?,
             rstd: z(&[rows], "mlm_ln_rstd")?,
-            logits: z(&[rows, vocab], "mlm_logits")?,
+            logits: z(
+                &[rows, if training { vocab.next_multiple_of(4) } else { vocab }],
+                "mlm_logits",
+            )?,
+            vocab,
         })
     }
 }
@@ -83,14 +92,23 @@ impl Bert {
             &acts.mean,
             &acts.rstd,
         );
-        matmul::linear(
-            rec,
-            &acts.normed,
-            self.decoder(),
-            Some(&head.bias),
-            Act::None,
-            &acts.logits,
-        );
+        // logits (rows, stride) = normed (rows, H) . decoder (vocab, H)^T + bias; the padding stays zero.
+        let decoder = self.decoder();
+        let h = self.config.hidden_size;
+        let dims = matmul::Dims {
+            m: acts.rows,
+            n: acts.vocab,
+            k: h,
+            batch_outer: 1,
+            batch_inner: 1,
+        };
+        let epi = matmul::Epilogue {
+            bias: Some(&head.bias.buf),
+            ..Default::default()
+        };
+        let (x, w) = (Operand::matrix(&acts.normed, h), Operand::matrix(decoder, h));
+        let y = Operand::matrix(&acts.logits, acts.logits.shape[1]);
+        matmul::forward(rec, matmul::Form::Nt, dims, x, w, y, epi);
         Ok(())
     }
 

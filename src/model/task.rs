@@ -118,9 +118,11 @@ impl TaskActs {
         })
     }
 
-    /// The logits the loss reads: the span rows for question answering, the head's output otherwise.
-    pub fn loss_logits(&self) -> &Tensor {
-        self.span_rows.as_ref().unwrap_or(&self.logits)
+    /// The logits the loss reads (the span rows for question answering, the head's output otherwise) and
+    /// their number of classes (every column).
+    pub fn loss_logits(&self) -> (&Tensor, usize) {
+        let logits = self.span_rows.as_ref().unwrap_or(&self.logits);
+        (logits, *logits.shape.last().expect("logits have a shape"))
     }
 }
 
@@ -134,7 +136,7 @@ impl Bert {
         let mut rec = Recorder::new(&self.gpu);
         let ws = self.record_forward(&mut rec, &b.batch)?;
         self.record_task_forward(&mut rec, &ws, &acts, b, None)?;
-        let logits = acts.loss_logits();
+        let (logits, _) = acts.loss_logits();
         let reads = [
             (&acts.losses.buf, 0, acts.losses.len()),
             (&acts.correct.buf, 0, acts.correct.len()),
@@ -213,7 +215,8 @@ impl Bert {
         padded.resize(acts.losses.len(), IGNORE);
         q.write_buffer(&acts.labels, 0, bytemuck::cast_slice(&padded));
         let (l, lse, c) = (&acts.losses, &acts.lse, &acts.correct);
-        cross_entropy::forward(rec, acts.loss_logits(), &acts.labels, l, lse, c);
+        let (logits, classes) = acts.loss_logits();
+        cross_entropy::forward(rec, logits, classes, &acts.labels, l, lse, c);
         Ok(())
     }
 
@@ -239,7 +242,10 @@ impl Bert {
         match &b.targets {
             Targets::None => return Err(Error("the backward pass needs targets".into())),
             Targets::Values(v) => mse::backward(rec, &acts.logits, &acts.values, v.len(), scale),
-            _ => cross_entropy::backward(rec, acts.loss_logits(), &acts.labels, &acts.lse, scale),
+            _ => {
+                let (logits, classes) = acts.loss_logits();
+                cross_entropy::backward(rec, logits, classes, &acts.labels, &acts.lse, scale)
+            }
         }
         let d_logits = match (&acts.span_rows, &acts.d_span) {
             (Some(rows), Some(d)) => {
@@ -262,7 +268,7 @@ impl Bert {
             Some(((dropped, d_dropped), _)) => (dropped, d_dropped),
             None => (input, d_input),
         };
-        let (gw, gb) = (&ghead.weight, Some((&ghead.bias, &bb.ones)));
+        let (gw, gb) = (&ghead.weight, Some(&ghead.bias));
         matmul::linear_backward(rec, x, &head.weight, d_logits, Some(dx), false, gw, gb);
         if let Some(((_, d_dropped), d)) = drop {
             dropout::backward(

@@ -61,6 +61,7 @@ pub fn forward(
         rs: 3 * hidden,
         so: s.seq * 3 * hidden,
         si: s.head_dim,
+        zero_tail: false,
     };
     let scores = Operand {
         buf: &probs.buf,
@@ -68,6 +69,7 @@ pub fn forward(
         rs: s.seq,
         so: s.heads * seq_sq,
         si: seq_sq,
+        zero_tail: false,
     };
     let dims = Dims {
         m: s.seq,
@@ -106,6 +108,7 @@ pub fn forward(
         rs: hidden,
         so: s.seq * hidden,
         si: s.head_dim,
+        zero_tail: false,
     };
     let dims = Dims {
         m: s.seq,

@@ -10,7 +10,7 @@ const FORWARD: Kernel = Kernel {
     entry: "cross_entropy_forward",
     bindings: &[
         Access::Uniform,
-        Access::Read,      // logits (rows, V)
+        Access::Read,      // logits (rows, stride >= V)
         Access::Read,      // labels (rows) u32
         Access::ReadWrite, // losses (rows)
         Access::ReadWrite, // lse (rows)
@@ -25,7 +25,7 @@ const BACKWARD: Kernel = Kernel {
         Access::Uniform,
         Access::Read,      // labels (rows) u32
         Access::Read,      // lse (rows)
-        Access::ReadWrite, // dlogits (rows, V), in place over the logits
+        Access::ReadWrite, // dlogits (rows, stride >= V), in place over the logits
     ],
 };
 
@@ -40,44 +40,59 @@ fn grid_rows(rows: usize) -> [u32; 3] {
     }
 }
 
-/// Rows and classes of logits (rows, V).
-fn shape(logits: &Tensor) -> (usize, usize) {
-    let v = *logits.shape.last().expect("cross_entropy: logits have a shape");
-    (logits.len() / v.max(1), v)
+/// Rows and row stride of logits (rows, stride), whose first `classes` columns are scored.
+fn shape(logits: &Tensor, classes: usize) -> (usize, usize) {
+    let stride = *logits.shape.last().expect("cross_entropy: logits have a shape");
+    assert!(
+        classes <= stride,
+        "cross_entropy: {classes} classes in rows of {stride}"
+    );
+    (logits.len() / stride.max(1), stride)
 }
 
-/// Per row of logits (rows, V): losses = lse - logits[label], lse = log-sum-exp (saved for `backward`),
-/// correct = 1.0 where the first argmax equals the label, else 0.0. labels are (rows) u32. One 64-invocation
-/// workgroup per row (a fixed-order tree reduction in workgroup memory); any V.
+/// Per row of logits (rows, stride >= V; the first V columns are the classes): losses = lse -
+/// logits[label], lse = log-sum-exp (saved for `backward`), correct = 1.0 where the first argmax equals the
+/// label, else 0.0. labels are (rows) u32. One 64-invocation workgroup per row (a fixed-order tree reduction
+/// in workgroup memory); any V.
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     rec: &mut Recorder,
     logits: &Tensor,
+    classes: usize,
     labels: &wgpu::Buffer,
     losses: &Tensor,
     lse: &Tensor,
     correct: &Tensor,
 ) {
-    let (rows, v) = shape(logits);
+    let (rows, stride) = shape(logits, classes);
     assert_eq!(losses.len(), rows, "cross_entropy: losses shape");
     assert_eq!(lse.len(), rows, "cross_entropy: lse shape");
     assert_eq!(correct.len(), rows, "cross_entropy: correct shape");
     rec.dispatch(
         &FORWARD,
-        &[rows as u32, v as u32, 0],
+        &[rows as u32, classes as u32, 0, stride as u32],
         &[&logits.buf, labels, &losses.buf, &lse.buf, &correct.buf],
         grid_rows(rows),
     );
 }
 
-/// In place: the logits become dlogits = (softmax(logits) - onehot(label)) * scale, from the forward's lse.
-/// For the mean loss over the scored rows, scale = 1 / (scored rows). One invocation per element.
-pub fn backward(rec: &mut Recorder, logits_to_dlogits: &Tensor, labels: &wgpu::Buffer, lse: &Tensor, scale: f32) {
-    let (rows, v) = shape(logits_to_dlogits);
+/// In place: the first V = `classes` columns of the logits become dlogits = (softmax(logits) -
+/// onehot(label)) * scale, from the forward's lse; the columns past V are left as they are. For the mean
+/// loss over the scored rows, scale = 1 / (scored rows). One invocation per element.
+pub fn backward(
+    rec: &mut Recorder,
+    logits_to_dlogits: &Tensor,
+    classes: usize,
+    labels: &wgpu::Buffer,
+    lse: &Tensor,
+    scale: f32,
+) {
+    let (rows, stride) = shape(logits_to_dlogits, classes);
     assert_eq!(lse.len(), rows, "cross_entropy backward: lse shape");
     rec.dispatch(
         &BACKWARD,
-        &[rows as u32, v as u32, scale.to_bits()],
+        &[rows as u32, classes as u32, scale.to_bits(), stride as u32],
         &[labels, &lse.buf, &logits_to_dlogits.buf],
-        grid_1d(rows * v),
+        grid_1d(rows * classes),
     );
 }

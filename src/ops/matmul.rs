@@ -4,7 +4,7 @@
 //! per-head products read Q, K and V in place. Which candidate kernel runs is the device's `MatmulPlan`
 //! (see `ops::tune`).
 
-use super::Act;
+use super::{sum_rows, Act};
 use crate::gpu::matmul_gen::{Entry, MatmulKernel, ShapeClass};
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 
@@ -37,16 +37,21 @@ pub fn kernel(k: MatmulKernel, entry: Entry) -> Kernel {
 /// The entry point for a form and operand layout: NN and TN read A four values at a time when its
 /// layout allows.
 pub fn entry_for(form: Form, d: &Dims, a: &Operand) -> Entry {
-    entry_for_layout(form, d, (a.off | a.rs | a.so | a.si) % 4 == 0)
+    entry_for_layout(form, d, (a.off | a.rs | a.so | a.si) % 4 == 0, a.zero_tail)
 }
 
-/// [`entry_for`] given whether A's offsets and strides are multiples of 4.
-pub fn entry_for_layout(form: Form, d: &Dims, a_aligned: bool) -> Entry {
+/// [`entry_for`] given whether A's offsets and strides are multiples of 4 and whether its rows are zero
+/// from their length up to the next multiple of 4.
+///
+/// TN reads A's rows (along m) four at a time whenever they are aligned: values past m only reach
+/// columns of Y that are not stored. NN reads them along k, where values past k would join the sum, so
+/// a k that is not a multiple of 4 needs that zero tail.
+pub fn entry_for_layout(form: Form, d: &Dims, a_aligned: bool, a_zero_tail: bool) -> Entry {
     match form {
         Form::Nt => Entry::Nt,
-        Form::Nn if a_aligned && d.k % 4 == 0 => Entry::NnA4,
+        Form::Nn if a_aligned && (d.k % 4 == 0 || a_zero_tail) => Entry::NnA4,
         Form::Nn => Entry::Nn,
-        Form::Tn if a_aligned && d.m % 4 == 0 => Entry::TnA4,
+        Form::Tn if a_aligned => Entry::TnA4,
         Form::Tn => Entry::Tn,
     }
 }
@@ -60,6 +65,9 @@ pub struct Operand<'a> {
     pub rs: usize,
     pub so: usize,
     pub si: usize,
+    /// Each row holds zeros from its length up to the next multiple of 4 (within `rs`), so an NN product
+    /// may read A four values at a time past an odd k (the MLM logits, padded to a multiple of 4).
+    pub zero_tail: bool,
 }
 
 impl<'a> Operand<'a> {
@@ -71,6 +79,7 @@ impl<'a> Operand<'a> {
             rs: cols,
             so: 0,
             si: 0,
+            zero_tail: false,
         }
     }
 }
@@ -140,6 +149,95 @@ pub fn forward_with(
             "matmul NT: k and A strides must be multiples of 4"
         );
     }
+    if split_along_k(rec, k, form, d, a, b, y, epi).is_none() {
+        record(rec, k, form, d, a, b, y, epi);
+    }
+}
+
+/// Products whose k is long against a small Y (the MLM head's dX = dlogits . decoder, k = the vocabulary)
+/// are split along k into chunks of this many: a few workgroups would otherwise each run the whole of k
+/// (too little parallelism on a GPU, a working set beyond the caches on a CPU).
+pub const SPLIT_K_CHUNK: usize = 1024;
+
+/// Whether [`forward`] splits this product along k: NN, one matrix, plain epilogue, contiguous Y, and a k
+/// of at least 8 chunks and 16 times Y's longer side.
+pub fn splits_along_k(form: Form, d: &Dims, y: &Operand, epi: &Epilogue) -> bool {
+    form == Form::Nn
+        && d.batch_outer * d.batch_inner == 1
+        && d.k >= 8 * SPLIT_K_CHUNK
+        && d.k >= 16 * d.m.max(d.n)
+        && epi.alpha == 1.0
+        && epi.bias.is_none()
+        && epi.act == Act::None
+        && y.off == 0
+        && y.rs == d.n
+}
+
+/// Y (=, or += when accumulating) A . B as: the last (k mod chunk, or one chunk) columns of A straight into
+/// Y with the caller's epilogue; the full chunks before them as one batched product into partial Ys; then
+/// Y += the sum of the partials (`sum_rows`). None when the product is not split.
+#[allow(clippy::too_many_arguments)]
+fn split_along_k(
+    rec: &mut Recorder,
+    k: MatmulKernel,
+    form: Form,
+    d: Dims,
+    a: Operand,
+    b: Operand,
+    y: Operand,
+    epi: Epilogue,
+) -> Option<()> {
+    if !splits_along_k(form, &d, &y, &epi) {
+        return None;
+    }
+    let chunks = (d.k - 1) / SPLIT_K_CHUNK;
+    let first_tail = chunks * SPLIT_K_CHUNK;
+    let partials = rec.gpu().split_partials(chunks * d.m * d.n)?;
+    // The tail: A's columns [first_tail, k) (with A's zero tail past k) and B's rows [first_tail, k).
+    let tail = Dims {
+        k: d.k - first_tail,
+        ..d
+    };
+    let a_tail = Operand {
+        off: a.off + first_tail,
+        ..a
+    };
+    let b_tail = Operand {
+        off: b.off + first_tail * b.rs,
+        ..b
+    };
+    record(rec, k, form, tail, a_tail, b_tail, y, epi);
+    // partials[c] (m, n) = A[:, c*chunk..(c+1)*chunk] . B[c*chunk..(c+1)*chunk, :]
+    let batched = Dims {
+        k: SPLIT_K_CHUNK,
+        batch_inner: chunks,
+        ..d
+    };
+    let a_chunks = Operand {
+        si: SPLIT_K_CHUNK,
+        zero_tail: false,
+        ..a
+    };
+    let b_chunks = Operand {
+        si: SPLIT_K_CHUNK * b.rs,
+        ..b
+    };
+    let p = Operand {
+        buf: &partials,
+        off: 0,
+        rs: d.n,
+        so: 0,
+        si: d.m * d.n,
+        zero_tail: false,
+    };
+    record(rec, k, form, batched, a_chunks, b_chunks, p, Epilogue::default());
+    sum_rows::add(rec, &partials, chunks, d.m * d.n, y.buf, d.m * d.n);
+    Some(())
+}
+
+/// Records one dispatch of candidate `k`.
+#[allow(clippy::too_many_arguments)]
+fn record(rec: &mut Recorder, k: MatmulKernel, form: Form, d: Dims, a: Operand, b: Operand, y: Operand, epi: Epilogue) {
     let uniform = [
         d.m as u32,
         d.n as u32,
@@ -174,7 +272,7 @@ pub fn forward_with(
 }
 
 /// Backward of [`linear`]: dx (rows, in) (=, or += when `accumulate_dx`) = dy . weight,
-/// dweight (out, in) += dy^T . x, dbias (out) += column sums of dy; `ones` is a (rows, 4) tensor of ones.
+/// dweight (out, in) += dy^T . x, dbias (out) += column sums of dy.
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
     rec: &mut Recorder,
@@ -184,10 +282,23 @@ pub fn linear_backward(
     dx: Option<&Tensor>,
     accumulate_dx: bool,
     dweight: &Tensor,
-    dbias: Option<(&Tensor, &Tensor)>,
+    dbias: Option<&Tensor>,
 ) {
     let (n, k) = (weight.shape[0], weight.shape[1]);
     let m = x.len() / k;
+    // dy may be stored with a row stride above n (its shape's last size) and zeros past n in every row:
+    // the MLM logits, padded to a multiple of 4 so that both products below read them four at a time.
+    let dy_rs = dy
+        .shape
+        .last()
+        .copied()
+        .filter(|&c| c > n && dy.len() == m * c)
+        .unwrap_or(n);
+    let dy_op = Operand {
+        rs: dy_rs,
+        zero_tail: dy_rs > n,
+        ..Operand::matrix(dy, n)
+    };
     let one = Dims {
         m,
         n: k,
@@ -204,7 +315,7 @@ pub fn linear_backward(
             rec,
             Form::Nn,
             one,
-            Operand::matrix(dy, n),
+            dy_op,
             Operand::matrix(weight, k),
             Operand::matrix(dx, k),
             epi,
@@ -225,37 +336,14 @@ pub fn linear_backward(
         rec,
         Form::Tn,
         dw,
-        Operand::matrix(dy, n),
+        dy_op,
         Operand::matrix(x, k),
         Operand::matrix(dweight, k),
         acc,
     );
-    if let Some((dbias, ones)) = dbias {
-        // dbias (out, 1) += dy^T (out, rows) . ones (rows, 1): a TN product whose B is a column of ones
-        // stored with row stride 4, as the kernel reads B four values at a time.
-        let db = Dims {
-            m: n,
-            n: 1,
-            k: m,
-            batch_outer: 1,
-            batch_inner: 1,
-        };
-        let ones_op = Operand {
-            buf: &ones.buf,
-            off: 0,
-            rs: 4,
-            so: 0,
-            si: 0,
-        };
-        forward(
-            rec,
-            Form::Tn,
-            db,
-            Operand::matrix(dy, n),
-            ones_op,
-            Operand::matrix(dbias, 1),
-            acc,
-        );
+    if let Some(dbias) = dbias {
+        let rows = dy.len() / dy_rs;
+        sum_rows::add(rec, &dy.buf, rows, dy_rs, &dbias.buf, dbias.len());
     }
 }
 

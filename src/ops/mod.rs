@@ -11,6 +11,7 @@ pub mod layernorm;
 pub mod matmul;
 pub mod mse;
 pub mod span;
+pub mod sum_rows;
 pub mod tune;
 
 /// Workgroup counts for `n` invocations of a 64-wide 1-D kernel, folded into y when x would exceed the

@@ -153,18 +153,20 @@ impl Pretrainer {
         let ws = bert.record_forward_with(rec, &batch, true, dropout)?;
         bert.record_mlm_into(rec, &ws, &self.mlm, &rows)?;
         let [ml, mlse, mc] = &self.mlm_loss;
-        cross_entropy::forward(rec, &self.mlm.logits, &self.mlm_labels, ml, mlse, mc);
+        let vocab = bert.config.vocab_size;
+        cross_entropy::forward(rec, &self.mlm.logits, vocab, &self.mlm_labels, ml, mlse, mc);
         let [nl, nlse, nc] = &self.nsp_loss;
-        cross_entropy::forward(rec, &ws.nsp_logits, &self.nsp_labels, nl, nlse, nc);
+        cross_entropy::forward(rec, &ws.nsp_logits, 2, &self.nsp_labels, nl, nlse, nc);
         let (scored_rows, scored_seqs) = (b.mlm_rows.len(), b.batch.batch);
         if backward {
             // Mean over scored rows of each loss, and over the accumulated micro-batches.
             let acc = self.accumulation as f32;
             let mlm_scale = 1.0 / (scored_rows.max(1) as f32 * acc);
-            cross_entropy::backward(rec, &self.mlm.logits, &self.mlm_labels, mlse, mlm_scale);
+            cross_entropy::backward(rec, &self.mlm.logits, vocab, &self.mlm_labels, mlse, mlm_scale);
             cross_entropy::backward(
                 rec,
                 &ws.nsp_logits,
+                2,
                 &self.nsp_labels,
                 nlse,
                 1.0 / (scored_seqs as f32 * acc),
