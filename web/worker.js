@@ -16,7 +16,7 @@ if (self.GPUAdapter) {
 }
 
 const api = await import('./pkg/index.js');
-const { Bert, Trainer, zip, adapterInfo, bench } = api;
+const { Bert, Trainer, zip, adapterInfo, bench, prepareKernels, matmulRates } = api;
 
 const state = {
   modelUrl: null,
@@ -152,6 +152,8 @@ const ops = {
   },
   download: ({ which }) => download(which),
   bench: (options) => bench(options),
+  prepareKernels: (options) => prepareKernels(options),
+  matmulRates: (options) => matmulRates(options),
   async loseDevice() {
     for (const d of devices) d.destroy();
     return { destroyed: devices.length };

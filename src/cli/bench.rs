@@ -5,7 +5,6 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use bert_wgpu::gpu::matmul_gen::MatmulKernel;
 use bert_wgpu::gpu::{Gpu, Recorder};
 use bert_wgpu::io::ModelFiles;
 use bert_wgpu::model::{weights, AttentionMode, Batch, Bert, BertConfig, Weights};
@@ -19,74 +18,17 @@ use bert_wgpu::Result;
 
 use super::tuning;
 
-/// Every candidate's GFLOP/s on every shape, then auto's (the plan after tuning), with auto's pick marked.
-/// The runs go round the candidates `reps` times and each keeps its best, so that a machine whose speed
-/// drifts weighs on all of them alike. Returns the best GFLOP/s any candidate reached.
+/// Every candidate's GFLOP/s on every shape, then auto's, with auto's pick marked (`ops::tune::rates`).
+/// Returns the best GFLOP/s any candidate reached.
 async fn bench_matmuls(gpu: &Gpu, reps: usize, shapes: &[MatmulShape]) -> Result<f64> {
-    let candidates = gpu.candidates();
-    let mut names: Vec<&str> = candidates.iter().map(|k| k.name).collect();
-    names.push("auto");
-    println!("  {:<24} {:>22}  {}", "shape", "m x n x k (x batch)", names.join("  "));
-    let mut best_rate = 0.0f64;
-    let scratch = tune::Scratch::new(gpu, shapes)?;
-    let mut worst_auto = f64::INFINITY;
-    for s in shapes {
-        let pick = gpu.matmul.borrow().kernel(&s.class());
-        let runs: Vec<Option<MatmulKernel>> = candidates.iter().map(|&k| Some(k)).chain([None]).collect();
-        // A first round on a copy cut to at most 0.2 GFLOP; candidates more than twice as slow there as
-        // the quickest keep that figure (marked ~), the others go round the real shape `reps` times.
-        let small = s.capped(2e8);
-        let mut rates = Vec::new();
-        for k in &runs {
-            rates.push(small.flops() / tune::time_on(gpu, &scratch, *k, &small, 1).await? / 1e9);
-        }
-        let quickest = rates.iter().copied().fold(0.0, f64::max);
-        let full: Vec<bool> = rates.iter().map(|&r| r * 2.0 >= quickest).collect();
-        let mut secs = vec![f64::INFINITY; runs.len()];
-        for _ in 0..reps {
-            for ((k, best), measure) in runs.iter().zip(secs.iter_mut()).zip(&full) {
-                if *measure {
-                    *best = best.min(tune::time_on(gpu, &scratch, *k, s, 1).await?);
-                }
-            }
-        }
-        for ((t, measure), rate) in secs.iter_mut().zip(&full).zip(&rates) {
-            if !measure {
-                *t = s.flops() / (rate * 1e9);
-            }
-        }
-        let gflops: Vec<f64> = secs.iter().map(|t| s.flops() / t / 1e9).collect();
-        let (auto, fixed) = gflops.split_last().unwrap_or((&0.0, &[]));
-        let best = fixed.iter().copied().fold(0.0, f64::max);
-        best_rate = best_rate.max(best);
-        worst_auto = worst_auto.min(auto / best);
-        let mut cells = Vec::new();
-        for (((k, rate), name), measured) in candidates.iter().zip(fixed).zip(&names).zip(&full) {
-            let mark = match (*k == pick, measured) {
-                (true, _) => "*",
-                (false, false) => "~",
-                _ => " ",
-            };
-            cells.push(format!("{rate:>w$.2}{mark}", w = name.len().max(6)));
-        }
-        let batch = if s.batch > 1 {
-            format!(" x {}", s.batch)
-        } else {
-            String::new()
-        };
-        println!(
-            "  {:<24} {:>22}  {}  {auto:.2} ({:.0}% of the best)",
-            s.label,
-            format!("{} x {} x {}{batch}", s.m, s.n, s.k),
-            cells.join(" "),
-            100.0 * auto / best
-        );
+    let rows = tune::rates(gpu, &gpu.candidates(), shapes, reps, &mut |_, _, _| {}).await?;
+    for line in tune::rates_table(&rows) {
+        println!("{line}");
     }
-    println!(
-        "  auto reaches at least {:.0}% of the best fixed candidate on every shape",
-        100.0 * worst_auto
-    );
-    Ok(best_rate)
+    Ok(rows
+        .iter()
+        .flat_map(|r| r.candidates.iter().map(|c| c.1))
+        .fold(0.0, f64::max))
 }
 
 /// A tokenizer with BERT's special tokens only: the benchmark feeds token ids directly.
@@ -298,8 +240,8 @@ pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -
     let base = BertConfig::new(30522, 768, 12, 12, 3072);
     let mini = BertConfig::new(30522, 256, 4, 4, 1024);
     let (batch, seq, rows) = (8, 128, 20);
-    let base_shapes = tuning::model_shapes(&base, batch, seq, batch * rows, true);
-    let mini_shapes = tuning::model_shapes(&mini, batch, seq, batch * rows, true);
+    let base_shapes = tune::model_shapes(&base, batch, seq, batch * rows, true);
+    let mini_shapes = tune::model_shapes(&mini, batch, seq, batch * rows, true);
     let all: Vec<MatmulShape> = base_shapes.iter().chain(&mini_shapes).cloned().collect();
     let report = tuning::prepare(&gpu, &all).await?;
     if !report.timings.is_empty() {

@@ -15,7 +15,7 @@ async fn load(model: &Path) -> Result<Bert> {
     let seq = bert.config.max_position_embeddings.min(128);
     super::tuning::prepare(
         &bert.gpu,
-        &super::tuning::model_shapes(&bert.config, 16, seq, 16, false),
+        &bert_wgpu::ops::tune::model_shapes(&bert.config, 16, seq, 16, false),
     )
     .await?;
     Ok(bert)

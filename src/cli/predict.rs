@@ -86,7 +86,11 @@ async fn load_task_model(dir: &Path) -> Result<Bert> {
     let bert = Bert::load(gpu, &read_model_dir(dir)?).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
     bert.task_head().map_err(|e| Error(format!("{}: {e}", dir.display())))?;
     let seq = bert.config.max_position_embeddings.min(128);
-    super::tuning::prepare(&bert.gpu, &super::tuning::model_shapes(&bert.config, 16, seq, 0, false)).await?;
+    super::tuning::prepare(
+        &bert.gpu,
+        &bert_wgpu::ops::tune::model_shapes(&bert.config, 16, seq, 0, false),
+    )
+    .await?;
     Ok(bert)
 }
 

@@ -264,7 +264,7 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
         args.accumulation,
     )?;
     let rows = args.batch_size * args.max_predictions;
-    let shapes = super::tuning::model_shapes(&trainer.bert.config, args.batch_size, args.seq_len, rows, true);
+    let shapes = bert_wgpu::ops::tune::model_shapes(&trainer.bert.config, args.batch_size, args.seq_len, rows, true);
     super::tuning::prepare(&trainer.bert.gpu, &shapes).await?;
     trainer.seed = args.seed;
     if let (Some(s), Some((_, dir))) = (&state, &resume) {

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use bert_wgpu::model::BertConfig;
 use bert_wgpu::ops::tune::{self, MatmulShape, TuneReport};
 use bert_wgpu::{Gpu, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -56,20 +55,6 @@ pub fn load_cached(gpu: &Gpu) -> usize {
         Some(map) => tune::load_choices(gpu, map),
         None => 0,
     }
-}
-
-/// The matmul shapes of a model at (batch, seq) with `rows` masked positions.
-pub fn model_shapes(c: &BertConfig, batch: usize, seq: usize, rows: usize, training: bool) -> Vec<MatmulShape> {
-    tune::bert_shapes(
-        c.hidden_size,
-        c.intermediate_size,
-        c.num_attention_heads,
-        c.vocab_size,
-        batch,
-        seq,
-        rows,
-        training,
-    )
 }
 
 /// Makes sure every class of `shapes` has a kernel: from the cache, else by tuning (then cached). Nothing

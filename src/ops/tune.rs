@@ -11,6 +11,7 @@ use super::Act;
 use crate::error::Result;
 use crate::gpu::matmul_gen::{Entry, MatmulKernel, ShapeClass, CANDIDATES, PORTABLE};
 use crate::gpu::{shaders, Gpu, Recorder, Tensor};
+use crate::model::BertConfig;
 use crate::rng::Rng;
 
 /// One matmul the model runs: its form, sizes and what it is. Operands are contiguous, as the model lays
@@ -290,9 +291,17 @@ fn now() -> f64 {
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64())
     }
+    // `performance.now()` (window and worker alike; finer than `Date.now()`'s milliseconds), else Date.
     #[cfg(target_arch = "wasm32")]
     {
-        js_sys::Date::now() / 1e3
+        use js_sys::{Function, Reflect};
+        use wasm_bindgen::JsCast;
+        let performance = Reflect::get(&js_sys::global(), &"performance".into()).ok();
+        let ms = performance
+            .as_ref()
+            .and_then(|p| Some((p, Reflect::get(p, &"now".into()).ok()?.dyn_into::<Function>().ok()?)))
+            .and_then(|(p, now)| now.call0(p).ok()?.as_f64());
+        ms.unwrap_or_else(js_sys::Date::now) / 1e3
     }
 }
 
@@ -484,4 +493,141 @@ pub fn load_choices(gpu: &Gpu, map: &serde_json::Map<String, serde_json::Value>)
         }
     }
     taken
+}
+
+/// One shape of [`rates`]: every candidate's GFLOP/s and auto's.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ShapeRates {
+    pub label: String,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+    /// (candidate, GFLOP/s, whether the real shape was timed: false for a candidate more than twice as slow
+    /// as the quickest on the cut-down copy, whose rate is that copy's).
+    pub candidates: Vec<(String, f64, bool)>,
+    /// The plan's kernel for this shape, and its GFLOP/s.
+    pub auto: (String, f64),
+}
+
+/// Every candidate's GFLOP/s on every shape, then auto's (the plan as it stands). A first round on a copy
+/// cut to at most 0.2 GFLOP; candidates more than twice as slow there as the quickest keep that figure, the
+/// others go round the real shape `reps` times, each keeping its best, so that a machine whose speed drifts
+/// weighs on all of them alike. `progress(done, total, label)` is called before each shape.
+pub async fn rates(
+    gpu: &Gpu,
+    candidates: &[MatmulKernel],
+    shapes: &[MatmulShape],
+    reps: usize,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<Vec<ShapeRates>> {
+    let scratch = Scratch::new(gpu, shapes)?;
+    let mut out = Vec::new();
+    for (i, s) in shapes.iter().enumerate() {
+        progress(i, shapes.len(), &s.label);
+        let runs: Vec<Option<MatmulKernel>> = candidates.iter().map(|&k| Some(k)).chain([None]).collect();
+        let small = s.capped(2e8);
+        let mut first = Vec::new();
+        for k in &runs {
+            first.push(small.flops() / time_on(gpu, &scratch, *k, &small, 1).await? / 1e9);
+        }
+        let quickest = first.iter().copied().fold(0.0, f64::max);
+        let full: Vec<bool> = first.iter().map(|&r| r * 2.0 >= quickest).collect();
+        let mut secs = vec![f64::INFINITY; runs.len()];
+        for _ in 0..reps {
+            for ((k, best), measure) in runs.iter().zip(secs.iter_mut()).zip(&full) {
+                if *measure {
+                    *best = best.min(time_on(gpu, &scratch, *k, s, 1).await?);
+                }
+            }
+        }
+        let gflops: Vec<f64> = secs
+            .iter()
+            .zip(&full)
+            .zip(&first)
+            .map(|((t, measured), rate)| if *measured { s.flops() / t / 1e9 } else { *rate })
+            .collect();
+        let pick = gpu.matmul.borrow().kernel(&s.class());
+        out.push(ShapeRates {
+            label: s.label.clone(),
+            m: s.m,
+            n: s.n,
+            k: s.k,
+            batch: s.batch,
+            candidates: candidates
+                .iter()
+                .zip(&gflops)
+                .zip(&full)
+                .map(|((k, r), f)| (k.name.to_string(), *r, *f))
+                .collect(),
+            auto: (pick.name.to_string(), *gflops.last().unwrap_or(&0.0)),
+        });
+    }
+    progress(shapes.len(), shapes.len(), "done");
+    Ok(out)
+}
+
+/// [`rates`] as the table `bert-wgpu bench` and the browser's bench page print: a header, a line per
+/// shape (`*` marks auto's pick, `~` a rate from the cut-down copy) and auto's worst share of the best.
+pub fn rates_table(rows: &[ShapeRates]) -> Vec<String> {
+    let Some(first) = rows.first() else {
+        return Vec::new();
+    };
+    let mut names: Vec<&str> = first.candidates.iter().map(|c| c.0.as_str()).collect();
+    names.push("auto");
+    let mut lines = vec![format!(
+        "  {:<24} {:>22}  {}",
+        "shape",
+        "m x n x k (x batch)",
+        names.join("  ")
+    )];
+    let mut worst_auto = f64::INFINITY;
+    for r in rows {
+        let best = r.candidates.iter().map(|c| c.1).fold(0.0, f64::max);
+        worst_auto = worst_auto.min(r.auto.1 / best);
+        let cells: Vec<String> = r
+            .candidates
+            .iter()
+            .map(|(name, rate, measured)| {
+                let mark = match (*name == r.auto.0, measured) {
+                    (true, _) => "*",
+                    (false, false) => "~",
+                    _ => " ",
+                };
+                format!("{rate:>w$.2}{mark}", w = name.len().max(6))
+            })
+            .collect();
+        let batch = if r.batch > 1 {
+            format!(" x {}", r.batch)
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "  {:<24} {:>22}  {}  {:.2} ({:.0}% of the best)",
+            r.label,
+            format!("{} x {} x {}{batch}", r.m, r.n, r.k),
+            cells.join(" "),
+            r.auto.1,
+            100.0 * r.auto.1 / best
+        ));
+    }
+    lines.push(format!(
+        "  auto reaches at least {:.0}% of the best fixed candidate on every shape",
+        100.0 * worst_auto
+    ));
+    lines
+}
+
+/// The matmul shapes of a model at (batch, seq) with `rows` masked positions (0: no MLM head).
+pub fn model_shapes(c: &BertConfig, batch: usize, seq: usize, rows: usize, training: bool) -> Vec<MatmulShape> {
+    bert_shapes(
+        c.hidden_size,
+        c.intermediate_size,
+        c.num_attention_heads,
+        c.vocab_size,
+        batch,
+        seq,
+        rows,
+        training,
+    )
 }

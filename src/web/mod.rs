@@ -8,12 +8,14 @@
 //! - `finetune`: `FinetuneSession` (a sequence-classification head on labelled rows, as `bert-wgpu finetune`).
 //! - `corpus`: text in memory -> the instance stream, as the CLI's corpus reader.
 //! - `bench`: the browser twin of `bert-wgpu bench` (forward and training tokens/s).
+//! - `tune`: matmul kernels chosen by measurement, as natively (the package caches the choices).
 
 mod bench;
 mod bert;
 mod corpus;
 mod finetune;
 mod pretrain;
+mod tune;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -30,6 +32,7 @@ pub use bench::bench;
 pub use bert::WebBert;
 pub use finetune::FinetuneSession;
 pub use pretrain::PretrainSession;
+pub use tune::{matmul_cache_key, matmul_rates, tune_matmul, use_matmul_choices};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"

@@ -476,6 +476,57 @@ export interface BenchResult {
 /** The browser twin of `bert-wgpu bench`: forward and training-step tokens/s on this adapter. */
 export function bench(options?: BenchOptions): Promise<BenchResult>;
 
+/** The model and batch whose matmul shapes are tuned or measured. */
+export interface KernelShapeOptions {
+  /** A model's config (as Bert.config() returns it) or a preset name (default "mini"). */
+  config?: "tiny" | "mini" | "small" | "medium" | "base" | Record<string, unknown>;
+  batch?: number;
+  seq?: number;
+  /** Masked positions per sequence (default 20; 0: no MLM head). */
+  masked?: number;
+  /** Include the backward products (default true). */
+  training?: boolean;
+  /** Only these candidates, by name (default: every candidate that runs here). */
+  kernels?: string[];
+  onProgress?: (p: { done: number; total: number; label: string }) => void;
+}
+
+export interface KernelChoices {
+  /** The cache key: adapter, driver, package version, kernels' hash. */
+  key: string;
+  /** Shape classes tuned by this call (0 when all came from the cache). */
+  tuned: number;
+  cached: number;
+  /** Choices read from IndexedDB before tuning. */
+  fromCache: number;
+  /** Candidates whose results differed from the portable kernel's, with why. */
+  excluded: { kernel: string; why: string }[];
+  /** Shape class -> kernel name. */
+  choices: Record<string, string>;
+}
+
+/** Chooses the matmul kernels for a model's shapes on this adapter by measurement, once per adapter (kept in
+ * IndexedDB). */
+export function prepareKernels(options?: KernelShapeOptions): Promise<KernelChoices>;
+
+/** Forgets the kernel choices kept in this browser profile. */
+export function clearKernelChoices(): Promise<void>;
+
+export interface MatmulRateRow {
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  /** [candidate, GFLOP/s, measured on the real shape (false: on the cut-down copy)]. */
+  candidates: [string, number, boolean][];
+  /** The chosen kernel and its GFLOP/s. */
+  auto: [string, number];
+}
+
+/** Every candidate's GFLOP/s on a model's shapes, and auto's, as `bert-wgpu bench` prints them. */
+export function matmulRates(options?: KernelShapeOptions & { reps?: number }): Promise<{ rows: MatmulRateRow[]; table: string[] }>;
+
 /** A store-only zip of files (e.g. Bert.save()'s), each under `folder/` when given. */
 export function zip(
   files: Record<string, Uint8Array | string> | [string, Uint8Array | string][],

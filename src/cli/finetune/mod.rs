@@ -288,7 +288,7 @@ pub async fn run(args: FinetuneArgs) -> Result<()> {
         saved.as_ref().map_or(opt.clone(), |s| s.optimizer.clone()),
         args.seed,
     )?;
-    let shapes = super::tuning::model_shapes(&trainer.bert.config, args.batch_size, max_length, 0, true);
+    let shapes = bert_wgpu::ops::tune::model_shapes(&trainer.bert.config, args.batch_size, max_length, 0, true);
     super::tuning::prepare(&trainer.bert.gpu, &shapes).await?;
     if let (Some(s), Some((_, dir))) = (&saved, &checkpoint) {
         let path = dir.join("optimizer.safetensors");
