@@ -42,7 +42,9 @@ const native = Number(lines.at(-1)?.match(/([\d.]+) tokens\/s/)?.[1]);
 if (preset !== 'mini' || !Number.isFinite(native)) throw new Error(`no native mini figure in:\n${out}`);
 
 console.log(`adapter (both): SwiftShader; browser: ${web.adapterName}`);
-console.log(`${web.kernels ? `browser kernels: ${web.kernels.tuned} classes tuned` : ''}`);
+const picks = {};
+for (const k of Object.values(web.kernels?.choices ?? {})) picks[k] = (picks[k] ?? 0) + 1;
+console.log(`browser kernels (shape classes per kernel): ${JSON.stringify(picks)}`);
 console.log(`BERT-mini training step, batch 8 x 128, 20 masked per sequence, best of ${reps}:`);
 console.log(`  Chromium (WASM + WebGPU):     ${web.trainTokensPerSecond.toFixed(1).padStart(8)} tokens/s`);
 console.log(`  native on SwiftShader's ICD:  ${native.toFixed(1).padStart(8)} tokens/s`);

@@ -53,6 +53,15 @@ impl Tensor {
     }
 }
 
+/// What the submits since the last [`Gpu::take_submit_stats`] did: the host time of a step is its wall time
+/// minus `waiting_s` (natively; 0 in a browser).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SubmitStats {
+    pub dispatches: u64,
+    pub submits: u64,
+    pub waiting_s: f64,
+}
+
 /// The device, its queue, what the adapter is, and the caches built on them.
 pub struct Gpu {
     pub device: wgpu::Device,
@@ -68,6 +77,8 @@ pub struct Gpu {
     /// Bytes held in buffers created through this runtime (the runtime's own accounting).
     allocated: Cell<u64>,
     peak_allocated: Cell<u64>,
+    /// Dispatches, submits and seconds spent waiting for the GPU since the last `take_submit_stats`.
+    submit_stats: Cell<SubmitStats>,
     /// The partial products of a matmul split along k (`ops::matmul`), grown on demand and shared by every
     /// such product (dispatches run in order).
     split_partials: RefCell<Option<wgpu::Buffer>>,
@@ -152,6 +163,7 @@ impl Gpu {
             pipelines: RefCell::new(HashMap::new()),
             allocated: Cell::new(0),
             peak_allocated: Cell::new(0),
+            submit_stats: Cell::new(SubmitStats::default()),
             split_partials: RefCell::new(None),
             profile: RefCell::new(None),
         };
@@ -293,6 +305,11 @@ impl Gpu {
     }
 
     /// Starts a new peak: from now on the peak counts from what is held now.
+    /// The submit counters since the last call, then zeroed.
+    pub fn take_submit_stats(&self) -> SubmitStats {
+        self.submit_stats.take()
+    }
+
     pub fn reset_peak(&self) {
         self.peak_allocated.set(self.allocated.get());
     }
@@ -544,6 +561,8 @@ impl<'g> Recorder<'g> {
             })
             .collect();
         self.gpu.queue.submit([encoder.finish()]);
+        #[cfg(not(target_arch = "wasm32"))]
+        let waiting = std::time::Instant::now();
 
         let validation = validation_scope.pop().await;
         let oom = oom_scope.pop().await;
@@ -554,6 +573,14 @@ impl<'g> Recorder<'g> {
         for (s, &(_, _, count)) in staging.iter().zip(ranges) {
             out.push(read_mapped(&self.gpu.device, s, count).await?);
         }
+        let mut stats = self.gpu.submit_stats.get();
+        stats.dispatches += self.dispatches.len() as u64;
+        stats.submits += 1;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            stats.waiting_s += waiting.elapsed().as_secs_f64();
+        }
+        self.gpu.submit_stats.set(stats);
         Ok(out)
     }
 

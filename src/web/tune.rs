@@ -6,11 +6,13 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use std::rc::Rc;
+
 use super::{gpu, js_error, to_js, Code};
 use crate::gpu::matmul_gen::MatmulKernel;
 use crate::model::BertConfig;
 use crate::ops::tune::{self, MatmulShape};
-use crate::Error;
+use crate::{Error, Gpu};
 
 /// Largest run while tuning, as natively: shapes above it are timed on a cut-down copy of the same class.
 const TUNE_MAX_FLOPS: f64 = 2e8;
@@ -67,7 +69,7 @@ impl ShapeOptions {
         Ok(tune::model_shapes(&config, self.batch, self.seq, rows, self.training))
     }
 
-    fn candidates(&self, gpu: &crate::Gpu) -> Result<Vec<MatmulKernel>, Error> {
+    fn candidates(&self, gpu: &Gpu) -> Result<Vec<MatmulKernel>, Error> {
         let all = gpu.candidates();
         match &self.kernels {
             None => Ok(all),
@@ -80,6 +82,33 @@ impl ShapeOptions {
                         .ok_or_else(|| Error(format!("matmul kernel {n:?} is unknown or cannot run here")))
                 })
                 .collect(),
+        }
+    }
+}
+
+/// The options, the page's device, the options' shapes and candidates.
+async fn prepare(
+    options: &JsValue,
+    what: &str,
+) -> Result<(ShapeOptions, Rc<Gpu>, Vec<MatmulShape>, Vec<MatmulKernel>), JsValue> {
+    let o: ShapeOptions = super::options(options, what)?;
+    let gpu = gpu().await?;
+    let input = |e: Error| js_error(Code::Input, e);
+    let shapes = o.shapes().map_err(input)?;
+    let candidates = o.candidates(&gpu).map_err(input)?;
+    Ok((o, gpu, shapes, candidates))
+}
+
+/// A progress callback `(done, total, label)` that calls the JS function, if there is one.
+fn progress_to(on_progress: Option<js_sys::Function>) -> impl FnMut(usize, usize, &str) {
+    move |done, total, what| {
+        if let Some(f) = &on_progress {
+            let _ = f.call3(
+                &JsValue::NULL,
+                &(done as u32).into(),
+                &(total as u32).into(),
+                &what.into(),
+            );
         }
     }
 }
@@ -112,21 +141,8 @@ pub fn use_matmul_choices(choices: JsValue) -> js_sys::Promise {
 #[wasm_bindgen(js_name = tuneMatmul, unchecked_return_type = "Promise<any>")]
 pub fn tune_matmul(options: JsValue, on_progress: Option<js_sys::Function>) -> js_sys::Promise {
     future_to_promise(async move {
-        let o: ShapeOptions = super::options(&options, "tune options")?;
-        let gpu = gpu().await?;
-        let input = |e: Error| js_error(Code::Input, e);
-        let shapes = o.shapes().map_err(input)?;
-        let candidates = o.candidates(&gpu).map_err(input)?;
-        let mut progress = |done: usize, total: usize, what: &str| {
-            if let Some(f) = &on_progress {
-                let _ = f.call3(
-                    &JsValue::NULL,
-                    &(done as u32).into(),
-                    &(total as u32).into(),
-                    &what.into(),
-                );
-            }
-        };
+        let (_, gpu, shapes, candidates) = prepare(&options, "tune options").await?;
+        let mut progress = progress_to(on_progress);
         let report = tune::tune(&gpu, &candidates, &shapes, TUNE_MAX_FLOPS, 3, &mut progress)
             .await
             .map_err(|e| js_error(Code::Gpu, e))?;
@@ -151,21 +167,8 @@ pub fn tune_matmul(options: JsValue, on_progress: Option<js_sys::Function>) -> j
 #[wasm_bindgen(js_name = matmulRates, unchecked_return_type = "Promise<any>")]
 pub fn matmul_rates(options: JsValue, on_progress: Option<js_sys::Function>) -> js_sys::Promise {
     future_to_promise(async move {
-        let o: ShapeOptions = super::options(&options, "rate options")?;
-        let gpu = gpu().await?;
-        let input = |e: Error| js_error(Code::Input, e);
-        let shapes = o.shapes().map_err(input)?;
-        let candidates = o.candidates(&gpu).map_err(input)?;
-        let mut progress = |done: usize, total: usize, what: &str| {
-            if let Some(f) = &on_progress {
-                let _ = f.call3(
-                    &JsValue::NULL,
-                    &(done as u32).into(),
-                    &(total as u32).into(),
-                    &what.into(),
-                );
-            }
-        };
+        let (o, gpu, shapes, candidates) = prepare(&options, "rate options").await?;
+        let mut progress = progress_to(on_progress);
         let rows = tune::rates(&gpu, &candidates, &shapes, o.reps.max(1), &mut progress)
             .await
             .map_err(|e| js_error(Code::Gpu, e))?;
