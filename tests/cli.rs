@@ -184,35 +184,46 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn pretraining_lowers_the_loss_and_resumes_exactly() {
-    if !has_gpu() {
-        return;
+/// A corpus, a WordPiece vocabulary trained on it and a 2-layer config: what `bert-wgpu pretrain` needs.
+struct PretrainInputs {
+    corpus: PathBuf,
+    vocab: PathBuf,
+    config: PathBuf,
+}
+
+impl PretrainInputs {
+    fn new(dir: &Path) -> PretrainInputs {
+        let corpus = write_corpus(dir);
+        let vocab = dir.join("vocab");
+        let (code, _, err) = run(bin()
+            .args(["vocab", "--size", "60", "--min-frequency", "1", "--corpus"])
+            .arg(&corpus)
+            .arg("--out")
+            .arg(&vocab));
+        assert_eq!(code, 0, "{err}");
+        let config = dir.join("config.json");
+        let c = serde_json::json!({"vocab_size": 1, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "intermediate_size": 64, "max_position_embeddings": 64, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0});
+        std::fs::write(&config, c.to_string()).unwrap();
+        PretrainInputs { corpus, vocab, config }
     }
-    let dir = scratch("pretrain");
-    let corpus = write_corpus(&dir);
-    let vocab = dir.join("vocab");
-    let (code, _, err) = run(bin()
-        .args(["vocab", "--size", "60", "--min-frequency", "1", "--corpus"])
-        .arg(&corpus)
-        .arg("--out")
-        .arg(&vocab));
-    assert_eq!(code, 0, "{err}");
-    let config = dir.join("config.json");
-    let c = serde_json::json!({"vocab_size": 1, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 64, "max_position_embeddings": 64, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0});
-    std::fs::write(&config, c.to_string()).unwrap();
-    let pretrain = |out: &Path, extra: &[&str]| {
+
+    /// `pretrain` into `out` for `steps` steps of 8 x 32, logging every step, saving and evaluating every
+    /// `save_every`.
+    fn command(&self, out: &Path, steps: usize, save_every: usize) -> Command {
         let mut cmd = bin();
         cmd.args(["pretrain", "--corpus"])
-            .arg(&corpus)
+            .arg(&self.corpus)
             .arg("--config")
-            .arg(&config)
+            .arg(&self.config)
             .arg("--tokenizer")
-            .arg(&vocab);
-        cmd.arg("--out").arg(out).args([
+            .arg(&self.vocab)
+            .arg("--out")
+            .arg(out);
+        let (steps, every) = (steps.to_string(), save_every.to_string());
+        cmd.args([
             "--steps",
-            "40",
+            &steps,
             "--batch-size",
             "8",
             "--seq-len",
@@ -220,18 +231,21 @@ fn pretraining_lowers_the_loss_and_resumes_exactly() {
             "--max-predictions",
             "5",
         ]);
-        cmd.args([
-            "--lr",
-            "3e-3",
-            "--warmup",
-            "4",
-            "--log-every",
-            "1",
-            "--save-every",
-            "20",
-            "--eval-every",
-            "20",
-        ]);
+        cmd.args(["--lr", "3e-3", "--warmup", "4", "--log-every", "1"]);
+        cmd.args(["--save-every", &every, "--eval-every", &every]);
+        cmd
+    }
+}
+
+#[test]
+fn pretraining_lowers_the_loss_and_resumes_exactly() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = scratch("pretrain");
+    let inputs = PretrainInputs::new(&dir);
+    let pretrain = |out: &Path, extra: &[&str]| {
+        let mut cmd = inputs.command(out, 40, 20);
         cmd.args(["--holdout-every", "10"]).args(extra);
         run(&mut cmd)
     };
@@ -284,6 +298,87 @@ fn pretraining_lowers_the_loss_and_resumes_exactly() {
             m[step]["loss"],
             "step {}: resumed loss differs",
             step + 1
+        );
+    }
+}
+
+/// SIGTERM (what a job scheduler sends), SIGHUP (a closed terminal) and SIGINT (Ctrl-C) each stop a
+/// pretraining run the same way: a complete checkpoint, a message that says how to resume, a non-zero exit.
+#[test]
+fn termination_signals_save_a_checkpoint_as_ctrl_c_does() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = scratch("signals");
+    let inputs = PretrainInputs::new(&dir);
+    for signal in ["TERM", "HUP", "INT"] {
+        let out = dir.join(signal);
+        let child = inputs
+            .command(&out, 1_000_000, 1_000_000)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until a few steps are logged: the run is in its training loop.
+        let started = std::time::Instant::now();
+        while std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |t| t.lines().count()) < 3 {
+            assert!(
+                started.elapsed().as_secs() < 300,
+                "SIG{signal}: no training step logged"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let output = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(output.status.code(), Some(0), "SIG{signal}: {err}");
+        assert!(
+            output.status.code().is_some(),
+            "SIG{signal} killed the run instead of stopping it: {err}"
+        );
+        assert!(
+            err.contains("interrupted at step") && err.contains("--resume"),
+            "SIG{signal}: {err}"
+        );
+        assert!(!err.contains("panicked"), "SIG{signal}: {err}");
+        common::assert_complete_checkpoints(&out);
+    }
+}
+
+/// Output to a pipe that was closed (`bert-wgpu ... | head -1` after head has exited) ends the program
+/// quietly by SIGPIPE, as other command-line tools end, never with a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    if !has_gpu() {
+        return;
+    }
+    for args in [vec!["info"], vec!["fill-mask", "--top-k", "5", "the [MASK] ."]] {
+        let mut cmd = bin();
+        cmd.args(&args[..1]);
+        if args.len() > 1 {
+            cmd.arg("--model").arg(fixture("tiny-bert")).args(&args[1..]);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before anything is written
+        let output = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(
+            output.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?} {err}",
+            output.status
         );
     }
 }
