@@ -300,6 +300,15 @@ fn pretraining_lowers_the_loss_and_resumes_exactly() {
             step + 1
         );
     }
+
+    // A checkpoint whose step counter lies far beyond the schedule is refused, by name.
+    let beyond = dir.join("beyond");
+    copy_dir(&full.join("checkpoint-20"), &beyond.join("checkpoint-20"));
+    let state_file = beyond.join("checkpoint-20/trainer_state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    state["step"] = 999_999.into();
+    std::fs::write(&state_file, state.to_string()).unwrap();
+    assert_clear_error(pretrain(&beyond, &["--resume"]), &["trainer_state.json", "999999"]);
 }
 
 /// SIGTERM (what a job scheduler sends), SIGHUP (a closed terminal) and SIGINT (Ctrl-C) each stop a
@@ -414,6 +423,31 @@ fn pretraining_input_errors() {
     assert_clear_error(pretrain(&dir.join("missing.txt"), "a"), &["missing.txt"]);
     assert_clear_error(pretrain(&empty, "b"), &["empty.txt"]);
     assert_clear_error(pretrain(&one, "c"), &["single sentence"]);
+
+    // Options out of their domain: named, refused before the output directory is created.
+    let corpus = write_corpus(&dir);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--lr=-1e-3"], "--lr"),
+        (&["--lr", "0"], "--lr"),
+        (&["--lr", "NaN"], "--lr"),
+        (&["--lr", "inf"], "--lr"),
+        (&["--weight-decay=-0.1"], "--weight-decay"),
+        (&["--weight-decay", "nan"], "--weight-decay"),
+        (&["--seq-len", "32", "--max-predictions", "33"], "--max-predictions"),
+    ];
+    for (i, (flags, named)) in cases.iter().enumerate() {
+        let out = dir.join(format!("domain-{i}"));
+        let result = run(bin()
+            .args(["pretrain", "--config", "tiny", "--steps", "2", "--corpus"])
+            .arg(&corpus)
+            .arg("--tokenizer")
+            .arg(&vocab)
+            .arg("--out")
+            .arg(&out)
+            .args(*flags));
+        assert_clear_error(result, &[named]);
+        assert!(!out.exists(), "{flags:?}: the output directory was created");
+    }
 }
 
 #[test]

@@ -405,6 +405,21 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
             .args(["--out", out.to_str().unwrap()]);
         assert_rejected(&mut c, needles, &out);
     }
+    // Optimizer options out of their domain, named.
+    for (flags, named) in [
+        (["--lr=-2e-5"], "--lr"),
+        (["--lr=nan"], "--lr"),
+        (["--weight-decay=-1"], "--weight-decay"),
+        (["--clip=-1"], "--clip"),
+        (["--clip=nan"], "--clip"),
+    ] {
+        let mut c = bin();
+        c.args(["finetune", "--task", "pair-cls", "--model", &ft("seq-cls"), "--train"])
+            .arg(ft("pair-train.tsv"))
+            .args(["--out", out.to_str().unwrap()])
+            .args(flags);
+        assert_rejected(&mut c, &[named], &out);
+    }
     // A head that does not match --task.
     let mut c = bin();
     c.args([

@@ -157,6 +157,13 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
             args.seq_len
         )));
     }
+    if args.max_predictions > args.seq_len {
+        return Err(Error(format!(
+            "--max-predictions {}: must be at most --seq-len ({})",
+            args.max_predictions, args.seq_len
+        )));
+    }
+    run_dir::check_optimizer_flags(args.lr, args.weight_decay, None)?;
     let out = args.out.clone();
     let resume = run_dir::prepare(&out, args.overwrite, args.resume)?;
 
@@ -270,7 +277,9 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
     if let (Some(s), Some((_, dir))) = (&state, &resume) {
         let bytes =
             std::fs::read(dir.join("optimizer.safetensors")).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
-        trainer.load_optimizer_state(&bytes, s.step)?;
+        trainer
+            .load_optimizer_state(&bytes, s.step)
+            .map_err(|e| Error(format!("{}: {e}", dir.display())))?;
         eprintln!("resuming from {} at step {}", dir.display(), s.step);
     }
     // The log continues from the checkpoint: lines of an interrupted run past it are dropped.

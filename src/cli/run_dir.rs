@@ -3,9 +3,22 @@
 
 use std::path::{Path, PathBuf};
 
+use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
 use bert_wgpu::{Error, Result};
 
 use super::model_dir::write_atomic;
+
+/// The optimizer flags of a command line (`--lr`, `--weight-decay`, fine-tuning's `--clip`, 0 for none),
+/// checked against their domains before the output directory is touched; the error names the flag.
+pub fn check_optimizer_flags(lr: f64, weight_decay: f64, clip: Option<f64>) -> Result<()> {
+    let mut c = OptimizerConfig::new(Variant::Torch, lr, 0, 1);
+    c.weight_decay = weight_decay;
+    c.max_grad_norm = clip.filter(|&c| c != 0.0).unwrap_or(f64::INFINITY);
+    c.check().map_err(|e| {
+        let flag = e.0.replacen("max_grad_norm", "clip", 1).replacen('_', "-", 1);
+        Error(format!("--{flag}"))
+    })
+}
 
 /// The newest `checkpoint-<step>` directory in `out` that holds a trainer_state.json.
 pub fn latest_checkpoint(out: &Path) -> Option<(u64, PathBuf)> {

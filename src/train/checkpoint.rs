@@ -82,6 +82,7 @@ impl Pretrainer {
 
     /// Restores the optimizer state and the step count.
     pub fn load_optimizer_state(&mut self, bytes: &[u8], step: u64) -> Result<()> {
+        self.optimizer.config.check_resumed_step(step)?;
         self.optimizer.load_state(&self.bert.gpu, bytes)?;
         self.step = step;
         self.micro = 0;

@@ -42,7 +42,8 @@ impl Recipe {
         let warmup = (self.warmup_ratio * total as f64) as u64;
         let mut opt = OptimizerConfig::new(Variant::Torch, self.lr, warmup, total);
         opt.weight_decay = self.weight_decay;
-        opt.max_grad_norm = self.clip;
+        // clip 0 means no clipping, which the optimizer spells as an infinite norm.
+        opt.max_grad_norm = if self.clip == 0.0 { f64::INFINITY } else { self.clip };
         opt
     }
 
@@ -163,6 +164,7 @@ impl Finetuner {
 
     /// Restores the optimizer state and the step count of a checkpoint.
     pub fn load_optimizer_state(&mut self, bytes: &[u8], step: u64) -> Result<()> {
+        self.optimizer.config.check_resumed_step(step)?;
         self.optimizer.load_state(&self.bert.gpu, bytes)?;
         self.step = step;
         Ok(())

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::model::Weights;
 use crate::ops::adamw::{self, AdamHyper, AdamVariant};
@@ -28,7 +28,7 @@ pub struct OptimizerConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
-    /// Global gradient-norm clipping; infinite disables it.
+    /// Global gradient-norm clipping, positive; infinite disables it.
     pub max_grad_norm: f64,
 }
 
@@ -50,6 +50,50 @@ impl OptimizerConfig {
             eps,
             max_grad_norm: 1.0,
         }
+    }
+
+    /// Every setting within its domain, or an error naming the first that is not (`lr`, `weight_decay`,
+    /// `beta1`, `beta2`, `eps`, `max_grad_norm`, `steps`).
+    pub fn check(&self) -> Result<()> {
+        let bad = |name: &str, value: f64, domain: &str| Err(Error(format!("{name} {value}: must be {domain}")));
+        let finite_positive = |x: f64| x.is_finite() && x > 0.0;
+        if !finite_positive(self.lr) {
+            return bad("lr", self.lr, "a positive, finite learning rate");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", self.weight_decay, "finite and at least 0");
+        }
+        for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return bad(name, beta, "in [0, 1)");
+            }
+        }
+        if !finite_positive(self.eps) {
+            return bad("eps", self.eps, "positive and finite");
+        }
+        if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
+            return bad(
+                "max_grad_norm",
+                self.max_grad_norm,
+                "positive (infinite disables clipping)",
+            );
+        }
+        if self.total_steps == 0 {
+            return Err(Error("steps 0: a run needs at least one optimizer step".into()));
+        }
+        Ok(())
+    }
+
+    /// A step counter read from a checkpoint, checked against this schedule.
+    pub fn check_resumed_step(&self, step: u64) -> Result<()> {
+        if step > self.total_steps {
+            return Err(Error(format!(
+                "trainer_state.json: step {step} is past the schedule's {} steps (give at least {step} steps to \
+                 continue it, or start a new run)",
+                self.total_steps
+            )));
+        }
+        Ok(())
     }
 
     /// The learning rate of optimizer step `step` (0-based), as transformers' linear schedule with warmup.
@@ -81,6 +125,7 @@ pub struct Optimizer {
 
 impl Optimizer {
     pub fn new(gpu: &Gpu, params: &Weights, config: OptimizerConfig) -> Result<Optimizer> {
+        config.check()?;
         let count = params.named().len();
         Ok(Optimizer {
             config,

@@ -277,6 +277,7 @@ pub async fn run(args: FinetuneArgs) -> Result<()> {
     if args.early_stopping.is_some() && eval.is_none() {
         return Err(Error("--early-stopping needs --eval".into()));
     }
+    run_dir::check_optimizer_flags(args.lr, args.weight_decay, Some(args.clip))?;
     run_dir::prepare(&args.out, args.overwrite, args.resume)?;
 
     let bert = with_task(bert, head_kind(task), labels.as_ref(), args.seed)?;
@@ -293,7 +294,9 @@ pub async fn run(args: FinetuneArgs) -> Result<()> {
     if let (Some(s), Some((_, dir))) = (&saved, &checkpoint) {
         let path = dir.join("optimizer.safetensors");
         let bytes = std::fs::read(&path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
-        trainer.load_optimizer_state(&bytes, s.step)?;
+        trainer
+            .load_optimizer_state(&bytes, s.step)
+            .map_err(|e| Error(format!("{}: {e}", dir.display())))?;
         eprintln!("resuming from {} at step {}", dir.display(), s.step);
     }
     let state = saved.clone().unwrap_or(FinetuneState {
