@@ -423,6 +423,10 @@ fn pretraining_input_errors() {
     assert_clear_error(pretrain(&dir.join("missing.txt"), "a"), &["missing.txt"]);
     assert_clear_error(pretrain(&empty, "b"), &["empty.txt"]);
     assert_clear_error(pretrain(&one, "c"), &["single sentence"]);
+    // A run that fails before its first checkpoint leaves nothing that blocks running it again.
+    for out in ["a", "b", "c"] {
+        assert!(!dir.join(out).exists(), "a failed run left {out}/ behind");
+    }
 
     // Options out of their domain: named, refused before the output directory is created.
     let corpus = write_corpus(&dir);

@@ -151,6 +151,16 @@ struct Run {
 }
 
 pub async fn run(args: PretrainArgs) -> Result<()> {
+    let out = args.out.clone();
+    let was_absent_or_empty = run_dir::absent_or_empty(&out);
+    let result = run_in(args).await;
+    if result.is_err() {
+        run_dir::clean_up_failed_start(&out, was_absent_or_empty);
+    }
+    result
+}
+
+async fn run_in(args: PretrainArgs) -> Result<()> {
     if args.seq_len % 4 != 0 || args.seq_len < 8 {
         return Err(Error(format!(
             "--seq-len {}: must be a multiple of 4 and at least 8",
@@ -369,12 +379,11 @@ impl Run {
                     || next % a.save_every == 0
                     || next == self.total_steps
                     || interrupted.load(Ordering::SeqCst));
-            let m = self.trainer.step(&batch, read).await.map_err(|e| {
-                Error(format!(
-                    "{e}; the last good checkpoint is kept in {}",
-                    self.args.out.display()
-                ))
-            })?;
+            let m = self
+                .trainer
+                .step(&batch, read)
+                .await
+                .map_err(|e| Error(format!("{e}; {}", run_dir::what_is_kept(&self.args.out))))?;
             if self.trainer.micro != 0 {
                 continue;
             }

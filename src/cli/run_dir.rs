@@ -73,12 +73,46 @@ pub fn prepare(out: &Path, overwrite: bool, resume: bool) -> Result<Option<(u64,
     Ok(found)
 }
 
-/// Removes all but the newest `keep` checkpoints, sparing the one of step `spare` (the best so far).
+/// Removes all but the newest `keep` checkpoints, sparing the one of step `spare` (the best so far). Each is
+/// first renamed to `.checkpoint-<step>.old`, so a run killed while deleting never leaves a half-deleted
+/// `checkpoint-<step>` for `--resume` to pick; leftovers of such a kill are removed here too.
 pub fn prune_checkpoints(out: &Path, keep: usize, spare: Option<u64>) {
     for (step, path) in checkpoints(out).iter().rev().skip(keep) {
         if Some(*step) != spare {
-            let _ = std::fs::remove_dir_all(path);
+            let old = out.join(format!(".checkpoint-{step}.old"));
+            if std::fs::rename(path, &old).is_ok() {
+                let _ = std::fs::remove_dir_all(&old);
+            }
         }
+    }
+    if let Ok(entries) = std::fs::read_dir(out) {
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".checkpoint-") && name.ends_with(".old") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Whether `out` is absent or empty (a run there may remove it again if it fails before any checkpoint).
+pub fn absent_or_empty(out: &Path) -> bool {
+    out.read_dir().map_or(true, |mut d| d.next().is_none())
+}
+
+/// After a run failed: when `out` was absent or empty before it and holds no checkpoint now, removes it,
+/// so that nothing blocks running the same command again.
+pub fn clean_up_failed_start(out: &Path, was_absent_or_empty: bool) {
+    if was_absent_or_empty && checkpoints(out).is_empty() {
+        let _ = std::fs::remove_dir_all(out);
+    }
+}
+
+/// What a failed step leaves: the newest checkpoint, or that none was saved yet.
+pub fn what_is_kept(out: &Path) -> String {
+    match latest_checkpoint(out) {
+        Some((step, _)) => format!("checkpoint-{step} in {} is kept", out.display()),
+        None => "no checkpoint had been saved yet".to_string(),
     }
 }
 

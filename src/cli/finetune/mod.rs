@@ -188,6 +188,16 @@ struct Run {
 }
 
 pub async fn run(args: FinetuneArgs) -> Result<()> {
+    let out = args.out.clone();
+    let was_absent_or_empty = run_dir::absent_or_empty(&out);
+    let result = run_in(args).await;
+    if result.is_err() {
+        run_dir::clean_up_failed_start(&out, was_absent_or_empty);
+    }
+    result
+}
+
+async fn run_in(args: FinetuneArgs) -> Result<()> {
     let task = TaskKind::parse(&args.task)?;
     let checkpoint = if args.resume {
         run_dir::latest_checkpoint(&args.out)

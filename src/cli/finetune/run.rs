@@ -36,12 +36,11 @@ impl Run {
             for chunk in order.chunks(self.args.batch_size).skip(first) {
                 let b = self.train.batch(chunk, pad);
                 tokens += b.batch.lengths.iter().sum::<usize>();
-                let m = self.trainer.step(&b).await.map_err(|e| {
-                    Error(format!(
-                        "{e}; the last good checkpoint is kept in {}",
-                        self.args.out.display()
-                    ))
-                })?;
+                let m = self
+                    .trainer
+                    .step(&b)
+                    .await
+                    .map_err(|e| Error(format!("{e}; {}", run_dir::what_is_kept(&self.args.out))))?;
                 let step = self.trainer.step;
                 let rate = tokens as f64 / started.elapsed().as_secs_f64();
                 bar.set_position(step);
