@@ -304,12 +304,12 @@ impl Gpu {
             .set(self.peak_allocated.get().max(self.allocated.get()));
     }
 
-    /// Starts a new peak: from now on the peak counts from what is held now.
     /// The submit counters since the last call, then zeroed.
     pub fn take_submit_stats(&self) -> SubmitStats {
         self.submit_stats.take()
     }
 
+    /// Starts a new peak: from now on the peak counts from what is held now.
     pub fn reset_peak(&self) {
         self.peak_allocated.set(self.allocated.get());
     }
