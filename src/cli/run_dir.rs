@@ -95,17 +95,15 @@ pub fn prune_checkpoints(out: &Path, keep: usize, spare: Option<u64>) {
     }
 }
 
-/// Whether `out` is absent or empty (a run there may remove it again if it fails before any checkpoint).
-pub fn absent_or_empty(out: &Path) -> bool {
-    out.read_dir().map_or(true, |mut d| d.next().is_none())
-}
-
-/// After a run failed: when `out` was absent or empty before it and holds no checkpoint now, removes it,
-/// so that nothing blocks running the same command again.
-pub fn clean_up_failed_start(out: &Path, was_absent_or_empty: bool) {
-    if was_absent_or_empty && checkpoints(out).is_empty() {
+/// Runs a training command on `out`. When it fails, `out` was absent or empty before it and holds no
+/// checkpoint now, `out` is removed, so that nothing blocks running the same command again.
+pub async fn removed_after_failed_start(out: &Path, run: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    let was_absent_or_empty = out.read_dir().map_or(true, |mut d| d.next().is_none());
+    let result = run.await;
+    if result.is_err() && was_absent_or_empty && checkpoints(out).is_empty() {
         let _ = std::fs::remove_dir_all(out);
     }
+    result
 }
 
 /// What a failed step leaves: the newest checkpoint, or that none was saved yet.

@@ -189,12 +189,7 @@ struct Run {
 
 pub async fn run(args: FinetuneArgs) -> Result<()> {
     let out = args.out.clone();
-    let was_absent_or_empty = run_dir::absent_or_empty(&out);
-    let result = run_in(args).await;
-    if result.is_err() {
-        run_dir::clean_up_failed_start(&out, was_absent_or_empty);
-    }
-    result
+    run_dir::removed_after_failed_start(&out, run_in(args)).await
 }
 
 async fn run_in(args: FinetuneArgs) -> Result<()> {
