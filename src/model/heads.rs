@@ -4,8 +4,7 @@
 use super::{Bert, Workspace};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder, Tensor};
-use crate::ops::matmul::{self, Operand};
-use crate::ops::{gather, gelu, layernorm, Act};
+use crate::ops::{gather, gelu, layernorm, matmul, Act};
 
 /// Activations of the MLM head for `rows` selected positions.
 pub struct MlmActs {
@@ -21,7 +20,6 @@ pub struct MlmActs {
     /// multiple of 4 so that the backward products read the logits four at a time; inference does not.
     /// The backward pass turns the first vocab columns into dlogits in place.
     pub logits: Tensor,
-    pub vocab: usize,
 }
 
 impl MlmActs {
@@ -44,7 +42,6 @@ impl MlmActs {
                 &[rows, if training { vocab.next_multiple_of(4) } else { vocab }],
                 "mlm_logits",
             )?,
-            vocab,
         })
     }
 }
@@ -93,22 +90,14 @@ impl Bert {
             &acts.rstd,
         );
         // logits (rows, stride) = normed (rows, H) . decoder (vocab, H)^T + bias; the padding stays zero.
-        let decoder = self.decoder();
-        let h = self.config.hidden_size;
-        let dims = matmul::Dims {
-            m: acts.rows,
-            n: acts.vocab,
-            k: h,
-            batch_outer: 1,
-            batch_inner: 1,
-        };
-        let epi = matmul::Epilogue {
-            bias: Some(&head.bias.buf),
-            ..Default::default()
-        };
-        let (x, w) = (Operand::matrix(&acts.normed, h), Operand::matrix(decoder, h));
-        let y = Operand::matrix(&acts.logits, acts.logits.shape[1]);
-        matmul::forward(rec, matmul::Form::Nt, dims, x, w, y, epi);
+        matmul::linear(
+            rec,
+            &acts.normed,
+            self.decoder(),
+            Some(&head.bias),
+            Act::None,
+            &acts.logits,
+        );
         Ok(())
     }
 

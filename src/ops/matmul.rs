@@ -286,14 +286,9 @@ pub fn linear_backward(
 ) {
     let (n, k) = (weight.shape[0], weight.shape[1]);
     let m = x.len() / k;
-    // dy may be stored with a row stride above n (its shape's last size) and zeros past n in every row:
-    // the MLM logits, padded to a multiple of 4 so that both products below read them four at a time.
-    let dy_rs = dy
-        .shape
-        .last()
-        .copied()
-        .filter(|&c| c > n && dy.len() == m * c)
-        .unwrap_or(n);
+    // dy may be the MLM logits padded to a multiple of 4 (see `row_stride`): both products below then
+    // read them four at a time.
+    let dy_rs = row_stride(dy, m, n);
     let dy_op = Operand {
         rs: dy_rs,
         zero_tail: dy_rs > n,
@@ -347,7 +342,19 @@ pub fn linear_backward(
     }
 }
 
-/// PyTorch's Linear: y (rows, out) = act(x (rows, in) . weight (out, in)^T + bias (out)).
+/// The row stride of `t` holding `rows` rows of `cols` values: its shape's last size when that is wider
+/// than `cols` and covers exactly `rows` rows (the values past `cols` are then zeros: the MLM logits in
+/// training, padded to a multiple of 4), else `cols`.
+fn row_stride(t: &Tensor, rows: usize, cols: usize) -> usize {
+    t.shape
+        .last()
+        .copied()
+        .filter(|&c| c > cols && t.len() == rows * c)
+        .unwrap_or(cols)
+}
+
+/// PyTorch's Linear: y (rows, out) = act(x (rows, in) . weight (out, in)^T + bias (out)). y may have
+/// padded rows (`row_stride`); the padding is not written.
 pub fn linear(rec: &mut Recorder, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, act: Act, y: &Tensor) {
     let (n, k) = (weight.shape[0], weight.shape[1]);
     let m = x.len() / k;
@@ -371,7 +378,7 @@ pub fn linear(rec: &mut Recorder, x: &Tensor, weight: &Tensor, bias: Option<&Ten
         d,
         Operand::matrix(x, k),
         Operand::matrix(weight, k),
-        Operand::matrix(y, n),
+        Operand::matrix(y, row_stride(y, m, n)),
         epi,
     );
 }
