@@ -8,7 +8,7 @@ use wasm_bindgen_futures::future_to_promise;
 use super::{adapter_info, check_fits, gpu, js_error, to_js, Code};
 use crate::gpu::Recorder;
 use crate::io::ModelFiles;
-use crate::model::{weights, Batch, Bert, BertConfig, Weights};
+use crate::model::{weights, Batch, Bert, Weights};
 use crate::rng::Rng;
 use crate::train::data::PretrainBatch;
 use crate::train::optimizer::{OptimizerConfig, Variant};
@@ -80,7 +80,7 @@ pub fn bench(options: JsValue) -> js_sys::Promise {
     future_to_promise(async move {
         let o: BenchOptions = super::options(&options, "bench options")?;
         let input = |e: Error| js_error(Code::Input, e);
-        let Some((layers, hidden)) = super::pretrain::preset(&o.preset) else {
+        let Some(config) = super::pretrain::preset(&o.preset, 30522) else {
             return Err(input(Error(format!("bench: unknown preset {:?}", o.preset))));
         };
         if o.seq % 4 != 0 || o.seq < 8 || o.seq > 512 || o.batch == 0 || o.masked == 0 || o.masked >= o.seq {
@@ -89,7 +89,6 @@ pub fn bench(options: JsValue) -> js_sys::Promise {
             )));
         }
         let gpu = gpu().await?;
-        let config = BertConfig::new(30522, hidden, layers, hidden / 64, 4 * hidden);
         check_fits(&gpu, &config, o.batch, o.seq).map_err(|e| js_error(Code::Limits, e))?;
         let files = ModelFiles {
             vocab_txt: Some(b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n".to_vec()),

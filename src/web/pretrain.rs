@@ -66,28 +66,28 @@ impl Default for PretrainOptions {
     }
 }
 
-/// Google's BERT miniatures and BERT-base, as the CLI's presets: (layers, hidden).
-pub(crate) fn preset(name: &str) -> Option<(usize, usize)> {
-    Some(match name {
+/// Google's BERT miniatures and BERT-base, as the CLI's presets (heads of 64, FFN of 4 x hidden), with a
+/// vocabulary of `vocab`.
+pub(crate) fn preset(name: &str, vocab: usize) -> Option<BertConfig> {
+    let (layers, hidden) = match name {
         "tiny" => (2, 128),
         "mini" => (4, 256),
         "small" => (4, 512),
         "medium" => (8, 512),
         "base" => (12, 768),
         _ => return None,
-    })
+    };
+    Some(BertConfig::new(vocab, hidden, layers, hidden / 64, 4 * hidden))
 }
 
 /// A fresh model's config as `bert-wgpu pretrain --config` makes it.
 fn fresh_config(spec: &serde_json::Value, tokenizer: &BertTokenizer) -> Result<BertConfig> {
     let preset_config = |name: &str| {
-        preset(name)
-            .map(|(layers, hidden)| BertConfig::new(0, hidden, layers, hidden / 64, 4 * hidden))
-            .ok_or_else(|| {
-                Error(format!(
-                    "config: {name:?} is not a preset (tiny, mini, small, medium, base)"
-                ))
-            })
+        preset(name, 0).ok_or_else(|| {
+            Error(format!(
+                "config: {name:?} is not a preset (tiny, mini, small, medium, base)"
+            ))
+        })
     };
     let mut c = match spec {
         serde_json::Value::String(name) => preset_config(name)?,

@@ -53,11 +53,8 @@ impl Default for ShapeOptions {
 impl ShapeOptions {
     fn shapes(&self) -> Result<Vec<MatmulShape>, Error> {
         let config = match &self.config {
-            serde_json::Value::String(name) => {
-                let (layers, hidden) = super::pretrain::preset(name)
-                    .ok_or_else(|| Error(format!("unknown preset {name:?} (tiny, mini, small, medium, base)")))?;
-                BertConfig::new(30522, hidden, layers, hidden / 64, 4 * hidden)
-            }
+            serde_json::Value::String(name) => super::pretrain::preset(name, 30522)
+                .ok_or_else(|| Error(format!("unknown preset {name:?} (tiny, mini, small, medium, base)")))?,
             value => BertConfig::from_json(value.to_string().as_bytes())?,
         };
         if self.batch == 0 || self.seq == 0 || self.seq % 4 != 0 {
