@@ -542,6 +542,14 @@ function kernelStore(mode, request) {
   });
 }
 
+/** The wasm arguments of prepareKernels and matmulRates: the shape options (defaults filled in) and the
+ * progress callback. */
+function shapeArgs({ config = 'mini', batch = 8, seq = 128, masked = 20, training = true, kernels, onProgress }, extra = {}) {
+  const options = { config, batch, seq, masked, training, ...extra };
+  if (kernels) options.kernels = kernels;
+  return [options, onProgress && ((done, total, label) => onProgress({ done, total, label }))];
+}
+
 /**
  * Chooses the matmul kernel of every shape class of a model on this adapter by measurement, as the CLI does
  * at model load: candidates are checked against the portable kernel, then timed on the model's shapes, and
@@ -549,16 +557,13 @@ function kernelStore(mode, request) {
  * adapter, driver, package version and the kernels' hash, so later calls on the same adapter only read them.
  * Resolves to `{ key, tuned, cached, fromCache, excluded, choices }`.
  */
-export function prepareKernels({ config = 'mini', batch = 8, seq = 128, masked = 20, training = true, kernels, onProgress } = {}) {
+export function prepareKernels(options = {}) {
   return guarded(async () => {
     const info = await withName(await wasm.openDevice());
     const key = `${info.name} | ${await wasm.matmulCacheKey()}`;
     const stored = await kernelStore('readonly', (store) => store.get(key));
     const fromCache = stored ? await wasm.useMatmulChoices(stored) : 0;
-    const options = { config, batch, seq, masked, training };
-    if (kernels) options.kernels = kernels;
-    const progress = onProgress && ((done, total, label) => onProgress({ done, total, label }));
-    const result = await wasm.tuneMatmul(options, progress);
+    const result = await wasm.tuneMatmul(...shapeArgs(options));
     if (result.tuned > 0) await kernelStore('readwrite', (store) => store.put(result.choices, key));
     return { ...result, key, fromCache };
   });
@@ -573,13 +578,8 @@ export function clearKernelChoices() {
  * Every matmul candidate's GFLOP/s on a model's shapes, and auto's (the choices as they stand), as
  * `bert-wgpu bench` prints them: `{ rows, table }`, `table` being the CLI's lines.
  */
-export function matmulRates({ config = 'mini', batch = 8, seq = 128, masked = 20, training = true, kernels, reps = 2, onProgress } = {}) {
-  return guarded(async () => {
-    const options = { config, batch, seq, masked, training, reps };
-    if (kernels) options.kernels = kernels;
-    const progress = onProgress && ((done, total, label) => onProgress({ done, total, label }));
-    return wasm.matmulRates(options, progress);
-  });
+export function matmulRates({ reps = 2, ...options } = {}) {
+  return guarded(() => wasm.matmulRates(...shapeArgs(options, { reps })));
 }
 
 /**
