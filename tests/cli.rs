@@ -548,3 +548,217 @@ fn auto_kernels_tune_once_cache_the_choice_and_agree_with_forced_ones() {
     common::assert_close("auto vs portable", &auto, &portable, 1e-5);
     assert_clear_error(embed("fastest"), &["unknown kernels `fastest`", "portable"]);
 }
+
+/// Waits until `out/metrics.jsonl` holds `lines` lines (a run that far into its training loop).
+fn wait_for_steps(out: &Path, lines: usize) {
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |t| t.lines().count()) < lines {
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "no training step logged in {}",
+            out.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A run holds a lock on its output directory: a second run on it (to resume, to overwrite, or fine-tuning
+/// into it) is refused and changes nothing. The lock of a killed run is taken over by the next run.
+#[test]
+fn a_second_run_on_a_directory_in_use_is_refused() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = scratch("lock");
+    let inputs = PretrainInputs::new(&dir);
+    let out = dir.join("out");
+    let mut first = inputs
+        .command(&out, 1_000_000, 3)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_steps(&out, 4);
+    for extra in [&["--resume"][..], &["--overwrite"], &[]] {
+        let mut second = inputs.command(&out, 8, 4);
+        second.args(extra);
+        assert_clear_error(run(&mut second), &["in use by another run", &first.id().to_string()]);
+    }
+    let finetune = run(bin()
+        .args(["finetune", "--task", "pair-cls", "--model"])
+        .arg(fixture("tiny-bert"))
+        .arg("--train")
+        .arg(fixture("finetune/pair-train.tsv"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--resume"));
+    assert_clear_error(finetune, &["in use by another run"]);
+    // An overwrite would have removed the log (the running run appends to its own open file).
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let first_step: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first_step["step"], 1, "a refused run changed {}", out.display());
+
+    // SIGKILL leaves the lock file; the operating system released the lock, and --resume takes it over.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(out.join(".bert-wgpu.lock").exists());
+    let latest = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("checkpoint-")?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .unwrap();
+    let mut resume = inputs.command(&out, latest + 2, 1_000_000);
+    resume.arg("--resume");
+    let (code, _, err) = run(&mut resume);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.join(".bert-wgpu.lock").exists(), "the lock file outlived its run");
+}
+
+/// `--resume` passes over a newest checkpoint that does not read back (each file of it damaged in turn),
+/// says so, and continues from the older intact one; with none intact it names the fault.
+#[test]
+fn resume_passes_over_a_damaged_checkpoint() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = scratch("damaged");
+    let inputs = PretrainInputs::new(&dir);
+    let full = dir.join("full");
+    let (code, _, err) = run(&mut inputs.command(&full, 10, 5));
+    assert_eq!(code, 0, "{err}");
+    let damages: &[(&str, Option<&[u8]>)] = &[
+        ("optimizer.safetensors", Some(b"\x10\0\0\0\0\0\0\0{\"m.x\": 1}      ")),
+        ("optimizer.safetensors", None),
+        ("model.safetensors", Some(b"")),
+        ("config.json", Some(b"{\"hidden_size\": ")),
+        ("trainer_state.json", Some(b"{}")),
+    ];
+    for (i, (file, bytes)) in damages.iter().enumerate() {
+        let out = dir.join(format!("resume-{i}"));
+        for step in [5, 10] {
+            copy_dir(
+                &full.join(format!("checkpoint-{step}")),
+                &out.join(format!("checkpoint-{step}")),
+            );
+        }
+        // The first 10 lines stand in for the log of the run that wrote the checkpoints.
+        std::fs::copy(full.join("metrics.jsonl"), out.join("metrics.jsonl")).unwrap();
+        let damaged = out.join("checkpoint-10").join(file);
+        match bytes {
+            Some(b) => std::fs::write(&damaged, b).unwrap(),
+            None => std::fs::remove_file(&damaged).unwrap(),
+        }
+        let mut resume = inputs.command(&out, 12, 1_000_000);
+        resume.arg("--resume");
+        let (code, _, err) = run(&mut resume);
+        assert_eq!(code, 0, "{file}: {err}");
+        let warning = err.lines().find(|l| l.starts_with("warning:")).unwrap_or_default();
+        for needle in ["checkpoint-10", file, "checkpoint-5"] {
+            assert!(
+                warning.contains(needle),
+                "{file}: warning {warning:?} does not name {needle}"
+            );
+        }
+        let steps: Vec<u64> = metrics(&out).iter().map(|v| v["step"].as_u64().unwrap()).collect();
+        assert_eq!(
+            steps,
+            (1..=12).collect::<Vec<_>>(),
+            "{file}: the log does not continue from step 5"
+        );
+
+        // With the older one damaged too, nothing is resumed and the error names the newest's fault.
+        let out = dir.join(format!("none-{i}"));
+        copy_dir(&full.join("checkpoint-10"), &out.join("checkpoint-10"));
+        let damaged = out.join("checkpoint-10").join(file);
+        match bytes {
+            Some(b) => std::fs::write(&damaged, b).unwrap(),
+            None => std::fs::remove_file(&damaged).unwrap(),
+        }
+        let mut resume = inputs.command(&out, 12, 1_000_000);
+        resume.arg("--resume");
+        assert_clear_error(run(&mut resume), &["no intact checkpoint", "checkpoint-10", file]);
+        assert!(
+            damaged.exists() == bytes.is_some(),
+            "{file}: the damaged checkpoint was changed"
+        );
+    }
+}
+
+/// A full device: results written to /dev/full end with one line naming standard output; a checkpoint
+/// that cannot be written (a file size limit stands in for a full disk) ends the run with the file named,
+/// the checkpoints before it intact and no temporary directory left.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_device_is_a_clear_error() {
+    use std::os::unix::process::CommandExt;
+    if !has_gpu() {
+        return;
+    }
+    let model = fixture("tiny-bert");
+    let commands: [&[&str]; 5] = [
+        &["info"],
+        &["fill-mask", "the [MASK] ."],
+        &["fill-mask", "--json", "the [MASK] ."],
+        &["embed", "--similarity", "the king .", "a queen ."],
+        &["embed", "--json", "the king ."],
+    ];
+    for args in commands {
+        let mut cmd = bin();
+        cmd.arg(args[0]);
+        if args.len() > 1 {
+            cmd.arg("--model").arg(&model).args(&args[1..]);
+        }
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let output = cmd.stdout(full).output().unwrap();
+        let result = (
+            output.status.code().unwrap_or(-1),
+            String::new(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        );
+        assert_clear_error(result, &["standard output", "No space left on device"]);
+    }
+
+    let dir = scratch("full-device");
+    let inputs = PretrainInputs::new(&dir);
+    let out = dir.join("out");
+    // Small files (the log, the curve) fit; a model.safetensors of this size does not.
+    let weights = {
+        let (code, _, err) = run(&mut inputs.command(&dir.join("probe"), 2, 2));
+        assert_eq!(code, 0, "{err}");
+        std::fs::metadata(dir.join("probe/model.safetensors")).unwrap().len()
+    };
+    let mut cmd = inputs.command(&out, 1_000_000, 3);
+    // SAFETY: setrlimit and signal are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: weights / 2,
+                rlim_max: weights / 2,
+            };
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN); // a failed write, not a killed process
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    assert_clear_error(run(&mut cmd), &["model.safetensors", "File too large"]);
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.iter().all(|f| !f.contains("tmp") && !f.starts_with("checkpoint-")),
+        "{left:?}"
+    );
+}

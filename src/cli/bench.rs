@@ -23,7 +23,7 @@ use super::tuning;
 async fn bench_matmuls(gpu: &Gpu, reps: usize, shapes: &[MatmulShape]) -> Result<f64> {
     let rows = tune::rates(gpu, &gpu.candidates(), shapes, reps, &mut |_, _, _| {}).await?;
     for line in tune::rates_table(&rows) {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(rows
         .iter()
@@ -79,7 +79,7 @@ async fn bench_forward(bert: &Bert, reps: usize, batch: usize, seq: usize, mode:
     }
     let tokens = (batch * seq) as f64;
     let outside = (1.0 - matmuls / total).max(0.0) * 100.0;
-    println!(
+    outln!(
         "  batch {batch:>2} x seq {seq:<3} {:<28} {:>9.1} ms  {:>8.1} tokens/s  {outside:>5.1}% of the time outside matmuls  peak {:.0} MiB",
         format!("{mode:?} attention"),
         total * 1e3,
@@ -172,13 +172,13 @@ async fn bench_train(
             }
         }
         by_label.sort_by(|a, b| b.2.total_cmp(&a.2));
-        println!(
+        outln!(
             "  {name}: {} dispatches, {:.1} ms when run one at a time",
             entries.len(),
             total * 1e3
         );
         for (label, count, secs) in by_label.iter().take(40) {
-            println!(
+            outln!(
                 "    {:>8.2} ms {:>5.1}%  x{count:<4} {label}",
                 secs * 1e3,
                 100.0 * secs / total
@@ -209,7 +209,7 @@ async fn bench_train(
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "  {name:<6} {:>9.1} ms/step {:>9.1} tokens/s  {share}peak {:.0} MiB; {} dispatches in {} submit(s), host {:.1} ms/step",
         best * 1e3,
         tokens / best,
@@ -222,28 +222,33 @@ async fn bench_train(
 }
 
 /// What `bert-wgpu info` and `bench` print about the matmul plan.
-pub fn print_plan(gpu: &Gpu) {
+pub fn print_plan(gpu: &Gpu) -> Result<()> {
     let plan = gpu.matmul.borrow();
     match plan.forced {
-        Some(k) => println!("matmul kernel: {} for every shape (--kernels)", k.name),
+        Some(k) => outln!("matmul kernel: {} for every shape (--kernels)", k.name),
         None => {
-            println!(
+            outln!(
                 "matmul kernels: auto ({} shape classes tuned; others use {})",
                 plan.chosen.len(),
                 plan.default.name
             );
             for (class, k) in &plan.chosen {
-                println!("  {:<36} {}", class.key(), k.name);
+                outln!("  {:<36} {}", class.key(), k.name);
             }
         }
     }
+    Ok(())
 }
 
 pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -> Result<()> {
     let gpu = Rc::new(Gpu::new().await?);
-    println!(
+    outln!(
         "adapter: {} ({:?}, {:?}, driver {} {})",
-        gpu.info.name, gpu.info.backend, gpu.info.device_type, gpu.info.driver, gpu.info.driver_info
+        gpu.info.name,
+        gpu.info.backend,
+        gpu.info.device_type,
+        gpu.info.driver,
+        gpu.info.driver_info
     );
     let base = BertConfig::new(30522, 768, 12, 12, 3072);
     let mini = BertConfig::new(30522, 256, 4, 4, 1024);
@@ -253,7 +258,7 @@ pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -
     let all: Vec<MatmulShape> = base_shapes.iter().chain(&mini_shapes).cloned().collect();
     let report = tuning::prepare(&gpu, &all).await?;
     if !report.timings.is_empty() {
-        println!(
+        outln!(
             "tuned {} shape classes on this adapter (cached for later runs)",
             report.timings.len()
         );
@@ -264,7 +269,7 @@ pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -
     if training_only {
         return bench_training(&gpu, None, &mini, reps, 0.0).await;
     }
-    println!(
+    outln!(
         "matmul candidates on BERT-base's training shapes (batch {batch} x seq {seq}, {rows} masked per sequence), \
          GFLOP/s, best of {reps}; * marks auto's pick, ~ a rate from one run on a cut-down copy (candidates more \
          than twice as slow there):"
@@ -276,7 +281,7 @@ pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -
     let weights = Weights::from_host(&gpu, &base, weights::init_host(&base, 0), "random BERT-base")?;
     let (tokenizer, tokenizer_files) = bench_tokenizer()?;
     let bert = Bert::from_parts(gpu.clone(), base.clone(), weights, tokenizer, tokenizer_files);
-    println!("BERT-base forward (random weights, encoder + pooler), best of {reps}:");
+    outln!("BERT-base forward (random weights, encoder + pooler), best of {reps}:");
     bench_forward(&bert, reps, 1, 128, AttentionMode::Auto).await?;
     for (batch, seq) in [(8, 128), (1, 512)] {
         for mode in [AttentionMode::Unfused, AttentionMode::Fused] {
@@ -296,11 +301,11 @@ async fn bench_training(
     reps: usize,
     square: f64,
 ) -> Result<()> {
-    println!("training step (forward, backward, AdamW; batch 8 x seq 128, 20 masked per sequence), best of {reps}:");
+    outln!("training step (forward, backward, AdamW; batch 8 x seq 128, 20 masked per sequence), best of {reps}:");
     let before = gpu.matmul.borrow().default;
     for (label, forced) in [(before.name, Some(before)), ("auto", None)] {
         gpu.matmul.borrow_mut().forced = forced;
-        println!(" kernels: {label}");
+        outln!(" kernels: {label}");
         bench_train(gpu, "mini", mini, reps, square, false).await?;
         if let Some(base) = base {
             bench_train(gpu, "base", base, reps, square, false).await?;

@@ -59,21 +59,21 @@ pub async fn fill_mask(
         results.extend(bert.fill_mask(&refs, top_k).await?);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&fill_mask_json(&results)).unwrap());
+        outln!("{}", serde_json::to_string_pretty(&fill_mask_json(&results)).unwrap());
         return Ok(());
     }
     for (text, masks) in texts.iter().zip(&results) {
-        println!("{text}");
+        outln!("{text}");
         for (m, preds) in masks.iter().enumerate() {
             if masks.len() > 1 {
-                println!("  [MASK] #{}", m + 1);
+                outln!("  [MASK] #{}", m + 1);
             }
-            println!("  {:>8}  {:<16} sequence", "score", "token");
+            outln!("  {:>8}  {:<16} sequence", "score", "token");
             for p in preds {
-                println!("  {:>8.4}  {:<16} {}", p.score, p.token_str, p.sequence);
+                outln!("  {:>8.4}  {:<16} {}", p.score, p.token_str, p.sequence);
             }
         }
-        println!();
+        outln!();
     }
     Ok(())
 }
@@ -98,78 +98,79 @@ pub async fn embed(
     if similarity {
         let m = cosine_matrix(&vectors);
         if json {
-            println!("{}", serde_json::to_string(&m).unwrap());
+            outln!("{}", serde_json::to_string(&m).unwrap());
         } else {
-            print_matrix(&texts, &m);
+            print_matrix(&texts, &m)?;
         }
     } else if json {
-        println!("{}", serde_json::to_string(&vectors).unwrap());
+        outln!("{}", serde_json::to_string(&vectors).unwrap());
     } else {
         for (t, v) in texts.iter().zip(&vectors) {
             let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:.4}")).collect();
-            println!("{t}\n  [{}, ...] ({} dims)", head.join(", "), v.len());
+            outln!("{t}\n  [{}, ...] ({} dims)", head.join(", "), v.len());
         }
     }
     Ok(())
 }
 
-fn print_matrix(texts: &[String], m: &[Vec<f32>]) {
-    println!("cosine similarity");
+fn print_matrix(texts: &[String], m: &[Vec<f32>]) -> Result<()> {
+    outln!("cosine similarity");
     for (i, t) in texts.iter().enumerate() {
-        println!("  [{}] {t}", i + 1);
+        outln!("  [{}] {t}", i + 1);
     }
-    print!("{:>6}", "");
+    out!("{:>6}", "");
     for j in 0..texts.len() {
-        print!("{:>7}", format!("[{}]", j + 1));
+        out!("{:>7}", format!("[{}]", j + 1));
     }
-    println!();
+    outln!();
     for (i, row) in m.iter().enumerate() {
-        print!("{:>6}", format!("[{}]", i + 1));
+        out!("{:>6}", format!("[{}]", i + 1));
         for v in row {
-            print!("{v:>7.3}");
+            out!("{v:>7.3}");
         }
-        println!();
+        outln!();
     }
+    Ok(())
 }
 
 pub async fn info() -> Result<()> {
     let gpu = Gpu::new().await?;
     let i = &gpu.info;
-    println!("adapter:      {}", i.name);
-    println!("backend:      {:?}", i.backend);
-    println!("device type:  {:?}", i.device_type);
-    println!("driver:       {} {}", i.driver, i.driver_info);
-    println!(
+    outln!("adapter:      {}", i.name);
+    outln!("backend:      {:?}", i.backend);
+    outln!("device type:  {:?}", i.device_type);
+    outln!("driver:       {} {}", i.driver, i.driver_info);
+    outln!(
         "subgroups:    {} (sizes {}..={})",
         gpu.features.contains(wgpu::Features::SUBGROUP),
         i.subgroup_min_size,
         i.subgroup_max_size
     );
     let names: Vec<&str> = gpu.candidates().iter().map(|k| k.name).collect();
-    println!("matmul kernels that run here: {}", names.join(", "));
+    outln!("matmul kernels that run here: {}", names.join(", "));
     super::tuning::load_cached(&gpu);
-    super::bench::print_plan(&gpu);
-    println!("features:     {:?}", gpu.features);
+    super::bench::print_plan(&gpu)?;
+    outln!("features:     {:?}", gpu.features);
     let l = &gpu.limits;
-    println!("limits in use:");
-    println!(
+    outln!("limits in use:");
+    outln!(
         "  max_storage_buffer_binding_size      {}",
         l.max_storage_buffer_binding_size
     );
-    println!("  max_buffer_size                      {}", l.max_buffer_size);
-    println!(
+    outln!("  max_buffer_size                      {}", l.max_buffer_size);
+    outln!(
         "  max_storage_buffers_per_shader_stage {}",
         l.max_storage_buffers_per_shader_stage
     );
-    println!(
+    outln!(
         "  max_compute_workgroup_storage_size   {}",
         l.max_compute_workgroup_storage_size
     );
-    println!(
+    outln!(
         "  max_compute_invocations_per_workgroup {}",
         l.max_compute_invocations_per_workgroup
     );
-    println!(
+    outln!(
         "  max_compute_workgroups_per_dimension {}",
         l.max_compute_workgroups_per_dimension
     );

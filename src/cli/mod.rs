@@ -1,5 +1,23 @@
 //! The `bert-wgpu` command line: file IO, argument parsing and printing around the library.
 
+/// `println!` for results: a failed write to standard output (a full device) returns an error naming it
+/// from the enclosing function instead of panicking. A closed pipe ends the process by SIGPIPE (see main).
+macro_rules! outln {
+    () => {
+        $crate::bert_wgpu_cli::write_stdout(format_args!("\n"))?
+    };
+    ($($arg:tt)*) => {
+        $crate::bert_wgpu_cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `print!` for results, with [`outln!`]'s error handling.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::bert_wgpu_cli::write_stdout(format_args!($($arg)*))?
+    };
+}
+
 mod bench;
 mod commands;
 mod corpus;
@@ -118,6 +136,16 @@ enum Command {
 enum PoolingArg {
     Mean,
     Cls,
+}
+
+/// Writes to standard output and flushes at once, so that a write error is seen where it happens.
+pub fn write_stdout(text: std::fmt::Arguments) -> bert_wgpu::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(text)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| bert_wgpu::Error(format!("standard output: {e}")))
 }
 
 /// Runs the command line and returns the process exit code; errors are one line on stderr.

@@ -190,10 +190,10 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
         } else {
             serde_json::Value::Array(outputs)
         };
-        println!("{v}");
+        outln!("{v}");
     } else {
         for line in shown {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     Ok(())
@@ -243,11 +243,11 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
     let data = TaskData::new(task, &file, examples, &bert.tokenizer, labels, settings, true)?;
     let (metrics, _) = data.evaluate(&bert, args.batch_size).await?;
     if args.json {
-        println!("{}", serde_json::to_string(&metrics).unwrap());
+        outln!("{}", serde_json::to_string(&metrics).unwrap());
     } else {
-        println!("{}: {} examples", file, data.examples.len());
+        outln!("{}: {} examples", file, data.examples.len());
         for (name, value) in &metrics.0 {
-            println!("  {name:<12} {value:.4}");
+            outln!("  {name:<12} {value:.4}");
         }
     }
     Ok(())

@@ -152,7 +152,7 @@ struct Run {
 
 pub async fn run(args: PretrainArgs) -> Result<()> {
     let out = args.out.clone();
-    run_dir::removed_after_failed_start(&out, run_in(args)).await
+    run_dir::locked_run(&out, run_in(args)).await
 }
 
 async fn run_in(args: PretrainArgs) -> Result<()> {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bert_wgpu::model::BertConfig;
 use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
 use bert_wgpu::{Error, Result};
 
@@ -50,27 +51,146 @@ fn checkpoints(out: &Path) -> Vec<(u64, PathBuf)> {
 }
 
 /// Checks and prepares `out` for a run: a non-empty directory needs `overwrite` (it is emptied) or
-/// `resume` (its newest checkpoint is returned). Nothing is removed when an error is returned.
+/// `resume` (the checkpoint to resume from is returned, see [`checkpoint_to_resume`]). Nothing is removed
+/// when an error is returned. The run's lock file does not count as content.
 pub fn prepare(out: &Path, overwrite: bool, resume: bool) -> Result<Option<(u64, PathBuf)>> {
-    let found = if resume { latest_checkpoint(out) } else { None };
-    if resume && found.is_none() {
-        return Err(Error(format!(
-            "--resume: no checkpoint-<step> with trainer_state.json in {}",
-            out.display()
-        )));
-    }
-    let non_empty = out.read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
-    if non_empty && !overwrite && !resume {
+    let found = if resume { Some(checkpoint_to_resume(out)?) } else { None };
+    let content: Vec<PathBuf> = std::fs::read_dir(out)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name() != LOCK_FILE)
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !content.is_empty() && !overwrite && !resume {
         return Err(Error(format!(
             "{}: exists and is not empty (use --overwrite or --resume)",
             out.display()
         )));
     }
-    if non_empty && overwrite {
-        std::fs::remove_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    if overwrite {
+        for path in content {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| Error(format!("{}: {e}", path.display())))?;
+        }
     }
     std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
     Ok(found)
+}
+
+/// The checkpoint `--resume` continues from: the newest `checkpoint-<step>` whose files all read back
+/// (config.json, model.safetensors, trainer_state.json and optimizer.safetensors, parsed on the host). A
+/// newer one that does not (a damaged disk, a file edited by hand) is named on stderr and passed over for
+/// the next older one; when none is intact, the error names the newest one's fault.
+pub fn checkpoint_to_resume(out: &Path) -> Result<(u64, PathBuf)> {
+    let found: Vec<(u64, PathBuf)> = checkpoints(out)
+        .into_iter()
+        .rev()
+        .filter(|(_, p)| p.join("trainer_state.json").exists())
+        .collect();
+    let mut first_fault = None;
+    for (step, dir) in found {
+        match check_checkpoint(&dir) {
+            Ok(()) => {
+                if let Some(fault) = &first_fault {
+                    eprintln!("warning: {fault}; resuming from the older checkpoint-{step} instead");
+                }
+                return Ok((step, dir));
+            }
+            Err(e) => {
+                if let Some(fault) = &first_fault {
+                    eprintln!("warning: {fault}");
+                }
+                first_fault = Some(format!("{}: {e}", dir.display()));
+            }
+        }
+    }
+    Err(Error(match first_fault {
+        Some(fault) => format!(
+            "--resume: no intact checkpoint in {}; the newest: {fault}",
+            out.display()
+        ),
+        None => format!(
+            "--resume: no checkpoint-<step> with trainer_state.json in {}",
+            out.display()
+        ),
+    }))
+}
+
+/// Reads every file of a checkpoint and parses it on the host; the error names the file.
+fn check_checkpoint(dir: &Path) -> Result<()> {
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| Error(format!("{name}: {e}")));
+    let config = BertConfig::from_json(&read("config.json")?).map_err(|e| Error(format!("config.json: {e}")))?;
+    config.validate().map_err(|e| Error(format!("config.json: {e}")))?;
+    for name in ["model.safetensors", "optimizer.safetensors"] {
+        bert_wgpu::io::load(&read(name)?, name)?;
+    }
+    let state: serde_json::Value =
+        serde_json::from_slice(&read("trainer_state.json")?).map_err(|e| Error(format!("trainer_state.json: {e}")))?;
+    if !state["step"].is_u64() {
+        return Err(Error("trainer_state.json: no step count".into()));
+    }
+    Ok(())
+}
+
+/// The lock file of a run's output directory (see [`lock`]).
+pub const LOCK_FILE: &str = ".bert-wgpu.lock";
+
+/// A held lock on an output directory; dropping it releases the lock and removes the file.
+pub struct RunLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Keeps a second run off `out` while this one uses it: an exclusive lock on `out/.bert-wgpu.lock`
+/// (created with `out` when absent), holding this process's id. The operating system releases the lock
+/// when a process ends, however it ends, so a file left by a killed run is taken over, never an obstacle.
+pub fn lock(out: &Path) -> Result<RunLock> {
+    let path = out.join(LOCK_FILE);
+    let err = |e: std::io::Error| Error(format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            return Err(Error(format!(
+                "{}: in use by another run{} (lock file {LOCK_FILE}); wait for it to end or stop it",
+                out.display(),
+                if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (process {holder})")
+                }
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    use std::io::{Seek, Write};
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(err)?;
+    Ok(RunLock { file, path })
 }
 
 /// Removes all but the newest `keep` checkpoints, sparing the one of step `spare` (the best so far). Each is
@@ -95,11 +215,16 @@ pub fn prune_checkpoints(out: &Path, keep: usize, spare: Option<u64>) {
     }
 }
 
-/// Runs a training command on `out`. When it fails, `out` was absent or empty before it and holds no
-/// checkpoint now, `out` is removed, so that nothing blocks running the same command again.
-pub async fn removed_after_failed_start(out: &Path, run: impl std::future::Future<Output = Result<()>>) -> Result<()> {
-    let was_absent_or_empty = out.read_dir().map_or(true, |mut d| d.next().is_none());
+/// Runs a training command on `out` under its lock (see [`lock`]). When it fails, `out` was absent or
+/// empty before it and holds no checkpoint now, `out` is removed, so that nothing blocks running the same
+/// command again.
+pub async fn locked_run(out: &Path, run: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    let was_absent_or_empty = out
+        .read_dir()
+        .map_or(true, |d| d.filter_map(|e| e.ok()).all(|e| e.file_name() == LOCK_FILE));
+    let lock = lock(out)?;
     let result = run.await;
+    drop(lock);
     if result.is_err() && was_absent_or_empty && checkpoints(out).is_empty() {
         let _ = std::fs::remove_dir_all(out);
     }

@@ -86,7 +86,7 @@ pub fn run(args: &VocabArgs) -> Result<()> {
     let tokenizer = files.tokenizer()?;
     write_files(&args.out, &files)?;
 
-    println!(
+    outln!(
         "trained a WordPiece vocabulary of {} tokens on {} ({:.1} MB, {} distinct words)",
         files.vocab_size,
         corpus_names(&args.corpus),
@@ -97,12 +97,13 @@ pub fn run(args: &VocabArgs) -> Result<()> {
         StripAccents::Auto => " (auto)",
         _ => "",
     };
-    println!(
+    outln!(
         "lower-case: {}, strip accents: {}{strip}",
-        !args.cased, files.strip_accents
+        !args.cased,
+        files.strip_accents
     );
     for (name, _) in files.files() {
-        println!("wrote {}", args.out.join(name).display());
+        outln!("wrote {}", args.out.join(name).display());
     }
     if let Some(line) = first_line {
         let encoding = tokenizer
@@ -112,8 +113,8 @@ pub fn run(args: &VocabArgs) -> Result<()> {
         let tokens = encoding.get_tokens();
         let shown: Vec<&str> = tokens.iter().take(40).map(String::as_str).collect();
         let more = if tokens.len() > shown.len() { " …" } else { "" };
-        println!("sample: {line}");
-        println!("tokens: {}{more}", shown.join(" "));
+        outln!("sample: {line}");
+        outln!("tokens: {}{more}", shown.join(" "));
     }
     Ok(())
 }

@@ -189,22 +189,15 @@ struct Run {
 
 pub async fn run(args: FinetuneArgs) -> Result<()> {
     let out = args.out.clone();
-    run_dir::removed_after_failed_start(&out, run_in(args)).await
+    run_dir::locked_run(&out, run_in(args)).await
 }
 
 async fn run_in(args: FinetuneArgs) -> Result<()> {
     let task = TaskKind::parse(&args.task)?;
-    let checkpoint = if args.resume {
-        run_dir::latest_checkpoint(&args.out)
-    } else {
-        None
+    let checkpoint = match args.resume {
+        true => Some(run_dir::checkpoint_to_resume(&args.out)?),
+        false => None,
     };
-    if args.resume && checkpoint.is_none() {
-        return Err(Error(format!(
-            "--resume: no checkpoint-<step> with trainer_state.json in {}",
-            args.out.display()
-        )));
-    }
     let saved: Option<FinetuneState> = match &checkpoint {
         Some((_, dir)) => {
             let path = dir.join("trainer_state.json");
