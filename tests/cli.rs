@@ -114,13 +114,20 @@ fn long_texts_are_truncated_with_a_warning() {
         return;
     }
     let long = "the king ".repeat(40) + "[MASK] .";
-    let (code, out, err) = run(bin()
-        .args(["fill-mask", "--json", "--model"])
-        .arg(fixture("tiny-bert"))
-        .arg(&long));
-    // The mask sits past max_position_embeddings (32): after truncation there is none left.
-    assert!(err.contains("truncated"), "{err}");
-    assert_ne!(code, 0, "{out}");
+    // A mask past max_position_embeddings (32) is cut off with the text: the error says so, gives where the
+    // first mask was and does not repeat the text, whether the text has one mask or several.
+    for text in [long.clone(), long.replace("[MASK] .", "[MASK] [MASK] the [MASK] .")] {
+        let result = run(bin()
+            .args(["fill-mask", "--json", "--model"])
+            .arg(fixture("tiny-bert"))
+            .arg(&text));
+        assert!(result.2.contains("truncated"), "{}", result.2);
+        assert!(result.2.len() < 400, "the error repeats the text: {}", result.2);
+        assert_clear_error(
+            result,
+            &["text 1", "[MASK] is token 82", "max_position_embeddings (32)"],
+        );
+    }
     let (code, out, err) = run(bin()
         .args(["embed", "--json", "--model"])
         .arg(fixture("tiny-bert"))
@@ -438,6 +445,15 @@ fn pretraining_input_errors() {
         (&["--weight-decay=-0.1"], "--weight-decay"),
         (&["--weight-decay", "nan"], "--weight-decay"),
         (&["--seq-len", "32", "--max-predictions", "33"], "--max-predictions"),
+        // Activations beyond the adapter's buffer limits: predicted before allocation, with what to lower.
+        (
+            &["--batch-size", "4000000", "--seq-len", "512", "--max-predictions", "20"],
+            "lower --batch-size or --seq-len",
+        ),
+        (
+            &["--batch-size", "60000000", "--seq-len", "8", "--max-predictions", "2"],
+            "lower --batch-size or --seq-len",
+        ),
     ];
     for (i, (flags, named)) in cases.iter().enumerate() {
         let out = dir.join(format!("domain-{i}"));
@@ -451,6 +467,36 @@ fn pretraining_input_errors() {
             .args(*flags));
         assert_clear_error(result, &[named]);
         assert!(!out.exists(), "{flags:?}: the output directory was created");
+    }
+    // With --overwrite, a run refused before training leaves the old content in place.
+    let out = dir.join("overwritten");
+    std::fs::create_dir_all(out.join("checkpoint-7")).unwrap();
+    std::fs::write(out.join("metrics.jsonl"), "{}\n").unwrap();
+    for flags in [
+        &["--lr", "0"][..],
+        &["--batch-size", "60000000", "--seq-len", "8", "--max-predictions", "2"],
+    ] {
+        let result = run(bin()
+            .args([
+                "pretrain",
+                "--config",
+                "tiny",
+                "--steps",
+                "2",
+                "--overwrite",
+                "--corpus",
+            ])
+            .arg(&corpus)
+            .arg("--tokenizer")
+            .arg(&vocab)
+            .arg("--out")
+            .arg(&out)
+            .args(flags));
+        assert_clear_error(result, &[flags[0]]);
+        assert!(
+            out.join("checkpoint-7").exists() && out.join("metrics.jsonl").exists(),
+            "{flags:?}"
+        );
     }
 }
 

@@ -173,6 +173,7 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
     let resume = run_dir::prepare(&out, args.overwrite, args.resume)?;
 
     let gpu = Rc::new(Gpu::new().await?);
+    gpu.set_limit_hint("--batch-size or --seq-len");
     // The model: a checkpoint to resume, a directory to continue, or a fresh initialisation.
     let (bert, state) = match (&resume, &args.model, &args.config) {
         (Some((_, dir)), _, _) => {
@@ -267,6 +268,7 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
         }
         None => InstanceStream::new(vocab.clone(), stream_options)?,
     };
+    bert_wgpu::model::check_fits(&bert.gpu, &bert.config, args.batch_size, args.seq_len)?;
     let mut trainer = Pretrainer::new(
         bert,
         opt,
@@ -288,7 +290,7 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
         eprintln!("resuming from {} at step {}", dir.display(), s.step);
     }
     // The log continues from the checkpoint: lines of an interrupted run past it are dropped.
-    let (log, kept) = run_dir::open_log(&out, state.as_ref().map(|s| s.step))?;
+    let (log, kept) = run_dir::open_log(&out, args.overwrite, state.as_ref().map(|s| s.step))?;
     let mut run = Run {
         args,
         trainer,

@@ -50,37 +50,45 @@ fn checkpoints(out: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
-/// Checks and prepares `out` for a run: a non-empty directory needs `overwrite` (it is emptied) or
-/// `resume` (the checkpoint to resume from is returned, see [`checkpoint_to_resume`]). Nothing is removed
-/// when an error is returned. The run's lock file does not count as content.
+/// Checks `out` for a run: a non-empty directory needs `overwrite` or `resume` (the checkpoint to resume
+/// from is returned, see [`checkpoint_to_resume`]). Nothing is removed here: an overwritten run's old
+/// content goes in [`open_log`], once everything else has been checked. The run's lock file does not
+/// count as content.
 pub fn prepare(out: &Path, overwrite: bool, resume: bool) -> Result<Option<(u64, PathBuf)>> {
     let found = if resume { Some(checkpoint_to_resume(out)?) } else { None };
-    let content: Vec<PathBuf> = std::fs::read_dir(out)
+    if !content(out).is_empty() && !overwrite && !resume {
+        return Err(Error(format!(
+            "{}: exists and is not empty (use --overwrite or --resume)",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    Ok(found)
+}
+
+/// What `out` holds besides the run's lock file.
+fn content(out: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(out)
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .filter(|e| e.file_name() != LOCK_FILE)
                 .map(|e| e.path())
                 .collect()
         })
-        .unwrap_or_default();
-    if !content.is_empty() && !overwrite && !resume {
-        return Err(Error(format!(
-            "{}: exists and is not empty (use --overwrite or --resume)",
-            out.display()
-        )));
+        .unwrap_or_default()
+}
+
+/// Empties `out` for `--overwrite`, keeping the lock file.
+fn remove_content(out: &Path) -> Result<()> {
+    for path in content(out) {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| Error(format!("{}: {e}", path.display())))?;
     }
-    if overwrite {
-        for path in content {
-            let removed = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            removed.map_err(|e| Error(format!("{}: {e}", path.display())))?;
-        }
-    }
-    std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
-    Ok(found)
+    Ok(())
 }
 
 /// The checkpoint `--resume` continues from: the newest `checkpoint-<step>` whose files all read back
@@ -239,9 +247,13 @@ pub fn what_is_kept(out: &Path) -> String {
     }
 }
 
-/// Opens `out/metrics.jsonl` for appending; on resume from step `resumed`, lines past that step (an
-/// interrupted run's) are dropped first. Returns the file and the JSON lines it keeps.
-pub fn open_log(out: &Path, resumed: Option<u64>) -> Result<(std::fs::File, Vec<serde_json::Value>)> {
+/// Starts the run's record in `out`, the last step before training: with `overwrite` the directory's old
+/// content is removed first. Opens `out/metrics.jsonl` for appending; on resume from step `resumed`, lines
+/// past that step (an interrupted run's) are dropped first. Returns the file and the JSON lines it keeps.
+pub fn open_log(out: &Path, overwrite: bool, resumed: Option<u64>) -> Result<(std::fs::File, Vec<serde_json::Value>)> {
+    if overwrite {
+        remove_content(out)?;
+    }
     let path = out.join("metrics.jsonl");
     let mut kept = Vec::new();
     if let (Some(step), Ok(text)) = (resumed, std::fs::read_to_string(&path)) {

@@ -82,6 +82,12 @@ pub struct Gpu {
     /// The partial products of a matmul split along k (`ops::matmul`), grown on demand and shared by every
     /// such product (dispatches run in order).
     split_partials: RefCell<Option<wgpu::Buffer>>,
+    /// The first GPU error raised outside an error scope (a buffer whose allocation failed) and how many
+    /// followed it; the next submit reports it once, as the cause of whatever fails after it.
+    uncaptured: std::sync::Arc<std::sync::Mutex<(Option<String>, u64)>>,
+    /// What the user can lower when a tensor does not fit (`--batch-size or --seq-len`), set by the front
+    /// door; empty for none.
+    limit_hint: RefCell<String>,
     /// When set, every submit runs its dispatches one at a time and adds each one's wall time here,
     /// keyed by entry point and sizes (`bench --profile`; native only).
     profile: RefCell<Option<Vec<(String, f64)>>>,
@@ -92,7 +98,11 @@ const FOR_BROWSER: bool = cfg!(target_arch = "wasm32");
 impl Gpu {
     /// Finds an adapter (high performance first) and opens a device with the adapter's storage limits.
     pub async fn new() -> Result<Gpu> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        // Where the driver reports a memory budget (Vulkan, DX12), creating a buffer beyond 95% of it is an
+        // out-of-memory error instead of a device that swaps or is lost.
+        descriptor.memory_budget_thresholds.for_resource_creation = Some(95);
+        let instance = wgpu::Instance::new(descriptor);
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -139,9 +149,17 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error(format!("could not open the GPU device on {}: {e}", info.name)))?;
-        // Errors outside an error scope are reported, not turned into an abort.
-        device.on_uncaptured_error(std::sync::Arc::new(|e| {
-            eprintln!("bert-wgpu: uncaptured GPU error: {e}");
+        // Errors outside an error scope are kept (the first, and a count), not turned into an abort; the next
+        // submit reports them.
+        let uncaptured = std::sync::Arc::new(std::sync::Mutex::new((None, 0)));
+        let record = uncaptured.clone();
+        device.on_uncaptured_error(std::sync::Arc::new(move |e| {
+            if let Ok(mut held) = record.lock() {
+                match &held.0 {
+                    None => held.0 = Some(e.to_string()),
+                    Some(_) => held.1 += 1,
+                }
+            }
         }));
         let default = match MatmulKernel::by_name("subgroup") {
             Some(k) if subgroups => k,
@@ -165,6 +183,8 @@ impl Gpu {
             peak_allocated: Cell::new(0),
             submit_stats: Cell::new(SubmitStats::default()),
             split_partials: RefCell::new(None),
+            uncaptured,
+            limit_hint: RefCell::new(String::new()),
             profile: RefCell::new(None),
         };
         #[cfg(not(target_arch = "wasm32"))]
@@ -326,10 +346,46 @@ impl Gpu {
             .min(self.limits.max_buffer_size);
         if bytes > max {
             return Err(Error(format!(
-                "tensor {label}: {bytes} bytes exceeds this adapter's storage binding limit of {max} bytes"
+                "tensor {label}: {bytes} bytes exceeds this adapter's storage binding limit of {max} bytes{}",
+                self.hint()
             )));
         }
         Ok(())
+    }
+
+    /// Names what the user can lower when a tensor does not fit or memory runs out, in the front door's
+    /// words (`--batch-size or --seq-len`; `batchSize or seqLen`).
+    pub fn set_limit_hint(&self, what: &str) {
+        *self.limit_hint.borrow_mut() = what.to_string();
+    }
+
+    /// `; lower <what>` when the front door named what to lower, else empty.
+    pub fn hint(&self) -> String {
+        let what = self.limit_hint.borrow();
+        if what.is_empty() {
+            String::new()
+        } else {
+            format!("; lower {what}")
+        }
+    }
+
+    /// The first GPU error raised outside an error scope since the device was opened, once: a failed
+    /// allocation is reported as the cause, not the errors of every dispatch that used the buffer.
+    fn take_uncaptured(&self) -> Option<Error> {
+        let mut held = self.uncaptured.lock().ok()?;
+        let first = held.0.take()?;
+        let more = std::mem::take(&mut held.1);
+        let more = if more > 0 {
+            format!(" (and {more} more GPU errors)")
+        } else {
+            String::new()
+        };
+        let out_of_memory = first.to_lowercase().contains("out of memory");
+        Some(Error(if out_of_memory {
+            format!("out of GPU memory: {first}{more}{}", self.hint())
+        } else {
+            format!("GPU error: {first}{more}")
+        }))
     }
 
     /// A zero-filled f32 tensor.
@@ -566,7 +622,13 @@ impl<'g> Recorder<'g> {
 
         let validation = validation_scope.pop().await;
         let oom = oom_scope.pop().await;
-        if let Some(e) = validation.or(oom) {
+        if let Some(e) = self.gpu.take_uncaptured() {
+            return Err(e);
+        }
+        if let Some(e) = oom {
+            return Err(Error(format!("out of GPU memory: {e}{}", self.gpu.hint())));
+        }
+        if let Some(e) = validation {
             return Err(Error(format!("GPU error: {e}")));
         }
         let mut out = Vec::with_capacity(staging.len());

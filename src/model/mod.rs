@@ -605,3 +605,52 @@ impl Bert {
         Ok((Batch::new(&encodings, self.tokenizer.pad_id()), encodings, truncated))
     }
 }
+
+/// Checks, before anything is allocated, that the model's largest tensors and the activations of a
+/// `batch` x `seq` forward fit the adapter's per-buffer limits; names the tensor that does not and, for
+/// activations, what to lower ([`Gpu::set_limit_hint`]).
+pub fn check_fits(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize) -> Result<()> {
+    let max = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size);
+    let (h, i, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
+    let (b, s, heads) = (batch as u64, seq as u64, c.num_attention_heads as u64);
+    let tensors = [
+        (
+            "bert.embeddings.word_embeddings.weight (vocab_size x hidden_size)",
+            v * h,
+        ),
+        (
+            "bert.embeddings.position_embeddings.weight",
+            c.max_position_embeddings as u64 * h,
+        ),
+        (
+            "the fused query/key/value weight (3 x hidden_size x hidden_size)",
+            3 * h * h,
+        ),
+        ("intermediate.dense.weight (intermediate_size x hidden_size)", i * h),
+        ("the intermediate activations (tokens x intermediate_size)", b * s * i),
+        (
+            "the attention probabilities (batch x heads x seq x seq)",
+            b * heads * s * s,
+        ),
+    ];
+    for (name, floats) in tensors {
+        let bytes = floats.saturating_mul(4);
+        if bytes > max {
+            return Err(Error(format!(
+                "the model is too large for this adapter: {name} needs {:.1} MiB, but the adapter allows {:.1} MiB \
+                 per buffer; this tensor exceeds this adapter's storage binding limit{}",
+                bytes as f64 / 1048576.0,
+                max as f64 / 1048576.0,
+                if name.contains("batch") || name.contains("tokens") {
+                    gpu.hint()
+                } else {
+                    String::new()
+                }
+            )));
+        }
+    }
+    Ok(())
+}

@@ -27,6 +27,14 @@ pub enum Pooling {
     Cls,
 }
 
+/// The start of a text for an error message: at most 60 characters, quoted.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{:?}...", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
 impl Bert {
     /// For each text, for each `[MASK]` in it (in order), the top-k predictions. One submit for the batch;
     /// only the masked rows are projected onto the vocabulary and read back.
@@ -38,7 +46,7 @@ impl Bert {
         if top_k == 0 {
             return Err(Error("top_k must be at least 1".into()));
         }
-        let (batch, encodings, _) = self.encode_batch(texts, None)?;
+        let (batch, encodings, truncated) = self.encode_batch(texts, None)?;
         let mut rows = Vec::new(); // (text, position) of every mask
         for (t, enc) in encodings.iter().enumerate() {
             let before = rows.len();
@@ -50,7 +58,20 @@ impl Bert {
                     .map(|(s, _)| (t, s)),
             );
             if rows.len() == before {
-                return Err(Error(format!("text {} has no [MASK] token: {:?}", t + 1, texts[t])));
+                let max = self.config.max_position_embeddings;
+                let first_mask = truncated[t]
+                    .then(|| self.tokenizer.encode(texts[t], None).ok())
+                    .flatten()
+                    .and_then(|full| full.ids.iter().position(|&id| id == mask_id));
+                return Err(Error(match first_mask {
+                    Some(at) => format!(
+                        "text {}: its first [MASK] is token {} of a text cut to the model's \
+                         max_position_embeddings ({max}); shorten the text before the [MASK]",
+                        t + 1,
+                        at + 1
+                    ),
+                    None => format!("text {} has no [MASK] token: {}", t + 1, excerpt(texts[t])),
+                }));
             }
         }
         let flat: Vec<u32> = rows.iter().map(|&(t, s)| (t * batch.seq + s) as u32).collect();

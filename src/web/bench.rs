@@ -5,9 +5,10 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::{adapter_info, check_fits, gpu, js_error, to_js, Code};
+use super::{adapter_info, gpu, js_error, to_js, Code};
 use crate::gpu::Recorder;
 use crate::io::ModelFiles;
+use crate::model::check_fits;
 use crate::model::{weights, Batch, Bert, Weights};
 use crate::rng::Rng;
 use crate::train::data::PretrainBatch;

@@ -9,9 +9,10 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::{adapter_info, check_fits, files_to_js, gpu, js_error, model_files, to_js, Code};
+use super::{adapter_info, files_to_js, gpu, js_error, model_files, to_js, Code};
 use crate::gpu::Recorder;
 use crate::io::SaveDtype;
+use crate::model::check_fits;
 use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
 use crate::pipelines::tasks::QaSettings;

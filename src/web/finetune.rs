@@ -12,7 +12,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::bert::{ModelRef, WebBert};
-use super::{check_fits, gpu, js_error, model_files, to_js, Code};
+use super::{gpu, js_error, model_files, to_js, Code};
+use crate::model::check_fits;
 use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
 use crate::tasks::{is_regression, LabelMap, TaskKind};

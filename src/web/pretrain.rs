@@ -10,7 +10,8 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::bert::{ModelRef, WebBert};
 use super::corpus::TextCorpus;
-use super::{check_fits, gpu, js_error, model_files, to_js, tokenizer_files, Code};
+use super::{gpu, js_error, model_files, to_js, tokenizer_files, Code};
+use crate::model::check_fits;
 use crate::model::{weights, Bert, BertConfig, Weights};
 use crate::tokenizer::BertTokenizer;
 use crate::train::data::{batch_instances_padded, Instance, InstanceStream, PretrainingOptions, StreamOptions};

@@ -223,6 +223,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
 
     // Everything is read and checked before the output directory is touched.
     let gpu = Rc::new(Gpu::new().await?);
+    gpu.set_limit_hint("--batch-size or --max-length");
     let bert =
         Bert::load(gpu, &read_model_dir(&model_dir)?).map_err(|e| Error(format!("{}: {e}", model_dir.display())))?;
     check_head(&bert, task, &model_dir)?;
@@ -276,6 +277,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         return Err(Error("--early-stopping needs --eval".into()));
     }
     run_dir::check_optimizer_flags(args.lr, args.weight_decay, Some(args.clip))?;
+    bert_wgpu::model::check_fits(&bert.gpu, &bert.config, args.batch_size, max_length.next_multiple_of(4))?;
     run_dir::prepare(&args.out, args.overwrite, args.resume)?;
 
     let bert = with_task(bert, head_kind(task), labels.as_ref(), args.seed)?;
@@ -312,7 +314,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         best: None,
         since_best: 0,
     });
-    let (log, kept) = run_dir::open_log(&args.out, saved.as_ref().map(|s| s.step))?;
+    let (log, kept) = run_dir::open_log(&args.out, args.overwrite, saved.as_ref().map(|s| s.step))?;
     let history = kept
         .iter()
         .flat_map(|v| {
