@@ -18,6 +18,7 @@ use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
 use crate::tasks::{is_regression, LabelMap, TaskKind};
 use crate::train::finetune::{with_task, Finetuner, Recipe};
+use crate::train::optimizer::{OptimizerConfig, Variant};
 use crate::train::task_data::{Examples, FeatureSettings, TaskData};
 use crate::Error;
 type JsResult<T> = std::result::Result<T, JsValue>;
@@ -251,12 +252,18 @@ async fn create(
     if o.batch_size == 0 || o.epochs == 0 {
         return Err(input(Error("batchSize and epochs must be at least 1".into())));
     }
-    if o.lr <= 0.0 || !o.lr.is_finite() || !(0.0..=1.0).contains(&o.warmup_ratio) || o.weight_decay < 0.0 {
+    if !(0.0..=1.0).contains(&o.warmup_ratio) {
         return Err(input(Error(format!(
-            "lr must be positive ({}), warmupRatio between 0 and 1 ({}), weightDecay >= 0 ({})",
-            o.lr, o.warmup_ratio, o.weight_decay
+            "warmupRatio {}: must be between 0 and 1",
+            o.warmup_ratio
         ))));
     }
+    // The optimizer's domains (lr, weightDecay), as the CLI checks its flags.
+    let mut check = OptimizerConfig::new(Variant::Torch, o.lr, 0, 1);
+    check.weight_decay = o.weight_decay;
+    check
+        .check()
+        .map_err(|e| input(Error(e.0.replacen("weight_decay", "weightDecay", 1))))?;
     // The rows first: a bad file is reported before the model is loaded.
     let mut train_examples = Examples::parse(task, &train.0, &train.1).map_err(input)?;
     if let Some(n) = o.limit {
@@ -282,6 +289,7 @@ async fn create(
         ))));
     }
     let gpu = gpu().await?;
+    gpu.set_limit_hint("batchSize or maxLength");
     check_fits(&gpu, &config, o.batch_size, max_length.next_multiple_of(4)).map_err(|e| js_error(Code::Limits, e))?;
     let bert = Bert::load(gpu, &files).map_err(|e| js_error(Code::BadFile, e))?;
     if let Some(kind) = bert.weights.task.as_ref().map(|t| t.kind) {

@@ -274,6 +274,18 @@ async fn create(model: JsValue, tokenizer: JsValue, text: String, o: PretrainOpt
             "batchSize, maxPredictions and accumulation must be at least 1".into(),
         )));
     }
+    if o.max_predictions > o.seq_len {
+        return Err(input(Error(format!(
+            "maxPredictions {}: must be at most seqLen ({})",
+            o.max_predictions, o.seq_len
+        ))));
+    }
+    // The optimizer's domains (lr, weightDecay) before anything is allocated, as the CLI checks its flags.
+    let mut check = OptimizerConfig::new(Variant::Torch, o.lr, 0, 1);
+    check.weight_decay = o.weight_decay;
+    check
+        .check()
+        .map_err(|e| input(Error(e.0.replacen("weight_decay", "weightDecay", 1))))?;
     let variant = match o.optimizer.as_str() {
         "torch" => Variant::Torch,
         "google" => Variant::Google,
@@ -284,6 +296,7 @@ async fn create(model: JsValue, tokenizer: JsValue, text: String, o: PretrainOpt
         }
     };
     let gpu = gpu().await?;
+    gpu.set_limit_hint("batchSize or seqLen");
     let bert = if !model.is_undefined() && !model.is_null() {
         if o.config.is_some() {
             return Err(input(Error(

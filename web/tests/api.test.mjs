@@ -135,6 +135,12 @@ test('a text with no [MASK] and unknown options are input errors', async () => {
   const e = await rejection(async (api, url) => (await api.Bert.load(url)).fillMask('no mask here'), AUSTEN);
   assert.equal(e.code, 'input');
   assert.match(e.message, /\[MASK\]/);
+  // A [MASK] cut off with a text longer than max_position_embeddings: said so, not "no [MASK]".
+  const long = `${'the king said so . '.repeat(200)}[MASK] .`;
+  const cut = await rejection(async (api, url, t) => (await api.Bert.load(url)).fillMask(t), AUSTEN, long);
+  assert.equal(cut.code, 'input');
+  assert.match(cut.message, /first \[MASK\] is token \d+ of a text cut to the model's max_position_embeddings/);
+  assert.ok(cut.message.length < 300, cut.message);
   const e2 = await rejection(async (api, url) => (await api.Bert.load(url)).embed(['x'], { pooling: 'max' }), AUSTEN);
   assert.equal(e2.code, 'input');
   assert.match(e2.message, /pooling/);
