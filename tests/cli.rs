@@ -218,23 +218,37 @@ impl PretrainInputs {
     /// `pretrain` into `out` for `steps` steps of 8 x 32, logging every step, saving and evaluating every
     /// `save_every`.
     fn command(&self, out: &Path, steps: usize, save_every: usize) -> Command {
+        self.command_sized(out, steps, save_every, &self.config, 8, 32)
+    }
+
+    /// [`Self::command`] with another config and batch shape.
+    fn command_sized(
+        &self,
+        out: &Path,
+        steps: usize,
+        save_every: usize,
+        config: &Path,
+        batch: usize,
+        seq: usize,
+    ) -> Command {
         let mut cmd = bin();
         cmd.args(["pretrain", "--corpus"])
             .arg(&self.corpus)
             .arg("--config")
-            .arg(&self.config)
+            .arg(config)
             .arg("--tokenizer")
             .arg(&self.vocab)
             .arg("--out")
             .arg(out);
         let (steps, every) = (steps.to_string(), save_every.to_string());
+        let (batch, seq) = (batch.to_string(), seq.to_string());
         cmd.args([
             "--steps",
             &steps,
             "--batch-size",
-            "8",
+            &batch,
             "--seq-len",
-            "32",
+            &seq,
             "--max-predictions",
             "5",
         ]);
@@ -807,4 +821,81 @@ fn a_full_device_is_a_clear_error() {
         left.iter().all(|f| !f.contains("tmp") && !f.starts_with("checkpoint-")),
         "{left:?}"
     );
+}
+
+/// A run whose model, optimizer state and training workspace exceed the memory the adapter has is refused
+/// before training, once, with what to lower, and leaves no output directory: under a cap given by
+/// BERT_WGPU_MAX_MEMORY, and on a CPU adapter (lavapipe) against the host's available memory.
+#[test]
+fn out_of_memory_is_predicted_before_training() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = scratch("memory");
+    let inputs = PretrainInputs::new(&dir);
+    let needs = |(code, out, err): (i32, String, String)| -> f64 {
+        assert_clear_error(
+            (code, out, err.clone()),
+            &["out of memory", "lower --batch-size or --seq-len"],
+        );
+        assert_eq!(
+            err.matches("out of memory").count(),
+            1,
+            "reported more than once: {err}"
+        );
+        let need: Vec<&str> = err.split(" need ").nth(1).unwrap().split_whitespace().take(2).collect();
+        let scale = if need[1].starts_with("GiB") { 1024.0 } else { 1.0 };
+        need[0].parse::<f64>().unwrap() * scale / 1024.0
+    };
+    for (cap, batch) in [("1MiB", 8), ("4MiB", 64), ("0.5GiB", 4096)] {
+        let out = dir.join(format!("cap-{cap}"));
+        let mut cmd = inputs.command_sized(&out, 10, 5, &inputs.config, batch, 32);
+        cmd.env("BERT_WGPU_MAX_MEMORY", cap);
+        let gib = needs(run(&mut cmd));
+        assert!(gib > 0.0, "{cap}");
+        assert!(!out.exists(), "{cap}: a refused run left its output directory");
+    }
+    let (code, _, err) = run(inputs
+        .command(&dir.join("bad-cap"), 10, 5)
+        .env("BERT_WGPU_MAX_MEMORY", "lots"));
+    assert_clear_error((code, String::new(), err), &["BERT_WGPU_MAX_MEMORY", "lots"]);
+
+    // The host's memory on a CPU adapter: the need of one and of two layers gives the need per layer, then
+    // a model twice the size of the available memory is refused without touching it.
+    let adapter = run(bin().arg("info")).1;
+    if !adapter.contains("device type:  Cpu") {
+        eprintln!("not a CPU adapter: the host-memory case does not apply\n{adapter}");
+        return;
+    }
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap()
+        / (1u64 << 20) as f64;
+    let deep = |layers: usize, cap: Option<&str>| {
+        let config = dir.join(format!("deep-{layers}.json"));
+        let c = serde_json::json!({"vocab_size": 1, "hidden_size": 128, "num_hidden_layers": layers,
+            "num_attention_heads": 2, "intermediate_size": 256, "max_position_embeddings": 128});
+        std::fs::write(&config, c.to_string()).unwrap();
+        let out = dir.join(format!("deep-{layers}"));
+        let mut cmd = inputs.command_sized(&out, 10, 5, &config, 512, 128);
+        if let Some(cap) = cap {
+            cmd.env("BERT_WGPU_MAX_MEMORY", cap);
+        }
+        (run(&mut cmd), out)
+    };
+    let one = needs(deep(1, Some("1MiB")).0);
+    let per_layer = needs(deep(2, Some("1MiB")).0) - one;
+    let layers = ((2.0 * available - one) / per_layer).ceil() as usize + 2;
+    let (result, out) = deep(layers, None);
+    let err = result.2.clone();
+    let gib = needs(result);
+    assert!(
+        gib > available,
+        "{layers} layers need {gib} GiB; {available} GiB available"
+    );
+    assert!(err.contains("llvmpipe") || err.contains("available to"), "{err}");
+    assert!(!out.exists());
 }

@@ -369,6 +369,51 @@ impl Gpu {
         }
     }
 
+    /// The bytes this runtime may hold on the device, where it can be known: `BERT_WGPU_MAX_MEMORY` (natively;
+    /// bytes, or with a KiB/MiB/GiB suffix) caps it; an adapter that is the CPU (lavapipe, SwiftShader) has
+    /// the host's available memory. `None` elsewhere: a GPU driver that reports a budget refuses buffers
+    /// beyond it at creation (see `Gpu::new`), and a browser reports none.
+    pub fn memory_budget(&self) -> Result<Option<u64>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            if let Ok(text) = std::env::var("BERT_WGPU_MAX_MEMORY") {
+                return parse_bytes(&text).map(Some).ok_or_else(|| {
+                    Error(format!(
+                        "BERT_WGPU_MAX_MEMORY {text:?}: expected bytes, e.g. 512MiB or 8GiB"
+                    ))
+                });
+            }
+            if self.info.device_type == wgpu::DeviceType::Cpu {
+                return Ok(host_memory_available());
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks the buffers created so far against [`Self::memory_budget`], once a run has created its model
+    /// and workspace and before it uses them: buffers take memory when first used, so a run that cannot
+    /// fit is refused here, with what to lower, instead of failing halfway or exhausting the host.
+    pub fn check_memory(&self, what: &str) -> Result<()> {
+        let Some(budget) = self.memory_budget()? else {
+            return Ok(());
+        };
+        let held = self.allocated.get();
+        if held > budget {
+            let size = |b: u64| match b {
+                b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+                b => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+            };
+            return Err(Error(format!(
+                "out of memory: {what} need {}, more than the {} available to {}{}",
+                size(held),
+                size(budget),
+                self.info.name,
+                self.hint()
+            )));
+        }
+        Ok(())
+    }
+
     /// The first GPU error raised outside an error scope since the device was opened, once: a failed
     /// allocation is reported as the cause, not the errors of every dispatch that used the buffer.
     fn take_uncaptured(&self) -> Option<Error> {
@@ -679,4 +724,32 @@ async fn read_mapped(device: &wgpu::Device, staging: &wgpu::Buffer, count: usize
     };
     staging.unmap();
     Ok(data)
+}
+
+/// `123`, `512MiB`, `8GiB`, `64KiB` (binary units; `K`, `M`, `G`, `KB`, `MB`, `GB` read the same) as bytes.
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    let value: f64 = number.parse().ok()?;
+    (value.is_finite() && value > 0.0).then(|| (value * scale as f64) as u64)
+}
+
+/// The host's available memory (`MemAvailable` of /proc/meminfo), where the system says.
+#[cfg(not(target_arch = "wasm32"))]
+fn host_memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

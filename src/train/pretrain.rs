@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Recorder, Tensor};
 use crate::model::backward::BackwardBuffers;
 use crate::model::heads::MlmActs;
-use crate::model::{Batch, Bert, Dropout, Weights};
+use crate::model::{AttentionMode, Batch, Bert, Dropout, Weights};
 use crate::ops::cross_entropy;
 use crate::ops::dropout::step_seed;
 
@@ -75,6 +75,9 @@ impl Pretrainer {
         let c = &bert.config;
         let rows = batch_size * max_predictions;
         let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
+        // Every step pads to batch_size x seq: the training activations are created now, with the rest, so
+        // that `Gpu::check_memory` sees the whole run before anything is used.
+        bert.workspace(batch_size, seq, true, AttentionMode::KeepProbabilities)?;
         Ok(Pretrainer {
             grads: bert.weights.zeros_like(&gpu, "grad")?,
             optimizer: Optimizer::new(&gpu, &bert.weights, config)?,

@@ -289,6 +289,10 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         saved.as_ref().map_or(opt.clone(), |s| s.optimizer.clone()),
         args.seed,
     )?;
+    trainer
+        .bert
+        .gpu
+        .check_memory("the model, its optimizer state and the training workspace")?;
     let shapes = bert_wgpu::ops::tune::model_shapes(&trainer.bert.config, args.batch_size, max_length, 0, true);
     super::tuning::prepare(&trainer.bert.gpu, &shapes).await?;
     if let (Some(s), Some((_, dir))) = (&saved, &checkpoint) {
