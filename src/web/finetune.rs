@@ -308,13 +308,7 @@ async fn create(
         }
         _ => None,
     };
-    let outputs = labels.as_ref().map_or(1, LabelMap::len);
-    if outputs < 2 && !regression {
-        return Err(input(Error(format!(
-            "{}: the rows have {} label value(s); classification needs at least two",
-            train.file, outputs
-        ))));
-    }
+    train.check_learnable().map_err(input)?;
     let bert = with_task(bert, HeadKind::Sequence, labels.as_ref(), o.seed).map_err(|e| js_error(Code::Gpu, e))?;
     let recipe = Recipe {
         lr: o.lr,
