@@ -589,6 +589,21 @@ fn hostile_task_files_are_one_clear_line_and_leave_the_output_alone() {
             .len(),
         2
     );
+    // `predict` rows: all single texts or all pairs; question lines of JSON.
+    let mixed = file(
+        "mixed.jsonl",
+        b"{\"text\": \"the king ran\"}\n{\"text\": \"the boy ran\", \"text_pair\": \"the boy ran\"}\n",
+    );
+    let mut c = bin();
+    c.args(["predict", "--model", &ft("trained/pair"), "--input", &mixed]);
+    assert_one_line_error(&mut c, &["mixed.jsonl:1", "text_pair", "line 2"]);
+    let questions = file(
+        "questions.jsonl",
+        b"{\"question\": \"who ran ?\", \"context\": \"the king ran\"}\nwho ran ?\n",
+    );
+    let mut c = bin();
+    c.args(["predict", "--model", &ft("trained/qa"), "--input", &questions]);
+    assert_one_line_error(&mut c, &["questions.jsonl:2", "invalid JSON", "question"]);
     // An output directory that exists is left as it was.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "mine").unwrap();

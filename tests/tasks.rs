@@ -345,6 +345,14 @@ fn a_file_without_a_column_the_task_needs_is_named_at_its_line() {
     ] {
         assert_names(task_data("qa", "qa", &squad(qas), "noanswers.json"), needles);
     }
+    // Prediction checks the texts alone.
+    let rows = parse_text_examples(mixed, "mixed.jsonl").unwrap();
+    assert_names(
+        check_text_pairs(&rows, "mixed.jsonl", false),
+        &["mixed.jsonl:1", "line 2"],
+    );
+    let rows = parse_text_examples("text\ttext_pair\na\tb\n", "pairs.tsv").unwrap();
+    check_text_pairs(&rows, "pairs.tsv", false).unwrap();
     // Prediction reads files without labels.
     assert_eq!(parse_text_examples("text\nthe king\n", "p.tsv").unwrap()[0].label, None);
     assert_eq!(parse_token_examples("the\nking\n", "p.conll").unwrap()[0].tags, None);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::Bert;
 use bert_wgpu::pipelines::tasks::QaSettings;
-use bert_wgpu::tasks::data::{parse_qa_examples, parse_text_examples, read_text_file};
+use bert_wgpu::tasks::data::{check_text_pairs, parse_qa_examples, parse_text_examples, read_text_file};
 use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
 use bert_wgpu::train::task_data::{FeatureSettings, TaskData};
 use bert_wgpu::{Error, Gpu, Result};
@@ -110,6 +110,7 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
             let (texts, pairs): (Vec<String>, Vec<Option<String>>) = match &args.input {
                 Some(path) if [".tsv", ".csv", ".jsonl", ".json", ".ndjson"].iter().any(|e| ext(e)) => {
                     let rows = parse_text_examples(&read_text(path)?, &name)?;
+                    check_text_pairs(&rows, &name, false)?;
                     rows.into_iter().map(|r| (r.text, r.text_pair)).unzip()
                 }
                 Some(path) => read_text(path)?
@@ -207,7 +208,14 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
 fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error(format!("{file}:{}: {e}", i + 1)))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            Error(format!(
+                "{file}:{}: invalid JSON at column {}; expected JSON lines of {{\"question\": ..., \"context\": ...}} \
+                 (or SQuAD JSON in a .json file)",
+                i + 1,
+                e.column()
+            ))
+        })?;
         let field = |k: &str| -> Result<String> {
             (v[k].as_str().map(str::to_string))
                 .ok_or_else(|| Error(format!("{file}:{}: missing string field {k:?}", i + 1)))

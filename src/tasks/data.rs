@@ -327,10 +327,9 @@ fn is_table(file_name: &str) -> bool {
     matches!(extension(file_name).as_str(), "tsv" | "csv")
 }
 
-/// Checks that the rows hold what training and evaluation need: a label on every row and, with `pairs`
-/// (a sentence-pair task), a second text on every row; without, the rows are all single texts or all
-/// pairs. Errors name the header line of a table without the column, or the first JSON line without the
-/// field.
+/// Checks that the rows hold what training and evaluation need: a label on every row, and the texts of
+/// [`check_text_pairs`]. Errors name the header line of a table without the column, or the first JSON line
+/// without the field.
 pub fn check_labelled_texts(rows: &[TextExample], file_name: &str, pairs: bool) -> Result<()> {
     let file = file_name;
     if let Some(row) = rows.iter().find(|r| r.label.is_none()) {
@@ -342,6 +341,14 @@ pub fn check_labelled_texts(rows: &[TextExample], file_name: &str, pairs: bool) 
             ),
         }
     }
+    check_text_pairs(rows, file, pairs)
+}
+
+/// Checks that with `pairs` (a sentence-pair task) every row has a second text, and without, that the
+/// rows are all single texts or all pairs. Errors name the header line of a table without the column, or
+/// the first JSON line without the field.
+pub fn check_text_pairs(rows: &[TextExample], file_name: &str, pairs: bool) -> Result<()> {
+    let file = file_name;
     let Some(single) = rows.iter().find(|r| r.text_pair.is_none()) else {
         return Ok(());
     };
