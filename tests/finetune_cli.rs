@@ -566,6 +566,14 @@ fn hostile_task_files_are_one_clear_line_and_leave_the_output_alone() {
         assert_one_line_error(&mut c, needles);
         assert!(!out.exists(), "{} was created by a failed run", out.display());
     }
+    // An eval label that the training file does not have, when the labels come from the training file.
+    let maybe = file("maybe.tsv", b"text\ttext_pair\tlabel\na\tb\tneutral\nc\td\tmaybe\n");
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
+    let mut c = bin();
+    c.args(["finetune", "--task", "pair-cls", "--model", tiny.to_str().unwrap()])
+        .args(["--train", &ft("pair-train.tsv"), "--eval", &maybe, "--out", &out_arg]);
+    assert_one_line_error(&mut c, &["maybe.tsv:3", "\"maybe\"", "pair-train.tsv"]);
+    assert!(!out.exists(), "{} was created by a failed run", out.display());
     // `eval` needs labels; `predict` does not.
     let mut c = bin();
     c.args(["eval", "--model", &ft("trained/pair"), "--data", &no_label]);

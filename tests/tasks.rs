@@ -560,6 +560,18 @@ fn other_hostile_rows_are_named_or_accepted() {
     // A regression label that is not a number.
     let e = task_data("seq-cls", "seq-reg", "text\tlabel\na\t0.5\nb\thigh\n", "reg.tsv");
     assert_names(e, &["reg.tsv:3", "\"high\"", "not a number", "regression"]);
+    // An eval label that the training file, whose labels the model learns, does not have.
+    let train = Examples::parse(TaskKind::PairCls, "text,text_pair,label\na,b,yes\nc,d,no\n", "t.csv").unwrap();
+    let map = LabelMap::from_values(train.label_values());
+    let eval = Examples::parse(TaskKind::PairCls, "text,text_pair,label\na,b,no\nc,d,maybe\n", "e.csv").unwrap();
+    let e = eval.check_labels_trained(&map, "e.csv", "t.csv");
+    assert_names(e, &["e.csv:3", "\"maybe\"", "training file t.csv", "no, yes"]);
+    let eval = Examples::parse(TaskKind::TokenCls, "a O\n\nb O\nc B-X\n", "e.conll").unwrap();
+    let map = LabelMap::from_values(["O"]);
+    assert_names(
+        eval.check_labels_trained(&map, "e.conll", "t.conll"),
+        &["e.conll:4", "\"B-X\""],
+    );
     // An unknown label at evaluation.
     let e = task_data(
         "pair-cls",

@@ -66,6 +66,29 @@ impl Examples {
         }
     }
 
+    /// Checks that every label (tag) of these evaluation examples of `file` occurs in the training file
+    /// `train_file`, whose labels (`labels`) the model learns: the error names the line of the first that
+    /// does not.
+    pub fn check_labels_trained(&self, labels: &LabelMap, file: &str, train_file: &str) -> Result<()> {
+        let known = |l: &str| labels.names.iter().any(|n| n == l);
+        let unknown = match self {
+            Examples::Text(e) => (e.iter()).find_map(|x| x.label.as_deref().filter(|l| !known(l)).map(|l| (x.line, l))),
+            Examples::Tokens(e) => e.iter().find_map(|x| {
+                let tags = x.tags.iter().flatten().enumerate();
+                tags.map(|(w, t)| (x.word_line(w, file), t.as_str()))
+                    .find(|(_, t)| !known(t))
+            }),
+            Examples::Qa(_) => None,
+        };
+        match unknown {
+            Some((line, label)) => Err(Error(format!(
+                "{file}:{line}: label {label:?} does not occur in the training file {train_file}, whose labels are {}",
+                labels.names.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Keeps the first `n` examples.
     pub fn truncate(&mut self, n: usize) {
         match self {
