@@ -468,6 +468,173 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
 }
 
+/// Asserts a failure whose stderr is one line mentioning every needle, without a panic.
+fn assert_one_line_error(cmd: &mut Command, needles: &[&str]) {
+    let (code, _, err) = run(cmd);
+    assert_ne!(code, 0, "expected a failure; stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line of error: {err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "error {:?} does not mention {n:?}", lines[0]);
+    }
+}
+
+#[test]
+fn hostile_task_files_are_one_clear_line_and_leave_the_output_alone() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch("ft-hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, contents: &[u8]| -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    };
+    let no_label = file(
+        "nolabel.tsv",
+        b"text\ttext_pair\nthe king ran\tthe king ran\nthe queen ran\tthe boy ran\n",
+    );
+    let single = file(
+        "single.tsv",
+        b"text\tlabel\nthe king ran\tentailment\nthe queen ran\tneutral\n",
+    );
+    let one_class = file(
+        "one.tsv",
+        b"text\ttext_pair\tlabel\nthe king ran\tthe king ran\tentailment\nthe boy ran\tthe boy ran\tentailment\n",
+    );
+    let all_o = file("all-o.conll", b"the O\nking O\n\nthe O\nqueen O\n");
+    let untagged_line = file("bad.conll", b"the O\nking B-PER\nran\n");
+    let unknown_tag = file("tag.conll", b"the O\nking B-PER\n\nin O\nlondon B-ORG\n");
+    let untagged = file("untagged.conll", b"the\nking\n");
+    let csv_rows = file("rows.jsonl", b"text,text_pair,label\nthe king,the king,entailment\n");
+    let binary = file("binary.tsv", b"\x1f\x8b\x08\x00\x00\x00\x00\x00");
+    let out = dir.join("out");
+    let out_arg = out.display().to_string();
+    let cases: [(&str, &str, &str, Option<&str>, &[&str]); 10] = [
+        // A column the task needs, in the training or the eval file.
+        (
+            "pair-cls",
+            "seq-cls",
+            &no_label,
+            None,
+            &["nolabel.tsv:1", "label column"],
+        ),
+        ("pair-cls", "seq-cls", &single, None, &["single.tsv:1", "text_pair"]),
+        (
+            "pair-cls",
+            "seq-cls",
+            "pair-train.tsv",
+            Some(&no_label),
+            &["nolabel.tsv:1", "label column"],
+        ),
+        ("token-cls", "token-cls", &untagged, None, &["untagged.conll:1", "tag"]),
+        // Training data of one class.
+        ("pair-cls", "seq-cls", &one_class, None, &["one.tsv", "\"entailment\""]),
+        ("token-cls", "token-cls", &all_o, None, &["all-o.conll", "\"O\""]),
+        // CoNLL errors at the bad line.
+        (
+            "token-cls",
+            "token-cls",
+            &untagged_line,
+            None,
+            &["bad.conll:3", "no tag"],
+        ),
+        ("token-cls", "token-cls", &unknown_tag, None, &["tag.conll:5", "B-ORG"]),
+        // Another format than the task's.
+        (
+            "pair-cls",
+            "seq-cls",
+            &csv_rows,
+            None,
+            &["rows.jsonl:1", "not JSON", "JSON lines"],
+        ),
+        ("qa", "qa", &binary, None, &["binary.tsv:1", "binary"]),
+    ];
+    for (task, model, train, eval, needles) in cases {
+        let train = if train.contains('/') {
+            train.to_string()
+        } else {
+            ft(train)
+        };
+        let mut c = bin();
+        c.args(["finetune", "--task", task, "--model", &ft(model), "--train", &train])
+            .args(["--out", &out_arg, "--epochs", "1"]);
+        if let Some(eval) = eval {
+            c.args(["--eval", eval]);
+        }
+        assert_one_line_error(&mut c, needles);
+        assert!(!out.exists(), "{} was created by a failed run", out.display());
+    }
+    // An eval label that the training file does not have, when the labels come from the training file.
+    let maybe = file("maybe.tsv", b"text\ttext_pair\tlabel\na\tb\tneutral\nc\td\tmaybe\n");
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
+    let mut c = bin();
+    c.args(["finetune", "--task", "pair-cls", "--model", tiny.to_str().unwrap()])
+        .args(["--train", &ft("pair-train.tsv"), "--eval", &maybe, "--out", &out_arg]);
+    assert_one_line_error(&mut c, &["maybe.tsv:3", "\"maybe\"", "pair-train.tsv"]);
+    assert!(!out.exists(), "{} was created by a failed run", out.display());
+    // `eval` needs labels; `predict` does not.
+    let mut c = bin();
+    c.args(["eval", "--model", &ft("trained/pair"), "--data", &no_label]);
+    assert_one_line_error(&mut c, &["nolabel.tsv:1", "label column"]);
+    let mut c = bin();
+    c.args(["eval", "--model", &ft("trained/ner"), "--data", &untagged]);
+    assert_one_line_error(&mut c, &["untagged.conll:1", "tag"]);
+    let text = ok(bin().args([
+        "predict",
+        "--model",
+        &ft("trained/pair"),
+        "--json",
+        "--input",
+        &no_label,
+    ]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // `predict` rows: all single texts or all pairs; question lines of JSON.
+    let mixed = file(
+        "mixed.jsonl",
+        b"{\"text\": \"the king ran\"}\n{\"text\": \"the boy ran\", \"text_pair\": \"the boy ran\"}\n",
+    );
+    let mut c = bin();
+    c.args(["predict", "--model", &ft("trained/pair"), "--input", &mixed]);
+    assert_one_line_error(&mut c, &["mixed.jsonl:1", "text_pair", "line 2"]);
+    let questions = file(
+        "questions.jsonl",
+        b"{\"question\": \"who ran ?\", \"context\": \"the king ran\"}\nwho ran ?\n",
+    );
+    let mut c = bin();
+    c.args(["predict", "--model", &ft("trained/qa"), "--input", &questions]);
+    assert_one_line_error(&mut c, &["questions.jsonl:2", "invalid JSON", "question"]);
+    // An output directory that exists is left as it was.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    let mut c = bin();
+    c.args([
+        "finetune",
+        "--task",
+        "pair-cls",
+        "--model",
+        &ft("seq-cls"),
+        "--train",
+        &one_class,
+    ])
+    .args(["--out", &out_arg, "--overwrite"]);
+    assert_one_line_error(&mut c, &["one.tsv", "\"entailment\""]);
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["keep.txt"]);
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+}
+
 #[test]
 fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
     if common::gpu().is_none() {

@@ -11,6 +11,7 @@ use bert_wgpu::tasks::metrics::*;
 use bert_wgpu::tasks::postprocess::*;
 use bert_wgpu::tasks::{char_offsets, is_regression, LabelMap, TaskKind, IGNORE};
 use bert_wgpu::tokenizer::BertTokenizer;
+use bert_wgpu::train::task_data::{Examples, FeatureSettings, TaskData};
 use bert_wgpu::BertConfig;
 
 fn fixture(name: &str) -> PathBuf {
@@ -191,7 +192,7 @@ fn csv_and_json_lines() {
     assert_eq!(ex.len(), 2);
     assert_eq!((ex[0].line, ex[0].tags.clone().unwrap()), (3, strings(&["B-ORG", "O"])));
     assert_eq!(parse_token_examples("a\nb\n\nc\n", "p.conll").unwrap()[1].tags, None);
-    assert!(err(parse_token_examples("a O\nb\n", "m.conll")).contains("m.conll:1"));
+    assert!(err(parse_token_examples("a O\nb\n", "m.conll")).contains("m.conll:2"));
 }
 
 #[test]
@@ -240,6 +241,345 @@ fn bad_files_name_file_and_line() {
     );
     let e = err(read_text_examples(&fixture("missing.tsv")));
     assert!(e.contains("missing.tsv"), "{e}");
+}
+
+/// A dataset file's contents as training or evaluation data of `task` for the model fixture `model`: the
+/// reader, then the features with the label map `finetune` builds (regression without one).
+fn task_data(task: &str, model: &str, contents: &str, file: &str) -> bert_wgpu::Result<TaskData> {
+    let kind = TaskKind::parse(task)?;
+    let examples = Examples::parse(kind, contents, file)?;
+    let labels = match kind {
+        TaskKind::Qa => None,
+        _ if is_regression(&config(model)) => None,
+        _ => Some(LabelMap::for_training(&config(model), examples.label_values())),
+    };
+    let settings = FeatureSettings {
+        max_len: 64,
+        doc_stride: 16,
+        max_answer_len: 8,
+    };
+    TaskData::new(kind, file, examples, &tokenizer(model), labels, settings, true)
+}
+
+/// Asserts an error that names every needle and is one line.
+fn assert_names<T>(r: bert_wgpu::Result<T>, needles: &[&str]) {
+    let Err(bert_wgpu::Error(e)) = r else {
+        panic!("accepted; expected an error naming {needles:?}")
+    };
+    assert!(!e.contains('\n'), "not one line: {e}");
+    for n in needles {
+        assert!(e.contains(n), "{e:?} does not mention {n:?}");
+    }
+}
+
+/// The models' fixtures hold no label map for a fresh label set; `qa/` has none.
+const FRESH: &str = "qa";
+
+#[test]
+fn a_file_without_a_column_the_task_needs_is_named_at_its_line() {
+    // Texts without labels, in each format; the header is line 1 of a table.
+    for (contents, file, at) in [
+        ("text\ttext_pair\nthe king\tthe queen\n", "nolabel.tsv", "nolabel.tsv:1"),
+        ("text,idx\nthe king,0\nthe queen,1\n", "nolabel.csv", "nolabel.csv:1"),
+        (
+            "{\"text\": \"a\", \"label\": \"x\"}\n\n{\"text\": \"b\"}\n",
+            "some.jsonl",
+            "some.jsonl:3",
+        ),
+        ("{\"text\": \"a\", \"label\": null}\n", "null.jsonl", "null.jsonl:1"),
+    ] {
+        for task in ["seq-cls", "pair-cls"] {
+            assert_names(task_data(task, FRESH, contents, file), &[at, "label"]);
+        }
+    }
+    // Sentence pairs without their second text.
+    for (contents, file, at) in [
+        ("text\tlabel\nthe king\tx\nthe queen\ty\n", "single.tsv", "single.tsv:1"),
+        ("sentence1,label\nthe king,x\n", "single.csv", "single.csv:1"),
+        (
+            "{\"text\": \"a\", \"text_pair\": \"b\", \"label\": \"x\"}\n{\"text\": \"c\", \"label\": \"y\"}\n",
+            "half.jsonl",
+            "half.jsonl:2",
+        ),
+    ] {
+        assert_names(
+            task_data("pair-cls", FRESH, contents, file),
+            &[at, "text_pair", "pair-cls"],
+        );
+    }
+    // A single-text task takes pairs, but not a file that mixes them.
+    let mixed = "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"c\", \"text_pair\": \"d\", \"label\": \"y\"}\n";
+    assert_names(
+        task_data("seq-cls", FRESH, mixed, "mixed.jsonl"),
+        &["mixed.jsonl:1", "line 2"],
+    );
+    // Sentences without tags.
+    for (contents, file, at) in [
+        ("the\nking\n\nparis\n", "untagged.conll", "untagged.conll:1"),
+        ("-DOCSTART-\n\nthe\n", "doc.conll", "doc.conll:3"),
+        (
+            "{\"tokens\": [\"the\", \"king\"]}\n",
+            "untagged.jsonl",
+            "untagged.jsonl:1",
+        ),
+    ] {
+        assert_names(task_data("token-cls", "token-cls", contents, file), &[at, "tag"]);
+    }
+    // Questions without answers, or answers in another shape than SQuAD's list.
+    let squad = |qas: &str| {
+        format!("{{\"data\": [{{\"paragraphs\": [{{\"context\": \"the king ran .\", \"qas\": {qas}}}]}}]}}")
+    };
+    for (qas, needles) in [
+        (
+            r#"[{"id": "a", "question": "who ran ?"}]"#,
+            &["noanswers.json", "no question has an answer"][..],
+        ),
+        (
+            r#"[{"id": "a", "question": "who ran ?", "answers": []}]"#,
+            &["noanswers.json", "answers"],
+        ),
+        (
+            r#"[{"id": "a", "question": "who ran ?", "answers": {"text": ["the king"], "answer_start": [0]}}]"#,
+            &["noanswers.json", "question a", "must be a list"],
+        ),
+    ] {
+        assert_names(task_data("qa", "qa", &squad(qas), "noanswers.json"), needles);
+    }
+    // Prediction checks the texts alone.
+    let rows = parse_text_examples(mixed, "mixed.jsonl").unwrap();
+    assert_names(
+        check_text_pairs(&rows, "mixed.jsonl", false),
+        &["mixed.jsonl:1", "line 2"],
+    );
+    let rows = parse_text_examples("text\ttext_pair\na\tb\n", "pairs.tsv").unwrap();
+    check_text_pairs(&rows, "pairs.tsv", false).unwrap();
+    // Prediction reads files without labels.
+    assert_eq!(parse_text_examples("text\nthe king\n", "p.tsv").unwrap()[0].label, None);
+    assert_eq!(parse_token_examples("the\nking\n", "p.conll").unwrap()[0].tags, None);
+}
+
+#[test]
+fn training_data_of_one_class_is_refused_and_evaluation_data_is_not() {
+    let one = [
+        (
+            "seq-cls",
+            FRESH,
+            "text\tlabel\nthe king\tpos\nthe queen\tpos\n",
+            "one.tsv",
+            "\"pos\"",
+        ),
+        (
+            "pair-cls",
+            FRESH,
+            "text,text_pair,label\na,b,1\nc,d,1\n",
+            "one.csv",
+            "\"1\"",
+        ),
+        // A label set from the model's config (three labels) does not help.
+        (
+            "pair-cls",
+            "seq-cls",
+            "{\"text\": \"a\", \"text_pair\": \"b\", \"label\": \"neutral\"}\n",
+            "one.jsonl",
+            "\"neutral\"",
+        ),
+        (
+            "token-cls",
+            "token-cls",
+            "the O\nking O\n\nran O\n",
+            "all-o.conll",
+            "\"O\"",
+        ),
+        (
+            "token-cls",
+            FRESH,
+            "{\"tokens\": [\"a\"], \"tags\": [\"B-X\"]}\n",
+            "one.jsonl",
+            "\"B-X\"",
+        ),
+        (
+            "seq-cls",
+            "seq-reg",
+            "text\tlabel\na\t0.5\nb\t0.50\n",
+            "flat.tsv",
+            "0.5",
+        ),
+    ];
+    for (task, model, contents, file, label) in one {
+        let data = task_data(task, model, contents, file).unwrap();
+        assert_names(data.check_learnable(), &[file, label]);
+    }
+    for (task, model, contents) in [
+        ("seq-cls", FRESH, "text\tlabel\nthe king\tpos\nthe queen\tneg\n"),
+        ("token-cls", "token-cls", "the O\nking B-PER\n"),
+        ("seq-cls", "seq-reg", "text\tlabel\na\t0.5\nb\t1\n"),
+    ] {
+        task_data(task, model, contents, "two.tsv")
+            .unwrap()
+            .check_learnable()
+            .unwrap();
+    }
+}
+
+#[test]
+fn conll_errors_name_the_bad_line() {
+    for (contents, at, what) in [
+        ("the O\nking O\nran\n", "c.conll:3", "no tag"),
+        ("the\nking O\n", "c.conll:2", "a tag"),
+        ("the DT O\nking O\n", "c.conll:2", "columns"),
+        ("-DOCSTART- O\n\nthe O\n\nthe O\nking NN O\n", "c.conll:6", "columns"),
+        // A sentence without tags in a file with tags: its first line is the bad one.
+        ("the O\n\nking\nran\n", "c.conll:3", "without tags"),
+        ("{\"tokens\": [\"the\"], \"tags\": [\"O\"]}\n", "c.conll:1", "JSON"),
+        ("\n[\n  {\"tokens\": [\"the\"]}\n]\n", "c.conll:2", "JSON"),
+    ] {
+        assert_names(parse_token_examples(contents, "c.conll"), &[at, what]);
+    }
+    // An unknown tag: the line of its word.
+    let tok = tokenizer("token-cls");
+    for (contents, at) in [
+        ("the O\nking B-PER\nran B-ORG\n", "t.conll:3"),
+        ("paris B-LOC\n\nthe O\nking B-PER\n\nlondon B-XYZ\n", "t.conll:6"),
+    ] {
+        let ex = parse_token_examples(contents, "t.conll").unwrap();
+        assert_names(
+            token_features(&tok, &ex, Some(&labels("token-cls")), 64, "t.conll"),
+            &[at, "B-"],
+        );
+    }
+    let ex = parse_token_examples(
+        "{\"tokens\": [\"the\", \"king\"], \"tags\": [\"O\", \"B-ORG\"]}\n",
+        "t.jsonl",
+    )
+    .unwrap();
+    let e = token_features(&tok, &ex, Some(&labels("token-cls")), 64, "t.jsonl");
+    assert_names(e, &["t.jsonl:1", "B-ORG", "word 2", "king"]);
+}
+
+#[test]
+fn a_file_of_another_format_says_what_was_expected_and_found() {
+    let squad = std::fs::read_to_string(fixture("qa-eval.json")).unwrap();
+    let one_line_squad = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&squad).unwrap()).unwrap();
+    for (contents, at, found) in [
+        ("text,label\nthe king,1\n", "x.jsonl:1", "\"text,label\""),
+        ("text\tlabel\n", "x.jsonl:1", "text\\tlabel"),
+        ("[{\"text\": \"a\", \"label\": 1}]\n", "x.jsonl:1", "JSON array"),
+        ("[\n  {\"text\": \"a\", \"label\": 1}\n]\n", "x.jsonl:1", "JSON array"),
+        ("\"the king\"\n", "x.jsonl:1", "JSON string"),
+        (
+            "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\"\n",
+            "x.jsonl:2",
+            "column",
+        ),
+        (squad.as_str(), "x.jsonl:1", "SQuAD"),
+        (one_line_squad.as_str(), "x.jsonl:1", "SQuAD"),
+    ] {
+        assert_names(parse_text_examples(contents, "x.jsonl"), &[at, found, "JSON lines"]);
+        let at = at.replace("x.jsonl", "x.json");
+        assert_names(parse_token_examples(contents, "x.json"), &[&at, found, "JSON lines"]);
+    }
+    // QA lines or a text task's row where the keys are not those of the task.
+    let e = parse_text_examples("{\"question\": \"who ?\", \"context\": \"the king\"}\n", "q.jsonl");
+    assert_names(e, &["q.jsonl:1", "\"text\"", "context, question"]);
+    let e = parse_token_examples("{\"text\": \"the king\", \"label\": \"x\"}\n", "t.jsonl");
+    assert_names(e, &["t.jsonl:1", "\"tokens\"", "label, text"]);
+    for (contents, needles) in [
+        ("", &["q.json", "empty file", "SQuAD"][..]),
+        ("  \n", &["q.json", "empty file"]),
+        ("text\tlabel\nthe king\t1\n", &["q.json:1", "\"text\\tlabel\"", "SQuAD"]),
+        (
+            "{\"question\": \"who ?\", \"context\": \"a\"}\n{\"question\": \"who ?\", \"context\": \"b\"}\n",
+            &["q.json:2", "JSON lines", "SQuAD"],
+        ),
+        (
+            "{\"data\": [\n  {\"paragraphs\": [}\n]}\n",
+            &["q.json:2", "invalid JSON", "SQuAD"],
+        ),
+        (
+            "{\"data\": [{\"paragraphs\": []}]\n",
+            &["q.json:1", "invalid JSON", "SQuAD"],
+        ),
+        (
+            "{\"text\": \"a\", \"label\": 1}",
+            &["q.json", "keys label, text", "SQuAD"],
+        ),
+        ("[1, 2]", &["q.json", "JSON array", "SQuAD"]),
+    ] {
+        assert_names(parse_qa_examples(contents, "q.json"), needles);
+    }
+    // Bytes that are not UTF-8 text: the line they stand on.
+    for (bytes, needles) in [
+        (b"text\tlabel\nab\xffc\t1\n".to_vec(), &["b.tsv:2", "not UTF-8"][..]),
+        (b"text\tlabel\n\nx\x00\t1\n".to_vec(), &["b.tsv:3", "NUL", "binary"]),
+        (b"\xff\xfet\x00e\x00".to_vec(), &["b.tsv:1", "UTF-16"]),
+        (b"\x1f\x8b\x08\x00".to_vec(), &["b.tsv:1", "NUL"]),
+    ] {
+        assert_names(decode_text(bytes, "b.tsv"), needles);
+    }
+    // A byte order mark and CRLF line ends are fine.
+    let ex = parse_text_examples("\u{feff}text\tlabel\r\nthe king\tx\r\n", "w.tsv").unwrap();
+    assert_eq!((ex[0].text.as_str(), ex[0].label.as_deref()), ("the king", Some("x")));
+    let ex = parse_text_examples("\u{feff}text,label\r\nthe king,x\r\n", "w.csv").unwrap();
+    assert_eq!((ex[0].text.as_str(), ex[0].label.as_deref()), ("the king", Some("x")));
+    let ex = parse_text_examples("\u{feff}{\"text\": \"a\", \"label\": \"x\"}\r\n", "w.jsonl").unwrap();
+    assert_eq!(ex[0].label.as_deref(), Some("x"));
+    let ex = parse_token_examples("\u{feff}the O\r\nking B-PER\r\n\r\nran O\r\n", "w.conll").unwrap();
+    assert_eq!((ex.len(), ex[0].tags.clone().unwrap()), (2, strings(&["O", "B-PER"])));
+    assert_eq!(
+        parse_qa_examples(&format!("\u{feff}{}", squad.replace('\n', "\r\n")), "w.json")
+            .unwrap()
+            .len(),
+        40
+    );
+}
+
+#[test]
+fn other_hostile_rows_are_named_or_accepted() {
+    // Two header columns for one field: which one is meant is not for the reader to guess.
+    for header in [
+        "text\tsentence\tlabel",
+        "text\tlabel\tlabel",
+        "sentence1\tsentence2\ttext_pair\tlabel",
+    ] {
+        let contents = format!("{header}\n{}\n", vec!["a"; header.split('\t').count()].join("\t"));
+        assert_names(
+            parse_text_examples(&contents, "dup.tsv"),
+            &["dup.tsv:1", "columns for one field"],
+        );
+    }
+    // Extra columns are ignored (transformers' scripts drop them); rows with extra fields are not.
+    let ex = parse_text_examples("idx\ttext\tlabel\tsource\n0\tthe king\tx\twiki\n", "extra.tsv").unwrap();
+    assert_eq!((ex[0].text.as_str(), ex[0].label.as_deref()), ("the king", Some("x")));
+    assert_names(
+        parse_text_examples("text\tlabel\nthe king\tx\ty\n", "extra.tsv"),
+        &["extra.tsv:2", "3 fields"],
+    );
+    // A quoted CSV field with line breaks: the next row's line is its own.
+    let ex = parse_text_examples("text,label\n\"the\nking\",x\nthe queen,\n", "nl.csv");
+    assert_names(ex, &["nl.csv:4", "empty label"]);
+    // A regression label that is not a number.
+    let e = task_data("seq-cls", "seq-reg", "text\tlabel\na\t0.5\nb\thigh\n", "reg.tsv");
+    assert_names(e, &["reg.tsv:3", "\"high\"", "not a number", "regression"]);
+    // An eval label that the training file, whose labels the model learns, does not have.
+    let train = Examples::parse(TaskKind::PairCls, "text,text_pair,label\na,b,yes\nc,d,no\n", "t.csv").unwrap();
+    let map = LabelMap::from_values(train.label_values());
+    let eval = Examples::parse(TaskKind::PairCls, "text,text_pair,label\na,b,no\nc,d,maybe\n", "e.csv").unwrap();
+    let e = eval.check_labels_trained(&map, "e.csv", "t.csv");
+    assert_names(e, &["e.csv:3", "\"maybe\"", "training file t.csv", "no, yes"]);
+    let eval = Examples::parse(TaskKind::TokenCls, "a O\n\nb O\nc B-X\n", "e.conll").unwrap();
+    let map = LabelMap::from_values(["O"]);
+    assert_names(
+        eval.check_labels_trained(&map, "e.conll", "t.conll"),
+        &["e.conll:4", "\"B-X\""],
+    );
+    // An unknown label at evaluation.
+    let e = task_data(
+        "pair-cls",
+        "seq-cls",
+        "text\ttext_pair\tlabel\na\tb\tneutral\nc\td\tmaybe\n",
+        "e.tsv",
+    );
+    assert_names(e, &["e.tsv:3", "\"maybe\"", "entailment, neutral, contradiction"]);
 }
 
 fn text(t: &str, pair: Option<&str>, label: &str) -> TextExample {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::Bert;
 use bert_wgpu::pipelines::tasks::QaSettings;
-use bert_wgpu::tasks::data::{parse_qa_examples, parse_text_examples};
+use bert_wgpu::tasks::data::{check_text_pairs, parse_qa_examples, parse_text_examples, read_text_file};
 use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
 use bert_wgpu::train::task_data::{FeatureSettings, TaskData};
 use bert_wgpu::{Error, Gpu, Result};
@@ -30,7 +30,7 @@ pub struct PredictArgs {
     /// Print the JSON of transformers' pipeline instead of a table.
     #[arg(long)]
     json: bool,
-    /// Read inputs from a file: .tsv/.csv/.jsonl rows with `text` (and `text_pair`), one text per line
+    /// Read inputs from a file: .tsv/.csv/.jsonl (.json) rows with `text` (and `text_pair`), one text per line
     /// (.txt), or SQuAD JSON / JSON lines with `question` and `context` for QA.
     #[arg(long)]
     input: Option<PathBuf>,
@@ -96,7 +96,7 @@ async fn load_task_model(dir: &Path) -> Result<Bert> {
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error(format!("{}: {e}", path.display())))
+    Ok(read_text_file(path)?.0)
 }
 
 pub async fn predict(args: PredictArgs) -> Result<()> {
@@ -109,8 +109,9 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
     match kind {
         HeadKind::Sequence | HeadKind::Token => {
             let (texts, pairs): (Vec<String>, Vec<Option<String>>) = match &args.input {
-                Some(path) if ext(".tsv") || ext(".csv") || ext(".jsonl") => {
+                Some(path) if [".tsv", ".csv", ".jsonl", ".json", ".ndjson"].iter().any(|e| ext(e)) => {
                     let rows = parse_text_examples(&read_text(path)?, &name)?;
+                    check_text_pairs(&rows, &name, false)?;
                     rows.into_iter().map(|r| (r.text, r.text_pair)).unzip()
                 }
                 Some(path) => read_text(path)?
@@ -121,7 +122,10 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
                 None => (args.texts.iter()).map(|t| (t.clone(), args.text_pair.clone())).unzip(),
             };
             if texts.is_empty() {
-                return Err(Error("no texts: give TEXT arguments or --input FILE".into()));
+                return Err(Error(match &args.input {
+                    Some(_) => format!("{name}: no texts in the file"),
+                    None => "no texts: give TEXT arguments or --input FILE".into(),
+                }));
             }
             if kind == HeadKind::Token && pairs.iter().any(|p| p.is_some()) {
                 return Err(Error("token classification takes single texts, not pairs".into()));
@@ -163,9 +167,10 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
                 (None, None) => return Err(Error("question answering needs --context (or --input FILE)".into())),
             };
             if pairs.is_empty() {
-                return Err(Error(
-                    "no questions: give QUESTION arguments with --context, or --input FILE".into(),
-                ));
+                return Err(Error(match &args.input {
+                    Some(_) => format!("{name}: no questions in the file"),
+                    None => "no questions: give QUESTION arguments with --context, or --input FILE".into(),
+                }));
             }
             let settings = QaSettings {
                 doc_stride: args.doc_stride,
@@ -204,7 +209,14 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
 fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error(format!("{file}:{}: {e}", i + 1)))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            Error(format!(
+                "{file}:{}: invalid JSON at column {}; expected JSON lines of {{\"question\": ..., \"context\": ...}} \
+                 (or SQuAD JSON in a .json file)",
+                i + 1,
+                e.column()
+            ))
+        })?;
         let field = |k: &str| -> Result<String> {
             (v[k].as_str().map(str::to_string))
                 .ok_or_else(|| Error(format!("{file}:{}: missing string field {k:?}", i + 1)))

@@ -35,6 +35,18 @@ pub struct TokenExample {
     pub tags: Option<Vec<String>>,
 }
 
+impl TokenExample {
+    /// The line of word `word` in `file_name`: CoNLL files (the `.jsonl`, `.json` and `.ndjson` names
+    /// excepted, as in [`parse_token_examples`]) hold one word a line from the sentence's first line on;
+    /// JSON lines hold the whole sentence on its line.
+    pub fn word_line(&self, word: usize, file_name: &str) -> usize {
+        match extension(file_name).as_str() {
+            "jsonl" | "json" | "ndjson" => self.line,
+            _ => self.line + word,
+        }
+    }
+}
+
 /// One SQuAD question with its context and gold answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QaExample {
@@ -54,32 +66,52 @@ pub struct Answer {
     pub start: usize,
 }
 
+/// The text of a dataset file and its name for messages. Bytes that are not text are an error naming the
+/// line they stand on: a NUL byte (a binary file), UTF-16, or a sequence that is not UTF-8.
 #[cfg(not(target_arch = "wasm32"))]
-fn read(path: &Path) -> Result<(String, String)> {
+pub fn read_text_file(path: &Path) -> Result<(String, String)> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Error(format!("{name}: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| Error(format!("{name}: not UTF-8 ({e})")))?;
+    let text = decode_text(bytes, &name)?;
     Ok((text, name))
+}
+
+/// `bytes` as UTF-8 text (see [`read_text_file`]).
+pub fn decode_text(bytes: Vec<u8>, file: &str) -> Result<String> {
+    let line_of = |bytes: &[u8], at: usize| 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        bail!("{file}:1: UTF-16 text (it starts with a UTF-16 byte order mark); expected UTF-8: save it as UTF-8");
+    }
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        bail!("{file}:{}: a NUL byte: a binary file, not text", line_of(&bytes, at));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Error(format!(
+            "{file}:{}: not UTF-8 text (byte {at} starts an invalid sequence); expected a UTF-8 text file",
+            line_of(e.as_bytes(), at)
+        ))
+    })
 }
 
 /// Reads a `.tsv`, `.csv` or `.jsonl` file of texts: see [`parse_text_examples`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_text_examples(path: &Path) -> Result<Vec<TextExample>> {
-    let (text, name) = read(path)?;
+    let (text, name) = read_text_file(path)?;
     parse_text_examples(&text, &name)
 }
 
 /// Reads a `.jsonl` or CoNLL file of tagged sentences: see [`parse_token_examples`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_token_examples(path: &Path) -> Result<Vec<TokenExample>> {
-    let (text, name) = read(path)?;
+    let (text, name) = read_text_file(path)?;
     parse_token_examples(&text, &name)
 }
 
 /// Reads a SQuAD JSON file: see [`parse_qa_examples`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_qa_examples(path: &Path) -> Result<Vec<QaExample>> {
-    let (text, name) = read(path)?;
+    let (text, name) = read_text_file(path)?;
     parse_qa_examples(&text, &name)
 }
 
@@ -94,8 +126,9 @@ fn extension(file_name: &str) -> String {
 /// a header row, RFC 4180 (fields in double quotes may hold commas, `""` and line breaks). Header columns:
 /// `text` (or `sentence`, `sentence1`), optional `text_pair` (or `sentence2`) and `label`; others are
 /// ignored. `.jsonl`, `.json`, `.ndjson`: one object a line with `text`, optional `text_pair`, `label`
-/// (a string or a number). Empty fields, rows with another number of fields than the header and blank
-/// lines before the last row are errors.
+/// (a string or a number). Empty fields, rows with another number of fields than the header, two header
+/// columns for one field and blank lines before the last row are errors; so is a JSON-lines file that
+/// holds something else (a JSON array or document, SQuAD JSON, CSV), which the error names.
 pub fn parse_text_examples(text: &str, file_name: &str) -> Result<Vec<TextExample>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let rows = match extension(file_name).as_str() {
@@ -120,15 +153,28 @@ fn table_examples(mut rows: Vec<(usize, Vec<String>)>, file: &str) -> Result<Vec
         bail!("{file}: empty file: expected a header row (text[, text_pair], label)")
     };
     let header: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-    let column = |names: &[&str]| header.iter().position(|h| names.contains(&h.as_str()));
-    let Some(text_col) = column(&["text", "sentence", "sentence1"]) else {
+    let column = |names: &[&str]| -> Result<Option<usize>> {
+        let found: Vec<usize> = (0..header.len())
+            .filter(|&i| names.contains(&header[i].as_str()))
+            .collect();
+        if found.len() > 1 {
+            let named: Vec<&str> = found.iter().map(|&i| header[i].as_str()).collect();
+            bail!(
+                "{file}:1: the header has {} columns for one field ({}); keep one",
+                found.len(),
+                named.join(", ")
+            );
+        }
+        Ok(found.first().copied())
+    };
+    let Some(text_col) = column(&["text", "sentence", "sentence1"])? else {
         bail!(
             "{file}:1: the header ({}) has no text column (text, sentence or sentence1)",
             header.join(", ")
         )
     };
-    let pair_col = column(&["text_pair", "sentence2"]);
-    let label_col = column(&["label"]);
+    let pair_col = column(&["text_pair", "sentence2"])?;
+    let label_col = column(&["label"])?;
     let mut out = Vec::new();
     for (line, fields) in rows {
         if blank(&fields) {
@@ -159,25 +205,97 @@ fn table_examples(mut rows: Vec<(usize, Vec<String>)>, file: &str) -> Result<Vec
     Ok(out)
 }
 
-/// The non-blank lines of a JSON-lines text, parsed as objects, with their line numbers.
-fn json_lines(text: &str, file: &str) -> Result<Vec<(usize, serde_json::Map<String, Value>)>> {
+/// The first characters of a line, for messages that show what a file holds.
+fn snippet(line: &str) -> String {
+    let line = line.trim();
+    let short: String = line.chars().take(40).collect();
+    if short.len() < line.len() {
+        format!("{short:?}...")
+    } else {
+        format!("{short:?}")
+    }
+}
+
+/// A serde_json error's message without its " at line L column C" (the caller names the place).
+fn json_message(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message,
+    }
+}
+
+/// What is wrong with a line that does not parse as JSON: the parser's message and column when the text
+/// starts as JSON does, else what the line holds.
+fn not_json(e: &serde_json::Error, line: &str, starts_as_json: bool) -> String {
+    match starts_as_json {
+        true => format!("invalid JSON at column {}: {}", e.column(), json_message(e)),
+        false => format!("not JSON: found {}", snippet(line)),
+    }
+}
+
+/// Whether a JSON value is SQuAD JSON: an object with a `data` list.
+fn is_squad(value: &Value) -> bool {
+    value.get("data").is_some_and(Value::is_array)
+}
+
+/// The non-blank lines of a JSON-lines text, parsed as objects, with their line numbers. `expected`
+/// shows one line of the format, for messages about a file of another format: a JSON array or one JSON
+/// document over several lines, SQuAD JSON, CSV or other text.
+fn json_lines(text: &str, file: &str, expected: &str) -> Result<Vec<(usize, serde_json::Map<String, Value>)>> {
+    let wanted = format!("expected JSON lines, one object a line such as {expected}");
     let mut out = Vec::new();
     for (i, l) in text.lines().enumerate() {
+        let line = i + 1;
         if l.trim().is_empty() {
             continue;
         }
         match serde_json::from_str(l) {
-            Ok(Value::Object(o)) => out.push((i + 1, o)),
-            Ok(_) => bail!("{file}:{}: expected a JSON object on each line", i + 1),
-            Err(e) => bail!("{file}:{}: {e}", i + 1),
+            Ok(Value::Object(o)) if o.get("data").is_some_and(Value::is_array) => {
+                bail!("{file}:{line}: SQuAD JSON (the format of --task qa); {wanted}")
+            }
+            Ok(Value::Object(o)) => out.push((line, o)),
+            Ok(Value::Array(_)) => bail!("{file}:{line}: a JSON array; {wanted}"),
+            Ok(other) => bail!("{file}:{line}: a JSON {}; {wanted}", json_kind(&other)),
+            Err(e) => {
+                if let Ok(document) = serde_json::from_str::<Value>(text) {
+                    let found = match &document {
+                        d if is_squad(d) => "SQuAD JSON (the format of --task qa)".to_string(),
+                        d => format!("one JSON {} over several lines", json_kind(d)),
+                    };
+                    bail!("{file}:{line}: {found}; {wanted}");
+                }
+                let starts_as_json = l.trim_start().starts_with(['{', '[', '"']);
+                bail!("{file}:{line}: {}; {wanted}", not_json(&e, l, starts_as_json))
+            }
         }
     }
     Ok(out)
 }
 
+/// "object", "array", "string", ... for messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The keys of a JSON object, for messages.
+fn keys(o: &serde_json::Map<String, Value>) -> String {
+    match o.is_empty() {
+        true => "none".to_string(),
+        false => o.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
+    }
+}
+
 fn json_text_examples(text: &str, file: &str) -> Result<Vec<TextExample>> {
     let mut out = Vec::new();
-    for (line, o) in json_lines(text, file)? {
+    for (line, o) in json_lines(text, file, r#"{"text": "...", "label": "..."}"#)? {
         let get = |names: &[&str]| names.iter().find_map(|n| o.get(*n)).filter(|v| !v.is_null());
         let string = |names: &[&str]| -> Result<Option<String>> {
             match get(names) {
@@ -189,7 +307,10 @@ fn json_text_examples(text: &str, file: &str) -> Result<Vec<TextExample>> {
             }
         };
         let Some(text) = string(&["text", "sentence", "sentence1"])? else {
-            bail!("{file}:{line}: no \"text\" field")
+            bail!(
+                "{file}:{line}: no \"text\" field (nor \"sentence\", \"sentence1\"); the object's keys: {}",
+                keys(&o)
+            )
         };
         out.push(TextExample {
             line,
@@ -201,11 +322,95 @@ fn json_text_examples(text: &str, file: &str) -> Result<Vec<TextExample>> {
     Ok(out)
 }
 
+/// Whether a file name is that of a table (`.tsv`, `.csv`) rather than of JSON lines.
+fn is_table(file_name: &str) -> bool {
+    matches!(extension(file_name).as_str(), "tsv" | "csv")
+}
+
+/// Checks that the rows hold what training and evaluation need: a label on every row, and the texts of
+/// [`check_text_pairs`]. Errors name the header line of a table without the column, or the first JSON line
+/// without the field.
+pub fn check_labelled_texts(rows: &[TextExample], file_name: &str, pairs: bool) -> Result<()> {
+    let file = file_name;
+    if let Some(row) = rows.iter().find(|r| r.label.is_none()) {
+        match is_table(file) {
+            true => bail!("{file}:1: the header has no label column; training and evaluation need one"),
+            false => bail!(
+                "{file}:{}: no \"label\" field; training and evaluation need a label on every line",
+                row.line
+            ),
+        }
+    }
+    check_text_pairs(rows, file, pairs)
+}
+
+/// Checks that with `pairs` (a sentence-pair task) every row has a second text, and without, that the
+/// rows are all single texts or all pairs. Errors name the header line of a table without the column, or
+/// the first JSON line without the field.
+pub fn check_text_pairs(rows: &[TextExample], file_name: &str, pairs: bool) -> Result<()> {
+    let file = file_name;
+    let Some(single) = rows.iter().find(|r| r.text_pair.is_none()) else {
+        return Ok(());
+    };
+    if pairs {
+        match is_table(file) {
+            true => bail!(
+                "{file}:1: the header has no text_pair column (text_pair or sentence2), which the pair-cls task needs"
+            ),
+            false => bail!(
+                "{file}:{}: no \"text_pair\" field (nor \"sentence2\"), which the pair-cls task needs on every line",
+                single.line
+            ),
+        }
+    }
+    if let Some(pair) = rows.iter().find(|r| r.text_pair.is_some()) {
+        bail!(
+            "{file}:{}: no \"text_pair\" field, but line {} has one; a file holds single texts or pairs, not both",
+            single.line,
+            pair.line
+        );
+    }
+    Ok(())
+}
+
+/// Checks that the sentences have tags, as training and evaluation need ([`parse_token_examples`] makes
+/// sure that all or none have them).
+pub fn check_tagged(sentences: &[TokenExample], file_name: &str) -> Result<()> {
+    let file = file_name;
+    let Some(untagged) = sentences.iter().find(|s| s.tags.is_none()) else {
+        return Ok(());
+    };
+    match extension(file).as_str() {
+        "jsonl" | "json" | "ndjson" => bail!(
+            "{file}:{}: no \"tags\" list (nor \"ner_tags\"); training and evaluation need tags",
+            untagged.line
+        ),
+        _ => bail!(
+            "{file}:{}: a token without a tag (CoNLL lines hold the token first and its tag last); training and \
+             evaluation need tags",
+            untagged.line
+        ),
+    }
+}
+
+/// Checks that some question has an answer: a file without any (no `answers`, or only empty lists) gives
+/// training nothing to learn and evaluation nothing to score.
+pub fn check_answered(questions: &[QaExample], file_name: &str) -> Result<()> {
+    if !questions.is_empty() && questions.iter().all(|q| q.answers.is_empty()) {
+        bail!(
+            "{file_name}: no question has an answer (\"answers\": [{{\"text\", \"answer_start\"}}]); training and \
+             evaluation need answers"
+        );
+    }
+    Ok(())
+}
+
 /// Tagged sentences. `.jsonl`, `.json`, `.ndjson`: one `{"tokens": [...], "tags": [...]}` a line (`ner_tags`
 /// is accepted for `tags`; tags must be names, not ids). Anything else: CoNLL columns, the token first
 /// and its tag last on each line, a blank line between sentences, `-DOCSTART-` lines skipped; lines of one
-/// column have no tag. A tag count that differs from the token count, an empty token and a file where
-/// only some sentences have tags are errors.
+/// column have no tag. A tag count that differs from the token count, an empty token, a file where only
+/// some sentences have tags and a CoNLL line with another number of columns than its sentence's first
+/// line are errors naming the line (the line of the word for CoNLL); so is JSON in a CoNLL file.
 pub fn parse_token_examples(text: &str, file_name: &str) -> Result<Vec<TokenExample>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let out = match extension(file_name).as_str() {
@@ -225,7 +430,7 @@ pub fn parse_token_examples(text: &str, file_name: &str) -> Result<Vec<TokenExam
 
 fn json_token_examples(text: &str, file: &str) -> Result<Vec<TokenExample>> {
     let mut out = Vec::new();
-    for (line, o) in json_lines(text, file)? {
+    for (line, o) in json_lines(text, file, r#"{"tokens": ["..."], "tags": ["..."]}"#)? {
         let strings = |key: &str| -> Result<Option<Vec<String>>> {
             let Some(v) = o.get(key).filter(|v| !v.is_null()) else {
                 return Ok(None);
@@ -243,7 +448,7 @@ fn json_token_examples(text: &str, file: &str) -> Result<Vec<TokenExample>> {
             }
         };
         let Some(tokens) = strings("tokens")? else {
-            bail!("{file}:{line}: no \"tokens\" list")
+            bail!("{file}:{line}: no \"tokens\" list; the object's keys: {}", keys(&o))
         };
         let tags = match strings("tags")? {
             Some(t) => Some(t),
@@ -255,28 +460,62 @@ fn json_token_examples(text: &str, file: &str) -> Result<Vec<TokenExample>> {
 }
 
 fn conll_examples(text: &str, file: &str) -> Result<Vec<TokenExample>> {
+    /// A sentence being read: its first line, its words, their tags, and the column count of its lines.
+    struct Sentence {
+        line: usize,
+        tokens: Vec<String>,
+        tags: Vec<String>,
+        columns: usize,
+    }
     let mut out = Vec::new();
-    let mut sentence: Option<(usize, Vec<String>, Vec<Option<String>>)> = None;
-    let mut finish = |s: Option<(usize, Vec<String>, Vec<Option<String>>)>| -> Result<()> {
-        if let Some((line, tokens, tags)) = s {
-            let tags = match tags.iter().all(Option::is_some) {
-                true => Some(tags.into_iter().flatten().collect()),
-                false if tags.iter().all(Option::is_none) => None,
-                false => bail!("{file}:{line}: some tokens of this sentence have a tag and some do not"),
-            };
-            out.push(checked(line, tokens, tags, file)?);
+    let mut finish = |s: Option<Sentence>| -> Result<()> {
+        if let Some(s) = s {
+            let tags = (s.columns > 1).then_some(s.tags);
+            out.push(checked(s.line, s.tokens, tags, file)?);
         }
         Ok(())
     };
+    let mut sentence: Option<Sentence> = None;
+    let token_line = |(i, l): (usize, &str)| {
+        let columns = l.split_whitespace().next();
+        columns.is_some_and(|c| c != "-DOCSTART-").then_some(i + 1)
+    };
+    let first_token_line = text.lines().enumerate().find_map(token_line).unwrap_or(0);
     for (i, l) in text.lines().enumerate() {
+        let line = i + 1;
         let columns: Vec<&str> = l.split_whitespace().collect();
         if columns.is_empty() || columns[0] == "-DOCSTART-" {
             finish(sentence.take())?;
             continue;
         }
-        let s = sentence.get_or_insert_with(|| (i + 1, Vec::new(), Vec::new()));
-        s.1.push(columns[0].to_string());
-        s.2.push((columns.len() > 1).then(|| columns[columns.len() - 1].to_string()));
+        if line == first_token_line && l.trim_start().starts_with(['{', '[']) {
+            if serde_json::from_str::<Value>(l).is_ok() || serde_json::from_str::<Value>(text).is_ok() {
+                bail!(
+                    "{file}:{line}: JSON, but CoNLL columns (a token and its tag on each line) were expected; \
+                     name a JSON-lines file .jsonl"
+                );
+            }
+        }
+        let s = sentence.get_or_insert_with(|| Sentence {
+            line,
+            tokens: Vec::new(),
+            tags: Vec::new(),
+            columns: columns.len(),
+        });
+        if columns.len() != s.columns {
+            let (first, n) = (s.line, s.columns);
+            match (n, columns.len()) {
+                (1, _) => bail!("{file}:{line}: a tag, but the sentence's first line ({first}) has none"),
+                (_, 1) => bail!("{file}:{line}: no tag, but the sentence's first line ({first}) has one"),
+                _ => bail!(
+                    "{file}:{line}: {} columns, but the sentence's first line ({first}) has {n}; every line of a \
+                     sentence holds the same columns (the token first, its tag last)",
+                    columns.len()
+                ),
+            }
+        }
+        s.tokens.push(columns[0].to_string());
+        s.tags.push(columns[columns.len() - 1].to_string());
     }
     finish(sentence.take())?;
     Ok(out)
@@ -302,10 +541,31 @@ fn checked(line: usize, tokens: Vec<String>, tags: Option<Vec<String>>, file: &s
 /// offset); the error names the question id and says what the context holds there.
 pub fn parse_qa_examples(text: &str, file_name: &str) -> Result<Vec<QaExample>> {
     let file = file_name;
-    let root: Value = serde_json::from_str(text.strip_prefix('\u{feff}').unwrap_or(text))
-        .map_err(|e| Error(format!("{file}: {e}")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let wanted = r#"expected SQuAD JSON, one document {"data": [{"paragraphs": [{"context": ..., "qas": [...]}]}]}"#;
+    if text.trim().is_empty() {
+        bail!("{file}: empty file; {wanted}");
+    }
+    let root: Value = match serde_json::from_str(text) {
+        Ok(root) => root,
+        Err(e) => {
+            // The parser places an error at the end of the file on the line after the last.
+            let line = e.line().clamp(1, text.lines().count().max(1));
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+            if serde_json::from_str::<Value>(first).is_ok() {
+                bail!("{file}:{line}: JSON lines (a JSON value on each line); {wanted}");
+            }
+            let found = text.lines().nth(line - 1).unwrap_or_default();
+            let starts_as_json = first.trim_start().starts_with(['{', '[', '"']);
+            bail!("{file}:{line}: {}; {wanted}", not_json(&e, found, starts_as_json));
+        }
+    };
     let Some(articles) = root.get("data").and_then(Value::as_array) else {
-        bail!("{file}: not SQuAD JSON: no \"data\" list at the top level")
+        let found = match &root {
+            Value::Object(o) => format!("an object with the keys {}", keys(o)),
+            other => format!("a JSON {}", json_kind(other)),
+        };
+        bail!("{file}: not SQuAD JSON: no \"data\" list at the top level, but {found}; {wanted}")
     };
     let mut out = Vec::new();
     for (a, article) in articles.iter().enumerate() {
@@ -343,11 +603,14 @@ fn qa_example(qa: &Value, id: String, context: &str, file: &str) -> Result<QaExa
         bail!("{file}: question {id}: empty context");
     }
     let mut answers = Vec::new();
-    let given = qa
-        .get("answers")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let given = match qa.get("answers") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(answers)) => answers.as_slice(),
+        Some(other) => bail!(
+            "{file}: question {id}: \"answers\" must be a list of {{\"text\", \"answer_start\"}}, found {}",
+            snippet(&other.to_string())
+        ),
+    };
     for answer in given {
         let text = answer.get("text").and_then(Value::as_str);
         let start = answer.get("answer_start").and_then(Value::as_u64);

@@ -62,7 +62,7 @@ pub fn text_features(
             (Some(l), None) => match l.trim().parse::<f32>() {
                 Ok(v) if v.is_finite() => Target::Value(v),
                 _ => bail!(
-                    "{file}:{}: label {l:?} is not a number (a one-label model regresses a value)",
+                    "{file}:{}: label {l:?} is not a number; regression (a model with one output) needs numbers",
                     e.line
                 ),
             },
@@ -109,7 +109,8 @@ pub fn encode_words(tok: &BertTokenizer, words: &[String]) -> Result<Encoding> {
 
 /// Token-classification features, truncated to `max_len` tokens (the last words go; `[SEP]` stays).
 /// With `labels` and tags, each word's tag id stands on its first piece and [`IGNORE`] elsewhere; an
-/// unknown tag is an error naming `file:line`. Without, the target is [`Target::None`].
+/// unknown tag is an error naming `file:line` of the word ([`TokenExample::word_line`]) and the word.
+/// Without, the target is [`Target::None`].
 pub fn token_features(
     tok: &BertTokenizer,
     examples: &[TokenExample],
@@ -123,8 +124,11 @@ pub fn token_features(
         let (enc, truncated) = tok.truncate(enc, max_len);
         let target = match (&e.tags, labels) {
             (Some(tags), Some(map)) => {
-                let ids = (tags.iter())
-                    .map(|t| map.id(t, file, e.line))
+                let ids = (tags.iter().enumerate())
+                    .map(|(w, t)| {
+                        map.id(t, file, e.word_line(w, file))
+                            .map_err(|err| Error(format!("{err} (the tag of word {} {:?})", w + 1, e.tokens[w])))
+                    })
                     .collect::<Result<Vec<u32>>>()?;
                 let firsts = first_pieces(&enc.word_ids);
                 Target::Tokens(

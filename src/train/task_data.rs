@@ -66,6 +66,29 @@ impl Examples {
         }
     }
 
+    /// Checks that every label (tag) of these evaluation examples of `file` occurs in the training file
+    /// `train_file`, whose labels (`labels`) the model learns: the error names the line of the first that
+    /// does not.
+    pub fn check_labels_trained(&self, labels: &LabelMap, file: &str, train_file: &str) -> Result<()> {
+        let known = |l: &str| labels.names.iter().any(|n| n == l);
+        let unknown = match self {
+            Examples::Text(e) => (e.iter()).find_map(|x| x.label.as_deref().filter(|l| !known(l)).map(|l| (x.line, l))),
+            Examples::Tokens(e) => e.iter().find_map(|x| {
+                let tags = x.tags.iter().flatten().enumerate();
+                tags.map(|(w, t)| (x.word_line(w, file), t.as_str()))
+                    .find(|(_, t)| !known(t))
+            }),
+            Examples::Qa(_) => None,
+        };
+        match unknown {
+            Some((line, label)) => Err(Error(format!(
+                "{file}:{line}: label {label:?} does not occur in the training file {train_file}, whose labels are {}",
+                labels.names.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Keeps the first `n` examples.
     pub fn truncate(&mut self, n: usize) {
         match self {
@@ -106,7 +129,9 @@ pub struct TaskData {
 
 impl TaskData {
     /// Tokenizes `examples`; with `training`, QA windows get answer-span targets. `labels` None means
-    /// regression for a sequence head.
+    /// regression for a sequence head. Training and evaluation both need targets: an example without its
+    /// label (tags, answers) or a sentence pair without its second text is an error naming the file and
+    /// the line (see [`data::check_labelled_texts`], [`data::check_tagged`], [`data::check_answered`]).
     pub fn new(
         kind: TaskKind,
         file: &str,
@@ -118,6 +143,11 @@ impl TaskData {
     ) -> Result<TaskData> {
         if examples.is_empty() {
             return Err(Error(format!("{file}: no examples")));
+        }
+        match &examples {
+            Examples::Text(e) => data::check_labelled_texts(e, file, kind == TaskKind::PairCls)?,
+            Examples::Tokens(e) => data::check_tagged(e, file)?,
+            Examples::Qa(e) => data::check_answered(e, file)?,
         }
         let max = settings.max_len;
         let (mut word_ids, mut windows) = (Vec::new(), Vec::new());
@@ -143,6 +173,43 @@ impl TaskData {
             word_ids,
             windows,
         })
+    }
+
+    /// Checks that these training data can teach the head something: a classifier needs examples of two
+    /// labels or more, a token classifier two tags or more, a regression two values or more. (Evaluation
+    /// data may hold one class.)
+    pub fn check_learnable(&self) -> Result<()> {
+        let file = &self.file;
+        let rows = self.examples.len();
+        let values: Vec<f32> = (self.features.iter())
+            .filter_map(|f| match f.target {
+                Target::Value(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        if let Some(&first) = values.first() {
+            if values.iter().all(|&v| v == first) {
+                return Err(Error(format!(
+                    "{file}: every label is {first} (all {rows} rows); regression needs labels of two values or more"
+                )));
+            }
+            return Ok(());
+        }
+        let labels = self.examples.label_values();
+        let Some(&first) = labels.first() else { return Ok(()) };
+        if labels.iter().any(|&l| l != first) {
+            return Ok(());
+        }
+        Err(Error(match self.kind {
+            TaskKind::TokenCls => format!(
+                "{file}: every tag is {first:?} (all {rows} sentences); a token classifier needs tags of two kinds or \
+                 more"
+            ),
+            _ => format!(
+                "{file}: every label is {first:?} (the label column of all {rows} rows); a classifier needs examples \
+                 of two labels or more"
+            ),
+        }))
     }
 
     /// The features at `indices` padded into one batch (length rounded up to a multiple of 4), with

@@ -313,17 +313,19 @@ async fn create(
     let train = TaskData::new(task, &train.1, train_examples, tok, labels.clone(), settings, true).map_err(input)?;
     let eval = match (eval, eval_examples) {
         (Some((_, name)), Some(examples)) => {
+            if let Some(labels) = labels
+                .as_ref()
+                .filter(|_| LabelMap::from_config(&bert.config).is_none())
+            {
+                examples
+                    .check_labels_trained(labels, &name, &train.file)
+                    .map_err(input)?;
+            }
             Some(TaskData::new(task, &name, examples, tok, labels.clone(), settings, true).map_err(input)?)
         }
         _ => None,
     };
-    let outputs = labels.as_ref().map_or(1, LabelMap::len);
-    if outputs < 2 && !regression {
-        return Err(input(Error(format!(
-            "{}: the rows have {} label value(s); classification needs at least two",
-            train.file, outputs
-        ))));
-    }
+    train.check_learnable().map_err(input)?;
     let bert = with_task(bert, HeadKind::Sequence, labels.as_ref(), o.seed).map_err(|e| js_error(Code::Gpu, e))?;
     let recipe = Recipe {
         lr: o.lr,

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::Bert;
+use bert_wgpu::tasks::data::read_text_file;
 use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
 use bert_wgpu::train::finetune::{with_task, Finetuner, Recipe};
 use bert_wgpu::train::optimizer::OptimizerConfig;
@@ -149,9 +150,7 @@ fn main_metric(task: TaskKind, regression: bool) -> (&'static str, bool) {
 
 /// Reads a dataset file for `task`, keeping the first `limit` examples.
 pub fn read_examples(task: TaskKind, path: &Path, limit: Option<usize>) -> Result<Examples> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error(format!("{name}: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| Error(format!("{name}: not UTF-8 ({e})")))?;
+    let (text, name) = read_text_file(path)?;
     let mut examples = Examples::parse(task, &text, &name)?;
     if let Some(n) = limit {
         examples.truncate(n);
@@ -256,10 +255,17 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         settings,
         true,
     )?;
+    train.check_learnable()?;
     let eval = match &args.eval {
         Some(path) => {
             let examples = read_examples(task, path, args.eval_limit)?;
             let file = path.display().to_string();
+            if let Some(labels) = labels
+                .as_ref()
+                .filter(|_| LabelMap::from_config(&bert.config).is_none())
+            {
+                examples.check_labels_trained(labels, &file, &args.train.display().to_string())?;
+            }
             // Answer-span targets for QA too, so that the eval loss is measured.
             Some(TaskData::new(
                 task,
