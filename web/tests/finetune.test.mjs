@@ -259,6 +259,16 @@ test('bad rows: a rejected promise naming the file and line; the page keeps work
   assert.match(e5.message, /sequence classification/);
   const e6 = await rejection((api, model) => api.Trainer.finetune({ model, train: 'label\ttext\na\tgood .\n', epoch: 2 }), AUSTEN);
   assert.match(e6.message, /unknown field `epoch`/);
+  // The CLI's rules for task files: a column the task needs, two labels or more, the format the name says.
+  const e8 = await rejection((api, model) => api.Trainer.finetune({ model, train: [{ text: 'good .', label: 'a' }, { text: 'fine .', label: 'a' }] }), AUSTEN);
+  assert.equal(e8.code, 'input');
+  assert.match(e8.message, /every label is "a"/);
+  const e9 = await rejection((api, model) => api.Trainer.finetune({ model, task: 'pair-cls', train: 'label\ttext\na\tgood .\nb\tbad .\n' }), AUSTEN);
+  assert.equal(e9.code, 'input');
+  assert.match(e9.message, /no text_pair column/);
+  const e10 = await rejection((api, model) => api.Trainer.finetune({ model, train: new File(['text,label\ngood,a\n'], 'x.jsonl') }), AUSTEN);
+  assert.equal(e10.code, 'input');
+  assert.match(e10.message, /^x\.jsonl:1: not JSON/);
   // A model without a task head has no pipeline to run.
   const e7 = await rejection(async (api, model) => (await api.Bert.load(model)).predict('a text'), AUSTEN);
   assert.equal(e7.code, 'input');
