@@ -124,6 +124,15 @@ impl<'de> Deserialize<'de> for HeaderEntries {
     }
 }
 
+/// A JSON value as text for an error message, cut after 40 characters.
+fn short_json(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
 /// The longest header the format allows (the reference implementation's limit).
 const MAX_HEADER_BYTES: u64 = 100_000_000;
 
@@ -163,13 +172,15 @@ fn parse<'a>(bytes: &'a [u8], file: &str) -> Result<Vec<Entry<'a>>> {
     let mut entries = Vec::with_capacity(header.len());
     for (name, info) in header {
         if name == "__metadata__" {
-            let strings = match &info {
-                Value::Null => true,
-                Value::Object(map) => map.values().all(Value::is_string),
-                _ => false,
+            let fault = match &info {
+                Value::Null => None,
+                Value::Object(map) => (map.iter())
+                    .find(|(_, v)| !v.is_string())
+                    .map(|(k, v)| format!("{k:?} is {}", short_json(v))),
+                other => Some(format!("found {}", short_json(other))),
             };
-            if !strings {
-                bail!("{file}: __metadata__ must be a map of strings to strings, found {info}");
+            if let Some(fault) = fault {
+                bail!("{file}: __metadata__ must be a map of strings to strings: {fault}");
             }
             continue;
         }
@@ -208,31 +219,29 @@ fn parse<'a>(bytes: &'a [u8], file: &str) -> Result<Vec<Entry<'a>>> {
     }
     // By (start, end), as the reference reader sorts: an empty tensor sorts before a full one at its start.
     entries.sort_by_key(|e| (e.start, e.start + e.bytes.len())); // stable: ties stay in header order
-    let mut end = 0;
+    let mut end = 0; // where the previous tensor's data ends
     let mut previous: Option<&Entry> = None;
     for e in &entries {
-        let span = format!("data offsets [{}, {}]", e.start, e.start + e.bytes.len());
+        let (name, start, e_end) = (&e.name, e.start, e.start + e.bytes.len());
         match previous {
-            _ if e.start == end => {}
-            Some(p) if e.start < end => bail!(
-                "{file}: corrupt: tensor {}: {span} overlap those of tensor {} [{}, {end}]",
-                e.name,
+            _ if start == end => {}
+            Some(p) if start < end => bail!(
+                "{file}: corrupt: tensor {name}: data offsets [{start}, {e_end}] overlap those of tensor {} \
+                 [{}, {end}]",
                 p.name,
                 p.start
             ),
             Some(p) => bail!(
-                "{file}: corrupt: tensor {}: {span} leave bytes [{end}, {}] unused after tensor {}",
-                e.name,
-                e.start,
+                "{file}: corrupt: tensor {name}: data offsets [{start}, {e_end}] leave bytes [{end}, {start}] \
+                 unused after tensor {}",
                 p.name
             ),
             None => bail!(
-                "{file}: corrupt: tensor {}: {span} leave bytes [0, {}] unused at the start of the data",
-                e.name,
-                e.start
+                "{file}: corrupt: tensor {name}: data offsets [{start}, {e_end}] leave bytes [0, {start}] unused \
+                 at the start of the data"
             ),
         }
-        end = e.start + e.bytes.len();
+        end = e_end;
         previous = Some(e);
     }
     if end != data.len() {
