@@ -614,3 +614,14 @@ fn regression_syntax_error_inside_the_decoder() {
     );
     assert!(tokenizer_error(&json).starts_with("tokenizer.json: normalizer: Precompiled: "));
 }
+
+/// Found by reasoning over `qa_examples_never_panic`'s number mutations: an `answer_start` of u64::MAX
+/// overflowed `answer_start + answer length` (a panic where overflow is checked, as in debug builds).
+#[test]
+fn regression_answer_start_at_the_end_of_u64() {
+    let squad = r#"{"data": [{"paragraphs": [{"context": "queen lived in france .", "qas": [
+        {"id": "q0", "question": "where ?", "answers": [{"text": "france", "answer_start": 18446744073709551615}]}
+    ]}]}]}"#;
+    let msg = parse_qa_examples(squad, "qa.json").unwrap_err().0;
+    assert!(msg.starts_with("qa.json: ") && msg.contains("q0"), "{msg}");
+}
