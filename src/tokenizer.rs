@@ -130,7 +130,12 @@ impl BertTokenizer {
         let config = Config::parse(tokenizer_config_json)?;
         let inner = match (tokenizer_json, vocab_txt) {
             (Some(json), _) => {
-                let mut tk = Tokenizer::from_bytes(json).context("tokenizer.json")?;
+                // Parsed in two steps: `tokenizers` panics on a syntax error inside `decoder` when it reads
+                // the bytes itself, and on a `Precompiled` normalizer it cannot build.
+                let json: Value = serde_json::from_slice(json).context("tokenizer.json")?;
+                check_precompiled(json.get("normalizer"))?;
+                let mut tk: Tokenizer = serde_json::from_value(json).context("tokenizer.json")?;
+                check_post_processor(&tk)?;
                 tk.with_truncation(None).context("tokenizer.json")?;
                 tk.with_padding(None);
                 if tokenizer_config_json.is_some() {
@@ -262,6 +267,84 @@ fn clean_up_tokenization(text: &str) -> String {
         .replace(" 's", "'s")
         .replace(" 've", "'ve")
         .replace(" 're", "'re")
+}
+
+/// Checks that every `Precompiled` normalizer (alone or in a `Sequence`) builds: `tokenizers` panics
+/// instead of returning an error for one that does not.
+fn check_precompiled(normalizer: Option<&Value>) -> Result<()> {
+    let Some(normalizer) = normalizer else {
+        return Ok(());
+    };
+    match normalizer.get("type").and_then(Value::as_str) {
+        Some("Sequence") => {
+            let normalizers = normalizer.get("normalizers").and_then(Value::as_array);
+            normalizers
+                .into_iter()
+                .flatten()
+                .try_for_each(|n| check_precompiled(Some(n)))
+        }
+        Some("Precompiled") => serde_json::from_value::<tokenizers::normalizers::Precompiled>(normalizer.clone())
+            .map(drop)
+            .context("tokenizer.json: normalizer: Precompiled"),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the templates of a `TemplateProcessing` post-processor (alone or in a `Sequence`) as the
+/// `tokenizers` builder does and its deserializer does not: a template naming a special token that is not
+/// defined, a single-text template with `$B`, a pair template without `$A` and `$B`, or a special token
+/// with more ids than tokens would panic or drop a text when encoding.
+fn check_post_processor(tk: &Tokenizer) -> Result<()> {
+    let Some(processor) = tk.get_post_processor() else {
+        return Ok(());
+    };
+    let processor = serde_json::to_value(processor).context("tokenizer.json: post_processor")?;
+    check_templates(&processor)
+}
+
+fn check_templates(processor: &Value) -> Result<()> {
+    let fault = |msg: String| Err(Error(format!("tokenizer.json: post_processor: {msg}")));
+    match processor.get("type").and_then(Value::as_str) {
+        Some("Sequence") => {
+            let processors = processor.get("processors").and_then(Value::as_array);
+            processors.into_iter().flatten().try_for_each(check_templates)
+        }
+        Some("TemplateProcessing") => {
+            let defined = processor.get("special_tokens").and_then(Value::as_object);
+            for (name, token) in defined.into_iter().flatten() {
+                let count = |key: &str| token.get(key).and_then(Value::as_array).map(Vec::len);
+                if count("ids") != count("tokens") {
+                    return fault(format!(
+                        "special token {name:?} has {:?} ids but {:?} tokens",
+                        count("ids"),
+                        count("tokens")
+                    ));
+                }
+            }
+            for (template, texts) in [("single", &["A"][..]), ("pair", &["A", "B"][..])] {
+                let pieces = processor.get(template).and_then(Value::as_array);
+                let mut seen = Vec::new();
+                for piece in pieces.into_iter().flatten() {
+                    if let Some(id) = piece.pointer("/SpecialToken/id").and_then(Value::as_str) {
+                        if !defined.is_some_and(|d| d.contains_key(id)) {
+                            return fault(format!("the {template} template uses special token {id:?}, which special_tokens does not define"));
+                        }
+                    }
+                    if let Some(text) = piece.pointer("/Sequence/id").and_then(Value::as_str) {
+                        if !texts.contains(&text) {
+                            return fault(format!("the {template} template uses ${text}"));
+                        }
+                        seen.push(text);
+                    }
+                }
+                if let Some(text) = texts.iter().find(|t| !seen.contains(t)) {
+                    return fault(format!("the {template} template has no ${text}"));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// transformers' `BertTokenizer` pipeline over a vocab.txt (one token a line, id = line number).

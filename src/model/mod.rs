@@ -360,8 +360,7 @@ impl Bert {
                 config.vocab_size
             )));
         }
-        let tensors = crate::io::safetensors::load(&files.weights, "model.safetensors")?;
-        let weights = Weights::from_host(&gpu, &config, tensors, "model.safetensors")?;
+        let weights = Weights::from_safetensors(&gpu, &config, &files.weights, "model.safetensors")?;
         let tokenizer_files = ModelFiles {
             config: Vec::new(),
             weights: Vec::new(),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::io::safetensors::HostTensor;
+use crate::io::safetensors::{self, HostTensor};
 
 /// `bert.embeddings.*`
 pub struct Embeddings {
@@ -119,51 +119,75 @@ pub struct Weights {
     pub prefixed: bool,
 }
 
-/// Tensors from a file, by canonical Hugging Face name (old `gamma`/`beta` renamed), taken one by one.
+/// The canonical Hugging Face name of a tensor: old `LayerNorm.gamma`/`beta` become `weight`/`bias`.
+fn canonical(name: String) -> String {
+    match name.strip_suffix("LayerNorm.gamma") {
+        Some(stem) => format!("{stem}LayerNorm.weight"),
+        None => match name.strip_suffix("LayerNorm.beta") {
+            Some(stem) => format!("{stem}LayerNorm.bias"),
+            None => name,
+        },
+    }
+}
+
+/// Tensors from a file, by canonical Hugging Face name, taken one by one.
 struct Source {
     tensors: HashMap<String, HostTensor>,
+    /// The file's tensors of a dtype that cannot be weights (I64, I32), by canonical name: a needed one is
+    /// reported with its dtype rather than as missing.
+    not_float: HashMap<String, &'static str>,
     file: String,
     prefix: &'static str,
 }
 
 impl Source {
-    fn new(tensors: Vec<(String, HostTensor)>, file: &str) -> Source {
-        let prefixed = tensors.iter().any(|(k, _)| k.starts_with("bert."));
-        let tensors = tensors
-            .into_iter()
-            .map(|(k, t)| {
-                let k = match k.strip_suffix("LayerNorm.gamma") {
-                    Some(stem) => format!("{stem}LayerNorm.weight"),
-                    None => match k.strip_suffix("LayerNorm.beta") {
-                        Some(stem) => format!("{stem}LayerNorm.bias"),
-                        None => k,
-                    },
-                };
-                (k, t)
-            })
-            .collect();
+    fn new(tensors: Vec<(String, HostTensor)>, not_float: Vec<(String, &'static str)>, file: &str) -> Source {
+        let prefixed = (tensors.iter().map(|(k, _)| k))
+            .chain(not_float.iter().map(|(k, _)| k))
+            .any(|k| k.starts_with("bert."));
         Source {
-            tensors,
+            tensors: tensors.into_iter().map(|(k, t)| (canonical(k), t)).collect(),
+            not_float: not_float.into_iter().map(|(k, d)| (canonical(k), d)).collect(),
             file: file.into(),
             prefix: if prefixed { "bert." } else { "" },
         }
     }
 
+    /// Whether the file holds `name`, whatever its dtype.
     fn has(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
+        self.tensors.contains_key(name) || self.not_float.contains_key(name)
+    }
+
+    /// The full name of `name`: encoder names get the file's prefix.
+    fn full_name(&self, name: &str, encoder: bool) -> String {
+        if encoder {
+            format!("{}{name}", self.prefix)
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// The error for a needed tensor that is not among the float tensors.
+    fn absent(&self, full: &str) -> Error {
+        match self.not_float.get(full) {
+            Some(dtype) => safetensors::wrong_dtype(&self.file, full, dtype),
+            None => Error(format!("{}: missing tensor {full}", self.file)),
+        }
+    }
+
+    /// The shape of `name` (encoder names get the file's prefix).
+    fn shape(&self, name: &str, encoder: bool) -> Result<&[usize]> {
+        let full = self.full_name(name, encoder);
+        match self.tensors.get(&full) {
+            Some(t) => Ok(&t.shape),
+            None => Err(self.absent(&full)),
+        }
     }
 
     /// Takes `name` (encoder names get the file's prefix) and checks its shape.
     fn take(&mut self, name: &str, shape: &[usize], encoder: bool) -> Result<HostTensor> {
-        let full = if encoder {
-            format!("{}{name}", self.prefix)
-        } else {
-            name.to_string()
-        };
-        let t = self
-            .tensors
-            .remove(&full)
-            .ok_or_else(|| Error(format!("{}: missing tensor {full}", self.file)))?;
+        let full = self.full_name(name, encoder);
+        let t = self.tensors.remove(&full).ok_or_else(|| self.absent(&full))?;
         if t.shape != shape {
             return Err(Error(format!(
                 "{}: tensor {full} has shape {:?}, expected {shape:?}",
@@ -179,9 +203,23 @@ fn up(gpu: &Gpu, t: &HostTensor, name: &str) -> Result<Tensor> {
 }
 
 impl Weights {
-    /// Uploads the tensors of a safetensors file; `file` names it in errors.
+    /// Reads and uploads the weights of a safetensors file; `file` names it in errors. A needed tensor
+    /// stored with an integer dtype is reported as such, not as missing.
+    pub fn from_safetensors(gpu: &Gpu, c: &BertConfig, bytes: &[u8], file: &str) -> Result<Weights> {
+        let tensors = safetensors::load(bytes, file)?;
+        let dtypes = safetensors::dtypes(bytes, file)?;
+        let not_float = dtypes
+            .into_iter()
+            .filter(|(_, d)| !["F32", "F16", "BF16", "F64"].contains(d));
+        Self::from_source(gpu, c, Source::new(tensors, not_float.collect(), file))
+    }
+
+    /// Uploads host tensors by Hugging Face name; `file` names their source in errors.
     pub fn from_host(gpu: &Gpu, c: &BertConfig, tensors: Vec<(String, HostTensor)>, file: &str) -> Result<Weights> {
-        let mut src = Source::new(tensors, file);
+        Self::from_source(gpu, c, Source::new(tensors, Vec::new(), file))
+    }
+
+    fn from_source(gpu: &Gpu, c: &BertConfig, mut src: Source) -> Result<Weights> {
         let (h, i, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
         let t = |src: &mut Source, name: &str, shape: &[usize], encoder: bool| -> Result<Tensor> {
             let host = src.take(name, shape, encoder)?;
@@ -432,8 +470,8 @@ fn task_head(gpu: &Gpu, c: &BertConfig, src: &mut Source, has_pooler: bool) -> R
         return Ok(None);
     };
     let stem = kind.stem();
-    let rows = src.tensors[&format!("{stem}.weight")]
-        .shape
+    let rows = src
+        .shape(&format!("{stem}.weight"), false)?
         .first()
         .copied()
         .unwrap_or(0);

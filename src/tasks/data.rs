@@ -618,7 +618,7 @@ fn qa_example(qa: &Value, id: String, context: &str, file: &str) -> Result<QaExa
             bail!("{file}: question {id}: an answer needs \"text\" and a non-negative \"answer_start\"")
         };
         let start = start as usize;
-        let found = char_slice(context, start, start + text.chars().count());
+        let found = char_slice(context, start, start.saturating_add(text.chars().count()));
         if found != text {
             let occurs = context.find(text).map(|b| context[..b].chars().count());
             let hint = match occurs {

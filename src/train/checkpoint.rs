@@ -57,7 +57,7 @@ impl Optimizer {
                 let key = format!("{prefix}.{name}");
                 let host = tensors
                     .remove(&key)
-                    .ok_or_else(|| Error(format!("{file}: missing tensor {key}")))?;
+                    .ok_or_else(|| safetensors::missing_float(bytes, file, &key))?;
                 if host.shape != t.shape {
                     return Err(Error(format!(
                         "{file}: tensor {key} has shape {:?}, expected {:?}",
