@@ -423,11 +423,15 @@ fn fill_mask_refuses_a_nan_weight_or_overlapping_offsets_in_one_line() {
         return;
     }
     let weights = std::fs::read(fixture("tiny-bert/model.safetensors")).unwrap();
-    let mut tensors = load(&weights, FILE).unwrap();
     let bad = "bert.encoder.layer.0.output.dense.weight";
-    tensors.iter_mut().find(|(n, _)| n == bad).unwrap().1.data[70] = f32::NAN;
-    let refs: Vec<(&str, &HostTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let nan = save(&refs, SaveDtype::F32, None).unwrap();
+    // Value 70 of that weight becomes NaN in the file's bytes (`save` refuses to write a NaN).
+    let nan = {
+        let (header, data) = split(&weights);
+        let at = header[bad]["data_offsets"][0].as_u64().unwrap() as usize + 70 * 4;
+        let mut data = data.to_vec();
+        data[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        raw(&header.to_string(), &data)
+    };
     // The value bias takes the bytes of the key bias (same size): an overlap, and a hole where it was.
     let (mut header, data) = split(&weights);
     header["bert.encoder.layer.1.attention.self.value.bias"]["data_offsets"] =
@@ -459,4 +463,29 @@ fn fill_mask_refuses_a_nan_weight_or_overlapping_offsets_in_one_line() {
             assert!(last.contains(n), "{last:?} does not mention {n:?}");
         }
     }
+}
+
+/// What `load` refuses is never written: `save` refuses values that are not finite, or that overflow F16.
+#[test]
+fn values_a_loader_would_refuse_are_not_saved() {
+    use bert_wgpu::io::{save, HostTensor, SaveDtype};
+    for (dtype, bad) in [
+        (SaveDtype::F32, f32::NAN),
+        (SaveDtype::F32, f32::INFINITY),
+        (SaveDtype::F16, f32::NEG_INFINITY),
+        (SaveDtype::F16, 70000.0),
+        (SaveDtype::F16, -1e9),
+    ] {
+        let t = HostTensor {
+            shape: vec![3],
+            data: vec![1.0, bad, 2.0],
+        };
+        let err = save(&[("w", &t)], dtype, None).unwrap_err();
+        assert!(err.0.contains("tensor w: value 1"), "{dtype:?} {bad}: {err}");
+    }
+    let fine = HostTensor {
+        shape: vec![2],
+        data: vec![65504.0, -1e-9],
+    };
+    assert!(save(&[("w", &fine)], SaveDtype::F16, None).is_ok());
 }

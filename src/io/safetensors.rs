@@ -391,6 +391,18 @@ pub fn save<S: AsRef<str>>(
         if name == "__metadata__" || sorted.insert(name, tensor).is_some() {
             bail!("tensor {name}: name used twice or reserved");
         }
+        // What `load` refuses is never written: a value that is not finite, or not in the f16 range.
+        let representable = |v: f32| match dtype {
+            SaveDtype::F32 => v.is_finite(),
+            SaveDtype::F16 => f16::from_f32(v).is_finite(),
+        };
+        if let Some(i) = tensor.data.iter().position(|&v| !representable(v)) {
+            let v = tensor.data[i];
+            bail!(
+                "tensor {name}: value {i} is {v}, which a {} file cannot hold as a finite number",
+                if dtype == SaveDtype::F16 { "F16" } else { "F32" }
+            );
+        }
     }
     let (type_name, size) = match dtype {
         SaveDtype::F32 => ("F32", 4),
