@@ -733,17 +733,35 @@ fn resume_passes_over_a_damaged_checkpoint() {
             "{file}: the log does not continue from step 5"
         );
 
-        // With the older one damaged too, nothing is resumed and the error names the newest's fault.
+        // With the older one damaged too, nothing is resumed: the error names the newest's fault, a warning
+        // the older one's, and both stay as they were.
         let out = dir.join(format!("none-{i}"));
-        copy_dir(&full.join("checkpoint-10"), &out.join("checkpoint-10"));
-        let damaged = out.join("checkpoint-10").join(file);
-        match bytes {
-            Some(b) => std::fs::write(&damaged, b).unwrap(),
-            None => std::fs::remove_file(&damaged).unwrap(),
+        for step in [5, 10] {
+            copy_dir(
+                &full.join(format!("checkpoint-{step}")),
+                &out.join(format!("checkpoint-{step}")),
+            );
+            let damaged = out.join(format!("checkpoint-{step}")).join(file);
+            match bytes {
+                Some(b) => std::fs::write(&damaged, b).unwrap(),
+                None => std::fs::remove_file(&damaged).unwrap(),
+            }
         }
         let mut resume = inputs.command(&out, 12, 1_000_000);
         resume.arg("--resume");
-        assert_clear_error(run(&mut resume), &["no intact checkpoint", "checkpoint-10", file]);
+        let result = run(&mut resume);
+        let warning = result
+            .2
+            .lines()
+            .find(|l| l.starts_with("warning:"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            warning.contains("checkpoint-5") && warning.contains(file),
+            "{file}: {warning:?}"
+        );
+        assert_clear_error(result, &["no intact checkpoint", "checkpoint-10", file]);
+        let damaged = out.join("checkpoint-10").join(file);
         assert!(
             damaged.exists() == bytes.is_some(),
             "{file}: the damaged checkpoint was changed"
@@ -788,13 +806,13 @@ fn a_full_device_is_a_clear_error() {
     let dir = scratch("full-device");
     let inputs = PretrainInputs::new(&dir);
     let out = dir.join("out");
+    // A first run saves checkpoint-3; the resumed run's next checkpoint meets the full device.
+    let (code, _, err) = run(&mut inputs.command(&out, 3, 3));
+    assert_eq!(code, 0, "{err}");
     // Small files (the log, the curve) fit; a model.safetensors of this size does not.
-    let weights = {
-        let (code, _, err) = run(&mut inputs.command(&dir.join("probe"), 2, 2));
-        assert_eq!(code, 0, "{err}");
-        std::fs::metadata(dir.join("probe/model.safetensors")).unwrap().len()
-    };
+    let weights = std::fs::metadata(out.join("model.safetensors")).unwrap().len();
     let mut cmd = inputs.command(&out, 1_000_000, 3);
+    cmd.arg("--resume");
     // SAFETY: setrlimit and signal are async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -811,16 +829,13 @@ fn a_full_device_is_a_clear_error() {
     }
     assert_clear_error(run(&mut cmd), &["model.safetensors", "File too large"]);
     let left: Vec<String> = std::fs::read_dir(&out)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(
-        left.iter().all(|f| !f.contains("tmp") && !f.starts_with("checkpoint-")),
-        "{left:?}"
-    );
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.contains("tmp") || f.starts_with("checkpoint-"))
+        .collect();
+    assert_eq!(left, ["checkpoint-3"], "a failed checkpoint left something behind");
+    common::assert_complete_checkpoints(&out);
 }
 
 /// A run whose model, optimizer state and training workspace exceed the memory the adapter has is refused
@@ -862,11 +877,18 @@ fn out_of_memory_is_predicted_before_training() {
 
     // The host's memory on a CPU adapter: the need of one and of two layers gives the need per layer, then
     // a model twice the size of the available memory is refused without touching it.
-    let adapter = run(bin().arg("info")).1;
-    if !adapter.contains("device type:  Cpu") {
-        eprintln!("not a CPU adapter: the host-memory case does not apply\n{adapter}");
+    let info = run(bin().arg("info")).1;
+    if !info.contains("device type:  Cpu") || !cfg!(target_os = "linux") {
+        eprintln!("not a CPU adapter on Linux: the host-memory case does not apply\n{info}");
         return;
     }
+    let adapter = info
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("adapter:")
+        .trim()
+        .to_string();
     let available = std::fs::read_to_string("/proc/meminfo")
         .unwrap()
         .lines()
@@ -889,6 +911,10 @@ fn out_of_memory_is_predicted_before_training() {
     let one = needs(deep(1, Some("1MiB")).0);
     let per_layer = needs(deep(2, Some("1MiB")).0) - one;
     let layers = ((2.0 * available - one) / per_layer).ceil() as usize + 2;
+    if layers > 3000 {
+        eprintln!("{available:.1} GiB available: a model past it would be too slow to build here");
+        return;
+    }
     let (result, out) = deep(layers, None);
     let err = result.2.clone();
     let gib = needs(result);
@@ -896,6 +922,6 @@ fn out_of_memory_is_predicted_before_training() {
         gib > available,
         "{layers} layers need {gib} GiB; {available} GiB available"
     );
-    assert!(err.contains("llvmpipe") || err.contains("available to"), "{err}");
+    assert!(err.contains(&format!("available to {adapter}")), "{err}");
     assert!(!out.exists());
 }

@@ -11,8 +11,8 @@ use super::model_dir::{gather_texts, read_model_dir};
 async fn load(model: &Path) -> Result<Bert> {
     let files = read_model_dir(model)?;
     let gpu = Rc::new(Gpu::new().await?);
-    gpu.set_limit_hint("--batch-size");
     let bert = Bert::load(gpu, &files).map_err(|e| bert_wgpu::Error(format!("{}: {e}", model.display())))?;
+    bert.gpu.set_limit_hint("--batch-size");
     let seq = bert.config.max_position_embeddings.min(128);
     super::tuning::prepare(
         &bert.gpu,

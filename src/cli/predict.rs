@@ -83,8 +83,8 @@ pub struct EvalArgs {
 /// Loads a model that has a task head (the error says so when it has none).
 async fn load_task_model(dir: &Path) -> Result<Bert> {
     let gpu = Rc::new(Gpu::new().await?);
-    gpu.set_limit_hint("--batch-size");
     let bert = Bert::load(gpu, &read_model_dir(dir)?).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+    bert.gpu.set_limit_hint("--batch-size");
     bert.task_head().map_err(|e| Error(format!("{}: {e}", dir.display())))?;
     let seq = bert.config.max_position_embeddings.min(128);
     super::tuning::prepare(

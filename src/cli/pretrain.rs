@@ -170,10 +170,13 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
     }
     run_dir::check_optimizer_flags(args.lr, args.weight_decay, None)?;
     let out = args.out.clone();
-    let resume = run_dir::prepare(&out, args.overwrite, args.resume)?;
+    let resume = match args.resume {
+        true => Some(run_dir::checkpoint_to_resume(&out)?),
+        false => None,
+    };
+    run_dir::prepare(&out, args.overwrite, args.resume)?;
 
     let gpu = Rc::new(Gpu::new().await?);
-    gpu.set_limit_hint("--batch-size or --seq-len");
     // The model: a checkpoint to resume, a directory to continue, or a fresh initialisation.
     let (bert, state) = match (&resume, &args.model, &args.config) {
         (Some((_, dir)), _, _) => {
@@ -229,6 +232,10 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
         seed: args.seed,
         ..Default::default()
     };
+    // The model and batch shape fit the adapter (checked before the corpus is read), after which the hint
+    // about what to lower applies to the activations only.
+    bert.gpu.set_limit_hint("--batch-size or --seq-len");
+    bert_wgpu::model::check_fits(&bert.gpu, &bert.config, args.batch_size, args.seq_len)?;
     let mut corpus = Corpus::new(args.corpus.clone(), &bert.tokenizer, args.holdout_every)?;
 
     // Steps: given, or counted from one pass over the corpus (which also collects the held-out documents).
@@ -268,7 +275,6 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
         }
         None => InstanceStream::new(vocab.clone(), stream_options)?,
     };
-    bert_wgpu::model::check_fits(&bert.gpu, &bert.config, args.batch_size, args.seq_len)?;
     let mut trainer = Pretrainer::new(
         bert,
         opt,

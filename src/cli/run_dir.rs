@@ -4,20 +4,17 @@
 use std::path::{Path, PathBuf};
 
 use bert_wgpu::model::BertConfig;
-use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
+use bert_wgpu::train::optimizer::OptimizerConfig;
 use bert_wgpu::{Error, Result};
 
-use super::model_dir::write_atomic;
+use super::model_dir::{read_model_dir, write_atomic};
 
 /// The optimizer flags of a command line (`--lr`, `--weight-decay`, fine-tuning's `--clip`, 0 for none),
 /// checked against their domains before the output directory is touched; the error names the flag.
 pub fn check_optimizer_flags(lr: f64, weight_decay: f64, clip: Option<f64>) -> Result<()> {
-    let mut c = OptimizerConfig::new(Variant::Torch, lr, 0, 1);
-    c.weight_decay = weight_decay;
-    c.max_grad_norm = clip.filter(|&c| c != 0.0).unwrap_or(f64::INFINITY);
-    c.check().map_err(|e| {
-        let flag = e.0.replacen("max_grad_norm", "clip", 1).replacen('_', "-", 1);
-        Error(format!("--{flag}"))
+    OptimizerConfig::check_options(lr, weight_decay, clip, |field| match field {
+        "max_grad_norm" => "--clip".into(),
+        field => format!("--{}", field.replace('_', "-")),
     })
 }
 
@@ -50,20 +47,17 @@ fn checkpoints(out: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
-/// Checks `out` for a run: a non-empty directory needs `overwrite` or `resume` (the checkpoint to resume
-/// from is returned, see [`checkpoint_to_resume`]). Nothing is removed here: an overwritten run's old
-/// content goes in [`open_log`], once everything else has been checked. The run's lock file does not
-/// count as content.
-pub fn prepare(out: &Path, overwrite: bool, resume: bool) -> Result<Option<(u64, PathBuf)>> {
-    let found = if resume { Some(checkpoint_to_resume(out)?) } else { None };
+/// Checks `out` for a run: a non-empty directory needs `overwrite` or `resume` (whose checkpoint
+/// [`checkpoint_to_resume`] finds). Nothing is removed here: an overwritten run's old content goes in
+/// [`open_log`], once everything else has been checked. The run's lock file does not count as content.
+pub fn prepare(out: &Path, overwrite: bool, resume: bool) -> Result<()> {
     if !content(out).is_empty() && !overwrite && !resume {
         return Err(Error(format!(
             "{}: exists and is not empty (use --overwrite or --resume)",
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
-    Ok(found)
+    Ok(())
 }
 
 /// What `out` holds besides the run's lock file.
@@ -101,24 +95,23 @@ pub fn checkpoint_to_resume(out: &Path) -> Result<(u64, PathBuf)> {
         .rev()
         .filter(|(_, p)| p.join("trainer_state.json").exists())
         .collect();
-    let mut first_fault = None;
+    // The faults of the damaged checkpoints passed over, newest first.
+    let mut faults = Vec::new();
     for (step, dir) in found {
         match check_checkpoint(&dir) {
             Ok(()) => {
-                if let Some(fault) = &first_fault {
+                for fault in &faults {
                     eprintln!("warning: {fault}; resuming from the older checkpoint-{step} instead");
                 }
                 return Ok((step, dir));
             }
-            Err(e) => {
-                if let Some(fault) = &first_fault {
-                    eprintln!("warning: {fault}");
-                }
-                first_fault = Some(format!("{}: {e}", dir.display()));
-            }
+            Err(e) => faults.push(format!("{}: {e}", dir.display())),
         }
     }
-    Err(Error(match first_fault {
+    for fault in faults.iter().skip(1) {
+        eprintln!("warning: {fault}");
+    }
+    Err(Error(match faults.first() {
         Some(fault) => format!(
             "--resume: no intact checkpoint in {}; the newest: {fault}",
             out.display()
@@ -133,8 +126,8 @@ pub fn checkpoint_to_resume(out: &Path) -> Result<(u64, PathBuf)> {
 /// Reads every file of a checkpoint and parses it on the host; the error names the file.
 fn check_checkpoint(dir: &Path) -> Result<()> {
     let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| Error(format!("{name}: {e}")));
-    let config = BertConfig::from_json(&read("config.json")?).map_err(|e| Error(format!("config.json: {e}")))?;
-    config.validate().map_err(|e| Error(format!("config.json: {e}")))?;
+    BertConfig::from_json(&read("config.json")?).map_err(|e| Error(format!("config.json: {e}")))?;
+    read_model_dir(dir)?.tokenizer()?;
     for name in ["model.safetensors", "optimizer.safetensors"] {
         bert_wgpu::io::load(&read(name)?, name)?;
     }
@@ -149,7 +142,7 @@ fn check_checkpoint(dir: &Path) -> Result<()> {
 /// The lock file of a run's output directory (see [`lock`]).
 pub const LOCK_FILE: &str = ".bert-wgpu.lock";
 
-/// A held lock on an output directory; dropping it releases the lock and removes the file.
+/// A held lock on an output directory; dropping it removes the file, then releases the lock.
 pub struct RunLock {
     file: std::fs::File,
     path: PathBuf,
@@ -157,31 +150,65 @@ pub struct RunLock {
 
 impl Drop for RunLock {
     fn drop(&mut self) {
+        // Removed while still locked: a run that opened this file meanwhile sees, once it has the lock,
+        // that the path no longer leads to it, and starts over with a new file (see `lock`).
         let _ = std::fs::remove_file(&self.path);
         let _ = self.file.unlock();
     }
 }
 
-/// Keeps a second run off `out` while this one uses it: an exclusive lock on `out/.bert-wgpu.lock`
-/// (created with `out` when absent), holding this process's id. The operating system releases the lock
-/// when a process ends, however it ends, so a file left by a killed run is taken over, never an obstacle.
+/// Keeps a second run off `out` while this one uses it: an exclusive lock on `out/.bert-wgpu.lock`,
+/// holding this process's id (`out` must exist). The operating system releases the lock when a process
+/// ends, however it ends, so a file left by a killed run is taken over, never an obstacle.
 pub fn lock(out: &Path) -> Result<RunLock> {
     let path = out.join(LOCK_FILE);
     let err = |e: std::io::Error| Error(format!("{}: {e}", path.display()));
-    std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
+    let mut file = loop {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(err)?;
+        match file.try_lock() {
+            Ok(()) if same_file(&file, &path) => break file,
+            Ok(()) => continue, // its holder removed it before unlocking: take the new one
+            Err(e) => return Err(in_use(out, &path, e)),
+        }
+    };
+    use std::io::{Seek, Write};
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
         .map_err(err)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+    Ok(RunLock { file, path })
+}
+
+/// Whether `path` still leads to the open `file`.
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
+    }
+}
+
+/// The error for a lock that another process holds (or that cannot be taken).
+fn in_use(out: &Path, path: &Path, e: std::fs::TryLockError) -> Error {
+    match e {
+        std::fs::TryLockError::WouldBlock => {
+            let holder = std::fs::read_to_string(path).unwrap_or_default();
             let holder = holder.trim();
-            return Err(Error(format!(
+            Error(format!(
                 "{}: in use by another run{} (lock file {LOCK_FILE}); wait for it to end or stop it",
                 out.display(),
                 if holder.is_empty() {
@@ -189,16 +216,10 @@ pub fn lock(out: &Path) -> Result<RunLock> {
                 } else {
                     format!(" (process {holder})")
                 }
-            )));
+            ))
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+        std::fs::TryLockError::Error(e) => Error(format!("{}: {e}", path.display())),
     }
-    use std::io::{Seek, Write};
-    file.set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| writeln!(file, "{}", std::process::id()))
-        .map_err(err)?;
-    Ok(RunLock { file, path })
 }
 
 /// Removes all but the newest `keep` checkpoints, sparing the one of step `spare` (the best so far). Each is
@@ -223,19 +244,31 @@ pub fn prune_checkpoints(out: &Path, keep: usize, spare: Option<u64>) {
     }
 }
 
-/// Runs a training command on `out` under its lock (see [`lock`]). When it fails, `out` was absent or
-/// empty before it and holds no checkpoint now, `out` is removed, so that nothing blocks running the same
-/// command again.
+/// Runs a training command on `out` under its lock (see [`lock`]), creating `out` (and its missing
+/// parents) first. When it fails before its first checkpoint, what it created is removed (and an `out`
+/// that was empty is left empty), so that nothing blocks running the same command again.
 pub async fn locked_run(out: &Path, run: impl std::future::Future<Output = Result<()>>) -> Result<()> {
-    let was_absent_or_empty = out
-        .read_dir()
-        .map_or(true, |d| d.filter_map(|e| e.ok()).all(|e| e.file_name() == LOCK_FILE));
+    let created = out
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .last();
+    let created = created.map(Path::to_path_buf);
+    std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    let was_empty = content(out).is_empty();
     let lock = lock(out)?;
     let result = run.await;
-    drop(lock);
-    if result.is_err() && was_absent_or_empty && checkpoints(out).is_empty() {
-        let _ = std::fs::remove_dir_all(out);
+    if result.is_err() && was_empty && checkpoints(out).is_empty() {
+        // Under the lock, so that no run that starts meanwhile loses its directory.
+        match &created {
+            Some(root) => {
+                let _ = std::fs::remove_dir_all(root);
+            }
+            None => {
+                let _ = remove_content(out);
+            }
+        }
     }
+    drop(lock);
     result
 }
 

@@ -397,17 +397,23 @@ impl Gpu {
         let Some(budget) = self.memory_budget()? else {
             return Ok(());
         };
+        #[cfg(not(target_arch = "wasm32"))]
+        let capped = std::env::var_os("BERT_WGPU_MAX_MEMORY").is_some();
+        #[cfg(target_arch = "wasm32")]
+        let capped = false;
         let held = self.allocated.get();
         if held > budget {
             let size = |b: u64| match b {
                 b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
                 b => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
             };
+            let available = match capped {
+                true => format!("the BERT_WGPU_MAX_MEMORY cap of {}", size(budget)),
+                false => format!("the {} available to {}", size(budget), self.info.name),
+            };
             return Err(Error(format!(
-                "out of memory: {what} need {}, more than the {} available to {}{}",
+                "out of memory: {what} need {}, more than {available}{}",
                 size(held),
-                size(budget),
-                self.info.name,
                 self.hint()
             )));
         }

@@ -398,10 +398,10 @@ pub fn save<S: AsRef<str>>(
         };
         if let Some(i) = tensor.data.iter().position(|&v| !representable(v)) {
             let v = tensor.data[i];
-            bail!(
-                "tensor {name}: value {i} is {v}, which a {} file cannot hold as a finite number",
-                if dtype == SaveDtype::F16 { "F16" } else { "F32" }
-            );
+            match dtype {
+                SaveDtype::F32 => bail!("tensor {name}: value {i} is {v}; weights must be finite"),
+                SaveDtype::F16 => bail!("tensor {name}: value {i} is {v}, beyond the range of F16; save in F32"),
+            }
         }
     }
     let (type_name, size) = match dtype {

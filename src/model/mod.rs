@@ -615,39 +615,54 @@ pub fn check_fits(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize) -> Result
         .min(gpu.limits.max_buffer_size);
     let (h, i, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
     let (b, s, heads) = (batch as u64, seq as u64, c.num_attention_heads as u64);
+    let product = |xs: &[u64]| xs.iter().fold(1u64, |n, &x| n.saturating_mul(x));
+    // (what, f32 values, whether it is an activation: a smaller batch or sequence shrinks it)
     let tensors = [
         (
             "bert.embeddings.word_embeddings.weight (vocab_size x hidden_size)",
-            v * h,
+            product(&[v, h]),
+            false,
         ),
         (
             "bert.embeddings.position_embeddings.weight",
-            c.max_position_embeddings as u64 * h,
+            product(&[c.max_position_embeddings as u64, h]),
+            false,
         ),
         (
             "the fused query/key/value weight (3 x hidden_size x hidden_size)",
-            3 * h * h,
+            product(&[3, h, h]),
+            false,
         ),
-        ("intermediate.dense.weight (intermediate_size x hidden_size)", i * h),
-        ("the intermediate activations (tokens x intermediate_size)", b * s * i),
+        (
+            "intermediate.dense.weight (intermediate_size x hidden_size)",
+            product(&[i, h]),
+            false,
+        ),
+        (
+            "the intermediate activations (tokens x intermediate_size)",
+            product(&[b, s, i]),
+            true,
+        ),
         (
             "the attention probabilities (batch x heads x seq x seq)",
-            b * heads * s * s,
+            product(&[b, heads, s, s]),
+            true,
         ),
     ];
-    for (name, floats) in tensors {
+    for (name, floats, activation) in tensors {
         let bytes = floats.saturating_mul(4);
         if bytes > max {
+            let what = if activation {
+                "the batch is too large"
+            } else {
+                "the model is too large"
+            };
             return Err(Error(format!(
-                "the model is too large for this adapter: {name} needs {:.1} MiB, but the adapter allows {:.1} MiB \
-                 per buffer; this tensor exceeds this adapter's storage binding limit{}",
+                "{what} for this adapter: {name} needs {:.1} MiB, but the adapter allows {:.1} MiB per buffer; this \
+                 tensor exceeds this adapter's storage binding limit{}",
                 bytes as f64 / 1048576.0,
                 max as f64 / 1048576.0,
-                if name.contains("batch") || name.contains("tokens") {
-                    gpu.hint()
-                } else {
-                    String::new()
-                }
+                if activation { gpu.hint() } else { String::new() }
             )));
         }
     }

@@ -84,6 +84,19 @@ impl OptimizerConfig {
         Ok(())
     }
 
+    /// The options a user gives (learning rate, weight decay, clipping norm: `None` or 0 for none) checked
+    /// against their domains before anything is allocated. `spell` turns a field name (`lr`,
+    /// `weight_decay`, `max_grad_norm`) into the front door's name for it, which the error starts with.
+    pub fn check_options(lr: f64, weight_decay: f64, clip: Option<f64>, spell: impl Fn(&str) -> String) -> Result<()> {
+        let mut c = OptimizerConfig::new(Variant::Torch, lr, 0, 1);
+        c.weight_decay = weight_decay;
+        c.max_grad_norm = clip.filter(|&c| c != 0.0).unwrap_or(f64::INFINITY);
+        c.check().map_err(|e| {
+            let field = e.0.split(' ').next().unwrap_or_default();
+            Error(format!("{}{}", spell(field), &e.0[field.len()..]))
+        })
+    }
+
     /// A step counter read from a checkpoint, checked against this schedule.
     pub fn check_resumed_step(&self, step: u64) -> Result<()> {
         if step > self.total_steps {

@@ -178,6 +178,7 @@ impl WebBert {
             let files = model_files(&files).map_err(|e| js_error(Code::BadFile, e))?;
             let config = BertConfig::from_json(&files.config).map_err(|e| js_error(Code::BadFile, e))?;
             let gpu = gpu().await?;
+            gpu.set_limit_hint(""); // the page's device is shared: no hint of an earlier training call
             check_fits(
                 &gpu,
                 &config,

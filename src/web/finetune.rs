@@ -18,7 +18,7 @@ use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
 use crate::tasks::{is_regression, LabelMap, TaskKind};
 use crate::train::finetune::{with_task, Finetuner, Recipe};
-use crate::train::optimizer::{OptimizerConfig, Variant};
+use crate::train::optimizer::OptimizerConfig;
 use crate::train::task_data::{Examples, FeatureSettings, TaskData};
 use crate::Error;
 type JsResult<T> = std::result::Result<T, JsValue>;
@@ -258,12 +258,12 @@ async fn create(
             o.warmup_ratio
         ))));
     }
-    // The optimizer's domains (lr, weightDecay), as the CLI checks its flags.
-    let mut check = OptimizerConfig::new(Variant::Torch, o.lr, 0, 1);
-    check.weight_decay = o.weight_decay;
-    check
-        .check()
-        .map_err(|e| input(Error(e.0.replacen("weight_decay", "weightDecay", 1))))?;
+    // The optimizer's domains (lr, weightDecay) before anything is allocated, as the CLI checks its flags.
+    OptimizerConfig::check_options(o.lr, o.weight_decay, None, |field| match field {
+        "weight_decay" => "weightDecay".into(),
+        field => field.into(),
+    })
+    .map_err(input)?;
     // The rows first: a bad file is reported before the model is loaded.
     let mut train_examples = Examples::parse(task, &train.0, &train.1).map_err(input)?;
     if let Some(n) = o.limit {

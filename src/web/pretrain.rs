@@ -281,11 +281,11 @@ async fn create(model: JsValue, tokenizer: JsValue, text: String, o: PretrainOpt
         ))));
     }
     // The optimizer's domains (lr, weightDecay) before anything is allocated, as the CLI checks its flags.
-    let mut check = OptimizerConfig::new(Variant::Torch, o.lr, 0, 1);
-    check.weight_decay = o.weight_decay;
-    check
-        .check()
-        .map_err(|e| input(Error(e.0.replacen("weight_decay", "weightDecay", 1))))?;
+    OptimizerConfig::check_options(o.lr, o.weight_decay, None, |field| match field {
+        "weight_decay" => "weightDecay".into(),
+        field => field.into(),
+    })
+    .map_err(input)?;
     let variant = match o.optimizer.as_str() {
         "torch" => Variant::Torch,
         "google" => Variant::Google,

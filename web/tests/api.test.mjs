@@ -131,6 +131,43 @@ test('a truncated weights file is a bad-file error naming model.safetensors', as
   assert.match(e.message, /model\.safetensors/);
 });
 
+test('weights that break the safetensors rules or hold a NaN are bad-file errors naming the tensor', async () => {
+  const errors = await inPage(async (api, url) => {
+    const files = await api.readModelFiles(url);
+    const w = files.weights;
+    const n = Number(new DataView(w.buffer, w.byteOffset, 8).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(w.subarray(8, 8 + n)));
+    const data = w.subarray(8 + n);
+    const encode = (h, d) => {
+      const hb = new TextEncoder().encode(JSON.stringify(h));
+      const out = new Uint8Array(8 + hb.length + d.length);
+      new DataView(out.buffer).setBigUint64(0, BigInt(hb.length), true);
+      out.set(hb, 8);
+      out.set(d, 8 + hb.length);
+      return out;
+    };
+    const weight = 'bert.encoder.layer.0.output.dense.weight';
+    const nan = data.slice();
+    new DataView(nan.buffer).setFloat32(header[weight].data_offsets[0] + 12, NaN, true);
+    const overlap = structuredClone(header);
+    overlap['bert.encoder.layer.0.attention.self.value.bias'].data_offsets = header['bert.encoder.layer.0.attention.self.key.bias'].data_offsets;
+    const trailing = new Uint8Array(data.length + 4);
+    trailing.set(data);
+    const out = [];
+    for (const weights of [encode(header, nan), encode(overlap, data), encode(header, trailing)]) {
+      out.push(await api.Bert.load({ ...files, weights }).then(() => 'resolved', (e) => ({ code: e.code, message: e.message, isBertError: e instanceof api.BertError })));
+    }
+    return out;
+  }, AUSTEN);
+  const named = [/bert\.encoder\.layer\.0\.output\.dense\.weight: value \d+ .*is NaN/, /attention\.self\.(key|value)\.bias/, /model\.safetensors/];
+  errors.forEach((e, i) => {
+    assert.equal(e.code, 'bad-file', JSON.stringify(e));
+    assert.ok(e.isBertError);
+    assert.match(e.message, named[i]);
+  });
+  assert.deepEqual(problems, []);
+});
+
 test('a text with no [MASK] and unknown options are input errors', async () => {
   const e = await rejection(async (api, url) => (await api.Bert.load(url)).fillMask('no mask here'), AUSTEN);
   assert.equal(e.code, 'input');

@@ -252,7 +252,7 @@ test('bad rows: a rejected promise naming the file and line; the page keeps work
     (api, model) => api.Trainer.finetune({ model, train: [{ text: 'good .', label: 'a' }, { text: 'bad .', label: 'b' }], eval: 'label\ttext\na\tfine .\nc\tnew label .\n' }),
     AUSTEN,
   );
-  assert.match(e3.message, /^eval\.tsv:3: unknown label "c"; the model's labels are a, b/);
+  assert.match(e3.message, /^eval\.tsv:3: label "c" does not occur in the training file train-rows\.jsonl, whose labels are a, b/);
   const e4 = await rejection((api, model) => api.Trainer.finetune({ model, train: [{ text: 'good .', label: 'a' }, { label: 'b' }] }), AUSTEN);
   assert.match(e4.message, /^train-rows\.jsonl:2: no "text" field/);
   const e5 = await rejection((api, model) => api.Trainer.finetune({ model, train: 'label\ttext\na\tgood .\n', task: 'qa' }), AUSTEN);

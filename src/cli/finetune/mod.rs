@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bert_wgpu::model::weights::HeadKind;
-use bert_wgpu::model::Bert;
+use bert_wgpu::model::{AttentionMode, Bert};
 use bert_wgpu::tasks::data::read_text_file;
 use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
 use bert_wgpu::train::finetune::{with_task, Finetuner, Recipe};
@@ -222,7 +222,6 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
 
     // Everything is read and checked before the output directory is touched.
     let gpu = Rc::new(Gpu::new().await?);
-    gpu.set_limit_hint("--batch-size or --max-length");
     let bert =
         Bert::load(gpu, &read_model_dir(&model_dir)?).map_err(|e| Error(format!("{}: {e}", model_dir.display())))?;
     check_head(&bert, task, &model_dir)?;
@@ -283,6 +282,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         return Err(Error("--early-stopping needs --eval".into()));
     }
     run_dir::check_optimizer_flags(args.lr, args.weight_decay, Some(args.clip))?;
+    bert.gpu.set_limit_hint("--batch-size or --max-length");
     bert_wgpu::model::check_fits(&bert.gpu, &bert.config, args.batch_size, max_length.next_multiple_of(4))?;
     run_dir::prepare(&args.out, args.overwrite, args.resume)?;
 
@@ -295,10 +295,16 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         saved.as_ref().map_or(opt.clone(), |s| s.optimizer.clone()),
         args.seed,
     )?;
+    // The largest batch's training activations, created now so that the check sees them.
+    let padded = max_length.next_multiple_of(4);
+    trainer
+        .bert
+        .workspace(args.batch_size, padded, true, AttentionMode::KeepProbabilities)?;
     trainer
         .bert
         .gpu
         .check_memory("the model, its optimizer state and the training workspace")?;
+    trainer.bert.release_workspace();
     let shapes = bert_wgpu::ops::tune::model_shapes(&trainer.bert.config, args.batch_size, max_length, 0, true);
     super::tuning::prepare(&trainer.bert.gpu, &shapes).await?;
     if let (Some(s), Some((_, dir))) = (&saved, &checkpoint) {
