@@ -4,12 +4,13 @@
 
 mod common;
 
+use common::reference_file;
+
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bert_wgpu::io::{load, load_ints, save, HostTensor, ModelFiles, SaveDtype};
 use bert_wgpu::Bert;
-use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::{json, Value};
 
@@ -243,15 +244,6 @@ fn shapes_whose_size_overflows_are_refused() {
     assert_eq!(load(&bytes, FILE).unwrap()[0].1.data.len(), 0);
 }
 
-/// A file written by the reference writer.
-fn reference_file(tensors: &[(&str, Dtype, &[usize], Vec<u8>)]) -> Vec<u8> {
-    let views: Vec<(&str, TensorView)> = tensors
-        .iter()
-        .map(|(n, d, s, b)| (*n, TensorView::new(*d, s.to_vec(), b).unwrap()))
-        .collect();
-    safetensors::serialize(views, None).unwrap()
-}
-
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -344,11 +336,11 @@ fn tiny_bert_with_dtype(name: &str, dtype: Dtype) -> Vec<u8> {
             _ => (n, Dtype::F32, t.shape, f32_bytes(&t.data)),
         })
         .collect();
-    let views: Vec<(&str, TensorView)> = bytes
+    let tensors: Vec<(&str, Dtype, &[usize], Vec<u8>)> = bytes
         .iter()
-        .map(|(n, d, s, b)| (n.as_str(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .map(|(n, d, s, b)| (n.as_str(), *d, &s[..], b.clone()))
         .collect();
-    safetensors::serialize(views, None).unwrap()
+    reference_file(&tensors)
 }
 
 #[test]

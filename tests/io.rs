@@ -1,10 +1,12 @@
 //! safetensors load/save: round trips, other dtypes written by the reference `safetensors` crate, and
 //! corrupt input, which must give an error naming the file, never a panic.
 
+mod common;
+
 use std::collections::HashMap;
 
 use bert_wgpu::io::{load, load_ints, save, HostTensor, ModelFiles, SaveDtype};
-use safetensors::tensor::TensorView;
+use common::reference_file;
 use safetensors::{Dtype, SafeTensors};
 
 fn tensor(shape: &[usize], f: impl Fn(usize) -> f32) -> HostTensor {
@@ -29,15 +31,6 @@ fn sample() -> Vec<(String, HostTensor)> {
 
 fn err<T: std::fmt::Debug>(r: bert_wgpu::Result<T>) -> String {
     r.expect_err("expected an error").0
-}
-
-/// A file written by the reference writer, the way PyTorch-side scripts make fixtures.
-fn reference_file(tensors: &[(&str, Dtype, &[usize], Vec<u8>)]) -> Vec<u8> {
-    let views: Vec<(&str, TensorView)> = tensors
-        .iter()
-        .map(|(n, d, s, b)| (*n, TensorView::new(*d, s.to_vec(), b).unwrap()))
-        .collect();
-    safetensors::serialize(views, None).unwrap()
 }
 
 #[test]

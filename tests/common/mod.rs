@@ -100,3 +100,13 @@ pub fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut rng = bert_wgpu::rng::Rng::new(seed);
     (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) as f32) * scale).collect()
 }
+
+/// A safetensors file written by the reference writer (the `safetensors` crate), the way PyTorch-side
+/// scripts make fixtures: (name, dtype, shape, little-endian bytes) per tensor.
+pub fn reference_file(tensors: &[(&str, safetensors::Dtype, &[usize], Vec<u8>)]) -> Vec<u8> {
+    let views: Vec<(&str, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (*n, safetensors::tensor::TensorView::new(*d, s.to_vec(), b).unwrap()))
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
