@@ -710,6 +710,11 @@ fn resume_passes_over_a_damaged_checkpoint() {
         }
         // The first 10 lines stand in for the log of the run that wrote the checkpoints.
         std::fs::copy(full.join("metrics.jsonl"), out.join("metrics.jsonl")).unwrap();
+        // What a kill while pruning leaves: a newer checkpoint renamed out of the way, half deleted. It is
+        // never resumed from, and the run removes it.
+        let pruned = out.join(".checkpoint-11.old");
+        copy_dir(&full.join("checkpoint-10"), &pruned);
+        std::fs::remove_file(pruned.join("optimizer.safetensors")).unwrap();
         let damaged = out.join("checkpoint-10").join(file);
         match bytes {
             Some(b) => std::fs::write(&damaged, b).unwrap(),
@@ -726,6 +731,7 @@ fn resume_passes_over_a_damaged_checkpoint() {
                 "{file}: warning {warning:?} does not name {needle}"
             );
         }
+        assert!(!pruned.exists(), "{file}: the half-deleted checkpoint was left");
         let steps: Vec<u64> = metrics(&out).iter().map(|v| v["step"].as_u64().unwrap()).collect();
         assert_eq!(
             steps,
