@@ -564,12 +564,20 @@ fn other_hostile_rows_are_named_or_accepted() {
     let train = Examples::parse(TaskKind::PairCls, "text,text_pair,label\na,b,yes\nc,d,no\n", "t.csv").unwrap();
     let map = LabelMap::from_values(train.label_values());
     let eval = Examples::parse(TaskKind::PairCls, "text,text_pair,label\na,b,no\nc,d,maybe\n", "e.csv").unwrap();
-    let e = eval.check_labels_trained(&map, "e.csv", "t.csv");
+    let config = bert_wgpu::model::BertConfig::new(10, 8, 1, 2, 16); // no id2label: labels from the file
+    let e = eval.check_labels_trained(Some(&map), &config, "e.csv", "t.csv");
     assert_names(e, &["e.csv:3", "\"maybe\"", "training file t.csv", "no, yes"]);
+    // A model with its own id2label checks each label as it is read; no labels (regression): nothing.
+    let mut labelled = config.clone();
+    map.write_to_config(&mut labelled);
+    assert!(eval
+        .check_labels_trained(Some(&map), &labelled, "e.csv", "t.csv")
+        .is_ok());
+    assert!(eval.check_labels_trained(None, &config, "e.csv", "t.csv").is_ok());
     let eval = Examples::parse(TaskKind::TokenCls, "a O\n\nb O\nc B-X\n", "e.conll").unwrap();
     let map = LabelMap::from_values(["O"]);
     assert_names(
-        eval.check_labels_trained(&map, "e.conll", "t.conll"),
+        eval.check_labels_trained(Some(&map), &config, "e.conll", "t.conll"),
         &["e.conll:4", "\"B-X\""],
     );
     // An unknown label at evaluation.

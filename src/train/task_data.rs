@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::task::{Targets, TaskBatch, IGNORE};
-use crate::model::{Batch, Bert};
+use crate::model::{Batch, Bert, BertConfig};
 use crate::tasks::data::{self, QaExample, TextExample, TokenExample};
 use crate::tasks::features::{self, example_ranges, Feature, QaFeature, Target};
 use crate::tasks::metrics::Metrics;
@@ -68,8 +68,18 @@ impl Examples {
 
     /// Checks that every label (tag) of these evaluation examples of `file` occurs in the training file
     /// `train_file`, whose labels (`labels`) the model learns: the error names the line of the first that
-    /// does not.
-    pub fn check_labels_trained(&self, labels: &LabelMap, file: &str, train_file: &str) -> Result<()> {
+    /// does not. Nothing to check without labels (regression, QA) or when the model brings its own
+    /// `id2label` (`config`), against which each label is checked as it is read.
+    pub fn check_labels_trained(
+        &self,
+        labels: Option<&LabelMap>,
+        config: &BertConfig,
+        file: &str,
+        train_file: &str,
+    ) -> Result<()> {
+        let Some(labels) = labels.filter(|_| LabelMap::from_config(config).is_none()) else {
+            return Ok(());
+        };
         let known = |l: &str| labels.names.iter().any(|n| n == l);
         let unknown = match self {
             Examples::Text(e) => (e.iter()).find_map(|x| x.label.as_deref().filter(|l| !known(l)).map(|l| (x.line, l))),

@@ -313,14 +313,9 @@ async fn create(
     let train = TaskData::new(task, &train.1, train_examples, tok, labels.clone(), settings, true).map_err(input)?;
     let eval = match (eval, eval_examples) {
         (Some((_, name)), Some(examples)) => {
-            if let Some(labels) = labels
-                .as_ref()
-                .filter(|_| LabelMap::from_config(&bert.config).is_none())
-            {
-                examples
-                    .check_labels_trained(labels, &name, &train.file)
-                    .map_err(input)?;
-            }
+            examples
+                .check_labels_trained(labels.as_ref(), &bert.config, &name, &train.file)
+                .map_err(input)?;
             Some(TaskData::new(task, &name, examples, tok, labels.clone(), settings, true).map_err(input)?)
         }
         _ => None,

@@ -259,12 +259,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         Some(path) => {
             let examples = read_examples(task, path, args.eval_limit)?;
             let file = path.display().to_string();
-            if let Some(labels) = labels
-                .as_ref()
-                .filter(|_| LabelMap::from_config(&bert.config).is_none())
-            {
-                examples.check_labels_trained(labels, &file, &args.train.display().to_string())?;
-            }
+            examples.check_labels_trained(labels.as_ref(), &bert.config, &file, &args.train.display().to_string())?;
             // Answer-span targets for QA too, so that the eval loss is measured.
             Some(TaskData::new(
                 task,
