@@ -373,18 +373,19 @@ impl Gpu {
     /// bytes, or with a KiB/MiB/GiB suffix) caps it; an adapter that is the CPU (lavapipe, SwiftShader) has
     /// the host's available memory. `None` elsewhere: a GPU driver that reports a budget refuses buffers
     /// beyond it at creation (see `Gpu::new`), and a browser reports none.
-    pub fn memory_budget(&self) -> Result<Option<u64>> {
+    /// Returns the bytes and whether they are the `BERT_WGPU_MAX_MEMORY` cap.
+    pub fn memory_budget(&self) -> Result<Option<(u64, bool)>> {
         #[cfg(not(target_arch = "wasm32"))]
         {
             if let Ok(text) = std::env::var("BERT_WGPU_MAX_MEMORY") {
-                return parse_bytes(&text).map(Some).ok_or_else(|| {
+                return parse_bytes(&text).map(|b| Some((b, true))).ok_or_else(|| {
                     Error(format!(
                         "BERT_WGPU_MAX_MEMORY {text:?}: expected bytes, e.g. 512MiB or 8GiB"
                     ))
                 });
             }
             if self.info.device_type == wgpu::DeviceType::Cpu {
-                return Ok(host_memory_available());
+                return Ok(host_memory_available().map(|b| (b, false)));
             }
         }
         Ok(None)
@@ -394,13 +395,9 @@ impl Gpu {
     /// and workspace and before it uses them: buffers take memory when first used, so a run that cannot
     /// fit is refused here, with what to lower, instead of failing halfway or exhausting the host.
     pub fn check_memory(&self, what: &str) -> Result<()> {
-        let Some(budget) = self.memory_budget()? else {
+        let Some((budget, capped)) = self.memory_budget()? else {
             return Ok(());
         };
-        #[cfg(not(target_arch = "wasm32"))]
-        let capped = std::env::var_os("BERT_WGPU_MAX_MEMORY").is_some();
-        #[cfg(target_arch = "wasm32")]
-        let capped = false;
         let held = self.allocated.get();
         if held > budget {
             let size = |b: u64| match b {
