@@ -31,3 +31,12 @@ impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
         self.map_err(|e| Error(format!("{what}: {e}")))
     }
 }
+
+/// The first `max_chars` characters of `text` and whether anything was cut after them: what an error
+/// message shows of an input.
+pub fn cut_for_message(text: &str, max_chars: usize) -> (&str, bool) {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => (&text[..cut], true),
+        None => (text, false),
+    }
+}

@@ -127,10 +127,8 @@ impl<'de> Deserialize<'de> for HeaderEntries {
 /// A JSON value as text for an error message, cut after 40 characters.
 fn short_json(v: &Value) -> String {
     let text = v.to_string();
-    match text.char_indices().nth(40) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text,
-    }
+    let (start, cut) = crate::error::cut_for_message(&text, 40);
+    format!("{start}{}", if cut { "..." } else { "" })
 }
 
 /// The longest header the format allows (the reference implementation's limit).

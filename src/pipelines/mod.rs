@@ -29,10 +29,8 @@ pub enum Pooling {
 
 /// The start of a text for an error message: at most 60 characters, quoted.
 fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(60) {
-        Some((cut, _)) => format!("{:?}...", &text[..cut]),
-        None => format!("{text:?}"),
-    }
+    let (start, cut) = crate::error::cut_for_message(text, 60);
+    format!("{start:?}{}", if cut { "..." } else { "" })
 }
 
 impl Bert {

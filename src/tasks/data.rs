@@ -207,13 +207,8 @@ fn table_examples(mut rows: Vec<(usize, Vec<String>)>, file: &str) -> Result<Vec
 
 /// The first characters of a line, for messages that show what a file holds.
 fn snippet(line: &str) -> String {
-    let line = line.trim();
-    let short: String = line.chars().take(40).collect();
-    if short.len() < line.len() {
-        format!("{short:?}...")
-    } else {
-        format!("{short:?}")
-    }
+    let (start, cut) = crate::error::cut_for_message(line.trim(), 40);
+    format!("{start:?}{}", if cut { "..." } else { "" })
 }
 
 /// A serde_json error's message without its " at line L column C" (the caller names the place).
