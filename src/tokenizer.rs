@@ -157,7 +157,7 @@ impl BertTokenizer {
         let id = |token: &str| -> Result<u32> {
             inner
                 .token_to_id(token)
-                .ok_or_else(|| Error(format!("{file}: special token {token} is not in the vocabulary")))
+                .ok_or_else(|| Error::new(format!("{file}: special token {token} is not in the vocabulary")))
         };
         Ok(BertTokenizer {
             cls_id: id(&config.cls)?,
@@ -303,7 +303,7 @@ fn check_post_processor(tk: &Tokenizer) -> Result<()> {
 }
 
 fn check_templates(processor: &Value) -> Result<()> {
-    let fault = |msg: String| Err(Error(format!("tokenizer.json: post_processor: {msg}")));
+    let fault = |msg: String| Err(Error::new(format!("tokenizer.json: post_processor: {msg}")));
     match processor.get("type").and_then(Value::as_str) {
         Some("Sequence") => {
             let processors = processor.get("processors").and_then(Value::as_array);

@@ -1,15 +1,13 @@
-//! The pretraining data pipeline (train::data, train::masking) against the original BERT recipe: masking
+//! The pretraining data pipeline (train::data and its masking) against the original BERT recipe: masking
 //! proportions and counts, instance layout and NSP, truncation, determinism, chunked reading, streaming
 //! with exact resume, and the errors. Synthetic corpora built here; no files needed.
 
 use bert_wgpu::rng::Rng;
 use bert_wgpu::tokenizer::BertTokenizer;
+use bert_wgpu::train::data::masking::{create_masked_lm_predictions, mask_dynamically, num_to_predict, MaskingVocab};
 use bert_wgpu::train::data::{
     batch_instances, batch_instances_padded, create_training_instances, read_documents, truncate_seq_pair, Document,
-    DocumentReader, Instance, InstanceStream, LossyUtf8, PretrainingOptions, StreamOptions, StreamState,
-};
-use bert_wgpu::train::masking::{
-    create_masked_lm_predictions, mask_dynamically, num_to_predict, MaskKind, MaskingVocab,
+    DocumentReader, Instance, InstanceStream, LossyUtf8, MaskKind, PretrainingOptions, StreamOptions, StreamState,
 };
 
 const PAD: u32 = 0;
@@ -395,7 +393,7 @@ fn errors_for_an_empty_corpus_and_a_single_sentence() {
     let err = |docs: &[Document]| {
         create_training_instances(docs, &vocab, &opts, &mut Rng::new(1))
             .unwrap_err()
-            .0
+            .message
     };
     assert!(err(&[]).contains("empty"), "{}", err(&[]));
     assert!(err(&[vec![], vec![vec![]]]).contains("empty"));
@@ -403,10 +401,10 @@ fn errors_for_an_empty_corpus_and_a_single_sentence() {
     assert!(err(&[vec![vec![5, 6, 7]], vec![vec![]]]).contains("single sentence"));
 
     let mut stream = InstanceStream::new(vocab.clone(), StreamOptions::default()).unwrap();
-    assert!(stream.finish_epoch().unwrap_err().0.contains("empty"));
+    assert!(stream.finish_epoch().unwrap_err().message.contains("empty"));
     let mut stream = InstanceStream::new(vocab.clone(), StreamOptions::default()).unwrap();
     stream.push_document(vec![vec![5, 6]]).unwrap();
-    assert!(stream.finish_epoch().unwrap_err().0.contains("single sentence"));
+    assert!(stream.finish_epoch().unwrap_err().message.contains("single sentence"));
 
     let bad = PretrainingOptions {
         max_seq_length: 4,
@@ -524,10 +522,13 @@ fn lossy_utf8_keeps_split_characters_and_counts_bad_bytes() {
 fn vocabularies_without_mask_cls_or_sep_are_refused() {
     let no_mask = VOCAB.replace("[MASK]\n", "");
     let tk = tokenizer(&no_mask).unwrap();
-    let e = MaskingVocab::from_tokenizer(&tk).unwrap_err().0;
+    let e = MaskingVocab::from_tokenizer(&tk).unwrap_err().message;
     assert!(e.contains("[MASK]"), "{e}");
     for special in ["[CLS]", "[SEP]"] {
-        let e = tokenizer(&VOCAB.replace(&format!("{special}\n"), "")).err().unwrap().0;
+        let e = tokenizer(&VOCAB.replace(&format!("{special}\n"), ""))
+            .err()
+            .unwrap()
+            .message;
         assert!(e.contains(special), "{e}");
     }
     let v = MaskingVocab::from_tokenizer(&tokenizer(VOCAB).unwrap()).unwrap();
@@ -709,11 +710,11 @@ fn resuming_on_another_corpus_is_an_error() {
     for d in c.docs.iter().skip(1) {
         result = result.and(s.push_document(d.clone()));
     }
-    let e = result.and(s.finish_epoch()).unwrap_err().0;
+    let e = result.and(s.finish_epoch()).unwrap_err().message;
     assert!(e.contains("resume"), "{e}");
     let mut s = InstanceStream::resume(c.vocab.clone(), state).unwrap();
     for d in &c.docs[..5] {
         s.push_document(d.clone()).unwrap();
     }
-    assert!(s.finish_epoch().unwrap_err().0.contains("corpus ended"));
+    assert!(s.finish_epoch().unwrap_err().message.contains("corpus ended"));
 }

@@ -14,7 +14,7 @@ use bert_wgpu::model::task::{Targets, TaskBatch, IGNORE};
 use bert_wgpu::model::weights::{split_qkv, HeadKind};
 use bert_wgpu::model::{Batch, Bert};
 use bert_wgpu::train::finetune::Finetuner;
-use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
+use bert_wgpu::train::optimizer::{AdamVariant, OptimizerConfig};
 
 fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -92,7 +92,7 @@ fn head_matches(task: &str, kind: HeadKind, regression: bool, zero_grads: &[&str
         kind,
         "{task}: head kind from config.json"
     );
-    let opt = OptimizerConfig::new(Variant::Torch, 1e-3, 0, 10);
+    let opt = OptimizerConfig::new(AdamVariant::Torch, 1e-3, 0, 10);
     let t = Finetuner::new(bert, opt, 0).unwrap();
     let r = reference(task);
     let b = batch(&r, kind, regression);

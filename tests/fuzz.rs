@@ -283,9 +283,9 @@ fn read_safetensors(bytes: &[u8]) -> Result<(), TestCaseError> {
     }
     for e in floats.err().into_iter().chain(ints.err()) {
         prop_assert!(
-            e.0.starts_with("fuzz.safetensors: "),
+            e.message.starts_with("fuzz.safetensors: "),
             "error without the file name: {}",
-            e.0
+            e.message
         );
     }
     Ok(())
@@ -401,7 +401,7 @@ proptest! {
         let name = task_file_name(&seed, ext);
         let text = String::from_utf8_lossy(&bytes);
         if let Err(e) = bounded("parse_text_examples", || parse_text_examples(&text, &name))? {
-            prop_assert!(e.0.starts_with(&name), "error without the file name: {}", e.0);
+            prop_assert!(e.message.starts_with(&name), "error without the file name: {}", e.message);
         }
     }
 
@@ -415,7 +415,7 @@ proptest! {
             Ok(examples) => for e in examples {
                 prop_assert!(e.tags.as_ref().is_none_or(|t| t.len() == e.tokens.len()));
             },
-            Err(e) => prop_assert!(e.0.starts_with(&name), "error without the file name: {}", e.0),
+            Err(e) => prop_assert!(e.message.starts_with(&name), "error without the file name: {}", e.message),
         }
     }
 
@@ -431,7 +431,7 @@ proptest! {
                     prop_assert_eq!(&found, &a.text, "question {}", e.id);
                 }
             },
-            Err(e) => prop_assert!(e.0.starts_with(&seed), "error without the file name: {}", e.0),
+            Err(e) => prop_assert!(e.message.starts_with(&seed), "error without the file name: {}", e.message),
         }
     }
 }
@@ -586,7 +586,7 @@ fn tokenizer_error(json: &[u8]) -> String {
             "accepted; encodes to {:?}",
             t.encode("hello", Some("world")).map(|e| e.ids)
         ),
-        Err(e) => e.0,
+        Err(e) => e.message,
     }
 }
 
@@ -645,7 +645,7 @@ fn regression_answer_start_at_the_end_of_u64() {
     let squad = r#"{"data": [{"paragraphs": [{"context": "queen lived in france .", "qas": [
         {"id": "q0", "question": "where ?", "answers": [{"text": "france", "answer_start": 18446744073709551615}]}
     ]}]}]}"#;
-    let msg = parse_qa_examples(squad, "qa.json").unwrap_err().0;
+    let msg = parse_qa_examples(squad, "qa.json").unwrap_err().message;
     assert!(msg.starts_with("qa.json: ") && msg.contains("q0"), "{msg}");
 }
 

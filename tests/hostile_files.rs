@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bert_wgpu::io::{load, load_ints, save, HostTensor, ModelFiles, SaveDtype};
-use bert_wgpu::Bert;
+use bert_wgpu::{Bert, ErrorKind};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::{json, Value};
 
@@ -32,13 +32,15 @@ fn f32_entry(n: usize, start: usize, end: usize) -> Value {
 /// The error of loading `bytes`, checked to name the file and each of `needles`, and checked to be
 /// refused by the reference reader as well (when `reference_refuses`).
 fn refused(bytes: &[u8], needles: &[&str], reference_refuses: bool) -> String {
-    let msg = load(bytes, FILE).expect_err("expected an error").0;
+    let error = load(bytes, FILE).expect_err("expected an error");
+    assert_eq!(error.kind, ErrorKind::BadFile, "{error}");
+    let msg = error.message;
     assert!(msg.starts_with(&format!("{FILE}: ")), "{msg}");
     for n in needles {
         assert!(msg.contains(n), "{msg:?} does not mention {n:?}");
     }
     assert_eq!(
-        load_ints(bytes, FILE).unwrap_err().0,
+        load_ints(bytes, FILE).unwrap_err().message,
         msg,
         "load_ints checks the structure alike"
     );
@@ -288,7 +290,7 @@ fn non_finite_values_are_refused_naming_tensor_and_index() {
     ];
     for (dtype, bytes, index, value) in cases {
         let file = reference_file(&[("ok", Dtype::F32, &[2], ok.clone()), ("w", dtype, &[2, 2], bytes)]);
-        let msg = load(&file, FILE).expect_err("expected an error").0;
+        let msg = load(&file, FILE).expect_err("expected an error").message;
         for n in ["model.safetensors: tensor w:", index, value, "[2, 2]", "must be finite"] {
             assert!(msg.contains(n), "{msg:?} does not mention {n:?}");
         }
@@ -347,14 +349,14 @@ fn tiny_bert_with_dtype(name: &str, dtype: Dtype) -> Vec<u8> {
 fn a_weight_of_an_integer_dtype_is_named_with_its_dtype() {
     use bert_wgpu::io::safetensors::missing_float;
     let i64_file = tiny_bert_with_dtype("bert.encoder.layer.1.attention.self.key.weight", Dtype::I64);
-    let msg = missing_float(&i64_file, FILE, "bert.encoder.layer.1.attention.self.key.weight").0;
+    let msg = missing_float(&i64_file, FILE, "bert.encoder.layer.1.attention.self.key.weight").message;
     assert_eq!(
         msg,
         "model.safetensors: tensor bert.encoder.layer.1.attention.self.key.weight has dtype I64, but a \
          floating-point dtype (F32, F16, BF16 or F64) is needed"
     );
     assert_eq!(
-        missing_float(&i64_file, FILE, "bert.nope").0,
+        missing_float(&i64_file, FILE, "bert.nope").message,
         "model.safetensors: missing tensor bert.nope"
     );
     let Some(gpu) = common::gpu() else { return };
@@ -374,7 +376,10 @@ fn a_weight_of_an_integer_dtype_is_named_with_its_dtype() {
     ] {
         let msg = match Bert::load(gpu.clone(), &files(tiny_bert_with_dtype(name, dtype))) {
             Ok(_) => panic!("{name} as {dtype:?} loaded"),
-            Err(e) => e.0,
+            Err(e) => {
+                assert_eq!(e.kind, ErrorKind::BadFile, "{e}");
+                e.message
+            }
         };
         let dtype = format!("{dtype:?}");
         assert_eq!(
@@ -385,6 +390,23 @@ fn a_weight_of_an_integer_dtype_is_named_with_its_dtype() {
             )
         );
     }
+}
+
+/// Errors carry their kind, which the browser's codes come from: a batch or tensor beyond the adapter's
+/// limits is `Limits`, a config that does not parse is `BadFile`, a bad argument is `Input`.
+#[test]
+fn errors_carry_their_kind() {
+    let config = bert_wgpu::BertConfig::from_json(b"{\"hidden_size\": \"wide\"}").unwrap_err();
+    assert_eq!(config.kind, ErrorKind::BadFile, "{config}");
+    let Some(gpu) = common::gpu() else { return };
+    let too_many = gpu.zeros(&[usize::MAX / 8], "huge").unwrap_err();
+    assert_eq!(too_many.kind, ErrorKind::Limits, "{too_many}");
+    let tiny =
+        bert_wgpu::BertConfig::from_json(&std::fs::read(fixture("tiny-bert").join("config.json")).unwrap()).unwrap();
+    let batch = bert_wgpu::model::check_fits(&gpu, &tiny, 1 << 20, 512).unwrap_err();
+    assert_eq!(batch.kind, ErrorKind::Limits, "{batch}");
+    let shape = gpu.upload(&[1.0, 2.0], &[3], "short").unwrap_err();
+    assert_eq!(shape.kind, ErrorKind::Input, "{shape}");
 }
 
 /// Runs and returns (exit code, stderr).
@@ -445,7 +467,7 @@ fn fill_mask_refuses_a_nan_weight_or_overlapping_offsets_in_one_line() {
             .args(["fill-mask", "--model"])
             .arg(&model)
             .arg("the [MASK] ."));
-        assert_ne!(code, 0, "expected a failure; stderr: {err}");
+        assert_eq!(code, 3, "expected the exit status of a bad file; stderr: {err}");
         assert!(!err.contains("panicked"), "panic instead of an error: {err}");
         let about_the_file: Vec<&str> = err.lines().filter(|l| l.contains("model.safetensors")).collect();
         assert_eq!(about_the_file.len(), 1, "one line: {err}");
@@ -473,7 +495,7 @@ fn values_a_loader_would_refuse_are_not_saved() {
             data: vec![1.0, bad, 2.0],
         };
         let err = save(&[("w", &t)], dtype, None).unwrap_err();
-        assert!(err.0.contains("tensor w: value 1"), "{dtype:?} {bad}: {err}");
+        assert!(err.message.contains("tensor w: value 1"), "{dtype:?} {bad}: {err}");
     }
     let fine = HostTensor {
         shape: vec![2],

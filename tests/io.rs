@@ -30,7 +30,7 @@ fn sample() -> Vec<(String, HostTensor)> {
 }
 
 fn err<T: std::fmt::Debug>(r: bert_wgpu::Result<T>) -> String {
-    r.expect_err("expected an error").0
+    r.expect_err("expected an error").message
 }
 
 #[test]

@@ -68,9 +68,9 @@ fn fill_mask_rejects_text_without_mask_and_empty_text() {
         return;
     };
     let err = pollster::block_on(bert.fill_mask(&["the king is here ."], 5)).unwrap_err();
-    assert!(err.0.contains("no [MASK]"), "{err}");
+    assert!(err.message.contains("no [MASK]"), "{err}");
     let err = pollster::block_on(bert.fill_mask(&["  "], 5)).unwrap_err();
-    assert!(err.0.contains("empty"), "{err}");
+    assert!(err.message.contains("empty"), "{err}");
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn fill_mask_needs_an_mlm_head() {
         return;
     };
     let err = pollster::block_on(bert.fill_mask(&["the [MASK] ."], 5)).unwrap_err();
-    assert!(err.0.contains("masked-language-model head"), "{err}");
+    assert!(err.message.contains("masked-language-model head"), "{err}");
 }
 
 /// The all-MiniLM-L6-v2 checkpoint: `BERT_WGPU_MINILM`, else models/all-MiniLM-L6-v2 (scripts/fetch-minilm.sh).

@@ -26,7 +26,7 @@ fn ids(tk: &BertTokenizer, text: &str) -> Vec<u32> {
 fn err(r: bert_wgpu::Result<BertTokenizer>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
-        Err(e) => e.0,
+        Err(e) => e.message,
     }
 }
 
@@ -140,7 +140,11 @@ fn errors_name_what_is_missing() {
 
     let tk = tiny(None);
     for (text, pair) in [("", None), ("  \t\n", None), ("\u{0}", None), ("hello", Some(" "))] {
-        assert_eq!(tk.encode(text, pair).unwrap_err().0, "empty text", "{text:?} {pair:?}");
+        assert_eq!(
+            tk.encode(text, pair).unwrap_err().message,
+            "empty text",
+            "{text:?} {pair:?}"
+        );
     }
 }
 

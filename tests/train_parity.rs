@@ -13,7 +13,7 @@ use bert_wgpu::io::{self, ModelFiles};
 use bert_wgpu::model::weights::{self, split_qkv, Weights};
 use bert_wgpu::model::{Batch, Bert, BertConfig};
 use bert_wgpu::train::data::PretrainBatch;
-use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
+use bert_wgpu::train::optimizer::{AdamVariant, OptimizerConfig};
 use bert_wgpu::train::pretrain::Pretrainer;
 
 fn fixture(path: &str) -> std::path::PathBuf {
@@ -68,7 +68,7 @@ fn fixture_batch() -> (PretrainBatch, HashMap<String, Vec<f32>>) {
     (pb, floats)
 }
 
-fn trainer_on(gpu: bert_wgpu::Gpu, variant: Variant) -> Pretrainer {
+fn trainer_on(gpu: bert_wgpu::Gpu, variant: AdamVariant) -> Pretrainer {
     let bert = Bert::load(Rc::new(gpu), &model_files()).unwrap();
     let opt = OptimizerConfig::new(variant, 1e-3, 3, 10);
     Pretrainer::new(bert, opt, 3, 12, 3, 1).unwrap()
@@ -79,7 +79,7 @@ fn trainer_on(gpu: bert_wgpu::Gpu, variant: Variant) -> Pretrainer {
 fn every_parameter_gradient_matches_transformers() {
     for gpu in common::gpus_per_kernel() {
         let kernel = common::kernel_name(&gpu);
-        gradients_match(trainer_on(gpu, Variant::Torch), kernel);
+        gradients_match(trainer_on(gpu, AdamVariant::Torch), kernel);
     }
 }
 
@@ -121,7 +121,7 @@ fn gradients_match(t: Pretrainer, kernel: &str) {
 
 /// Ten optimizer steps on the fixture batch: the loss before each step, the gradient norm and the learning
 /// rate match PyTorch's run, and so does the loss after the last step.
-fn ten_steps_match(variant: Variant, key: &str) {
+fn ten_steps_match(variant: AdamVariant, key: &str) {
     for gpu in common::gpus_per_kernel() {
         let kernel = common::kernel_name(&gpu);
         ten_steps_match_on(trainer_on(gpu, variant), &format!("{kernel}: {key}"), key);
@@ -163,12 +163,12 @@ fn ten_steps_match_on(mut t: Pretrainer, key: &str, run_key: &str) {
 
 #[test]
 fn ten_torch_adamw_steps_match_pytorch() {
-    ten_steps_match(Variant::Torch, "torch_adamw");
+    ten_steps_match(AdamVariant::Torch, "torch_adamw");
 }
 
 #[test]
 fn ten_google_adam_weight_decay_steps_match_the_original_recipe() {
-    ten_steps_match(Variant::Google, "google_adam_weight_decay");
+    ten_steps_match(AdamVariant::Google, "google_adam_weight_decay");
 }
 
 /// With dropout on (p = 0.1, fixed step seed), the analytic gradient matches central finite differences of
@@ -182,7 +182,7 @@ fn gradients_with_dropout_match_finite_differences() {
     config["attention_probs_dropout_prob"] = 0.1.into();
     files.config = config.to_string().into_bytes();
     let bert = Bert::load(Rc::new(gpu), &files).unwrap();
-    let mut t = Pretrainer::new(bert, OptimizerConfig::new(Variant::Torch, 1e-3, 3, 10), 3, 12, 3, 1).unwrap();
+    let mut t = Pretrainer::new(bert, OptimizerConfig::new(AdamVariant::Torch, 1e-3, 3, 10), 3, 12, 3, 1).unwrap();
     t.seed = 99;
     let (batch, _) = fixture_batch();
     let base = pollster::block_on(t.accumulate_gradients(&batch)).unwrap();
@@ -258,7 +258,7 @@ fn an_odd_vocabulary_gets_the_gradients_of_finite_differences() {
         let w = Weights::from_host(&gpu, &config, host, "random weights").unwrap();
         let files = model_files();
         let bert = Bert::from_parts(gpu.clone(), config, w, files.tokenizer().unwrap(), files);
-        let opt = OptimizerConfig::new(Variant::Torch, 1e-3, 3, 10);
+        let opt = OptimizerConfig::new(AdamVariant::Torch, 1e-3, 3, 10);
         let mut t = Pretrainer::new(bert, opt, 2, 8, 3, 1).unwrap();
         let (b, s) = (2, 8);
         let mut rng = bert_wgpu::rng::Rng::new(6);
@@ -301,7 +301,7 @@ fn accumulating_two_micro_batches_equals_one_batch() {
         let bert = Bert::load(gpu.clone(), &model_files()).unwrap();
         Pretrainer::new(
             bert,
-            OptimizerConfig::new(Variant::Torch, 1e-3, 1, 10),
+            OptimizerConfig::new(AdamVariant::Torch, 1e-3, 1, 10),
             3,
             12,
             3,

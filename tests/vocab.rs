@@ -196,8 +196,8 @@ fn the_same_text_gives_the_same_vocabulary_however_it_is_chunked() {
 
 #[test]
 fn errors_for_no_text_or_no_room() {
-    let e = train_wordpiece(["", "  \n\n "], &options(100)).unwrap_err().0;
+    let e = train_wordpiece(["", "  \n\n "], &options(100)).unwrap_err().message;
     assert!(e.contains("no words"), "{e}");
-    let e = train_wordpiece([ENGLISH], &options(5)).unwrap_err().0;
+    let e = train_wordpiece([ENGLISH], &options(5)).unwrap_err().message;
     assert!(e.contains("special tokens"), "{e}");
 }

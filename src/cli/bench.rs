@@ -12,7 +12,7 @@ use bert_wgpu::ops::tune::{self, MatmulShape};
 use bert_wgpu::rng::Rng;
 use bert_wgpu::tokenizer::BertTokenizer;
 use bert_wgpu::train::data::PretrainBatch;
-use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
+use bert_wgpu::train::optimizer::{AdamVariant, OptimizerConfig};
 use bert_wgpu::train::pretrain::Pretrainer;
 use bert_wgpu::Result;
 
@@ -102,34 +102,6 @@ fn forward_flops(c: &BertConfig, batch: usize, seq: usize, rows: usize) -> f64 {
     c.num_hidden_layers as f64 * per_layer + heads
 }
 
-/// A synthetic pretraining batch: random tokens, `rows_per_seq` masked positions per sequence.
-fn synthetic_batch(vocab: usize, batch: usize, seq: usize, rows_per_seq: usize) -> PretrainBatch {
-    let mut rng = Rng::new(3);
-    let mut b = Batch {
-        batch,
-        seq,
-        ids: (0..batch * seq)
-            .map(|_| 5 + (rng.next_u64() % (vocab as u64 - 5)) as u32)
-            .collect(),
-        types: (0..batch * seq).map(|i| ((i % seq) >= seq / 2) as u32).collect(),
-        mask: vec![1.0; batch * seq],
-        lengths: vec![seq; batch],
-    };
-    for i in 0..batch {
-        b.ids[i * seq] = 2;
-    }
-    let mlm_rows: Vec<u32> = (0..batch)
-        .flat_map(|i| (0..rows_per_seq).map(move |r| (i * seq + 1 + r * 5) as u32))
-        .collect();
-    PretrainBatch {
-        mlm_labels: mlm_rows.iter().map(|&r| b.ids[r as usize]).collect(),
-        mlm_rows,
-        nsp_labels: (0..batch as u32).map(|i| i % 2).collect(),
-        mask_kinds: Vec::new(),
-        batch: b,
-    }
-}
-
 /// Tokens/s of a full training step (forward, backward, AdamW) for a preset, against what the measured
 /// matmul rate alone would allow, and the runtime's peak allocation.
 async fn bench_train(
@@ -148,13 +120,13 @@ async fn bench_train(
     let bert = Bert::from_parts(gpu.clone(), config.clone(), weights, tokenizer, tokenizer_files);
     let mut trainer = Pretrainer::new(
         bert,
-        OptimizerConfig::new(Variant::Torch, 1e-4, 10, 1000),
+        OptimizerConfig::new(AdamVariant::Torch, 1e-4, 10, 1000),
         batch,
         seq,
         rows,
         1,
     )?;
-    let b = synthetic_batch(config.vocab_size, batch, seq, rows);
+    let b = PretrainBatch::synthetic(config.vocab_size, batch, seq, rows);
     trainer.step(&b, true).await?; // builds the pipelines
     if profile {
         gpu.start_profile();

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::rc::Rc;
 
+use bert_wgpu::error::Context;
 use bert_wgpu::pipelines::{cosine_matrix, fill_mask_json};
 use bert_wgpu::{Bert, Gpu, Pooling, Result};
 
@@ -11,7 +12,7 @@ use super::model_dir::{gather_texts, read_model_dir};
 async fn load(model: &Path) -> Result<Bert> {
     let files = read_model_dir(model)?;
     let gpu = Rc::new(Gpu::new().await?);
-    let bert = Bert::load(gpu, &files).map_err(|e| bert_wgpu::Error(format!("{}: {e}", model.display())))?;
+    let bert = Bert::load(gpu, &files).context(model.display())?;
     bert.gpu.set_limit_hint("--batch-size");
     let seq = bert.config.max_position_embeddings.min(128);
     super::tuning::prepare(

@@ -20,7 +20,6 @@ macro_rules! out {
 
 mod bench;
 mod commands;
-mod corpus;
 mod finetune;
 mod model_dir;
 mod plot;
@@ -145,7 +144,7 @@ pub fn write_stdout(text: std::fmt::Arguments) -> bert_wgpu::Result<()> {
     stdout
         .write_fmt(text)
         .and_then(|()| stdout.flush())
-        .map_err(|e| bert_wgpu::Error(format!("standard output: {e}")))
+        .map_err(|e| bert_wgpu::Error::new(format!("standard output: {e}")))
 }
 
 /// Runs the command line and returns the process exit code; errors are one line on stderr.
@@ -209,7 +208,19 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            1
+            exit_code(e.kind)
         }
+    }
+}
+
+/// The exit status of a failed command, from the kind of its error (2 is clap's, for bad usage).
+pub fn exit_code(kind: bert_wgpu::ErrorKind) -> i32 {
+    use bert_wgpu::ErrorKind::*;
+    match kind {
+        Input => 1,
+        BadFile => 3,
+        Limits => 4,
+        Gpu => 5,
+        NoAdapter => 6,
     }
 }

@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
+use bert_wgpu::error::Context;
 use bert_wgpu::io::ModelFiles;
 use bert_wgpu::{Error, Result};
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error(format!("{}: {e}", path.display())))
+    std::fs::read(path).context(path.display())
 }
 
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
@@ -20,18 +21,17 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
 /// The bytes of config.json, model.safetensors and the tokenizer files of `dir`.
 pub fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
     if !dir.is_dir() {
-        return Err(Error(format!("{}: not a model directory", dir.display())));
+        return Err(Error::new(format!("{}: not a model directory", dir.display())));
     }
-    let files = ModelFiles {
-        config: read(&dir.join("config.json"))?,
-        weights: read(&dir.join("model.safetensors"))?,
-        tokenizer_json: read_optional(&dir.join("tokenizer.json"))?,
-        vocab_txt: read_optional(&dir.join("vocab.txt"))?,
-        tokenizer_config: read_optional(&dir.join("tokenizer_config.json"))?,
-        special_tokens_map: read_optional(&dir.join("special_tokens_map.json"))?,
-    };
+    let mut named = Vec::new();
+    for name in ModelFiles::FILE_NAMES {
+        if let Some(bytes) = read_optional(&dir.join(name))? {
+            named.push((name, bytes));
+        }
+    }
+    let files = ModelFiles::from_named(named).context(dir.display())?;
     if files.tokenizer_json.is_none() && files.vocab_txt.is_none() {
-        return Err(Error(format!("{}: no tokenizer.json or vocab.txt", dir.display())));
+        return Err(Error::new(format!("{}: no tokenizer.json or vocab.txt", dir.display())));
     }
     Ok(files)
 }
@@ -41,14 +41,15 @@ pub fn gather_texts(input: Option<&Path>, texts: Vec<String>) -> Result<Vec<Stri
     let mut all = texts;
     if let Some(path) = input {
         let bytes = read(path)?;
-        let text = String::from_utf8(bytes).map_err(|e| Error(format!("{}: not UTF-8 text: {e}", path.display())))?;
+        let text =
+            String::from_utf8(bytes).map_err(|e| Error::new(format!("{}: not UTF-8 text: {e}", path.display())))?;
         all.extend(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
     }
     if all.is_empty() {
-        return Err(Error("no text given (pass texts as arguments or --input FILE)".into()));
+        return Err(Error::new("no text given (pass texts as arguments or --input FILE)"));
     }
     if let Some(i) = all.iter().position(|t| t.trim().is_empty()) {
-        return Err(Error(format!("text {} is empty", i + 1)));
+        return Err(Error::new(format!("text {} is empty", i + 1)));
     }
     Ok(all)
 }
@@ -68,14 +69,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Error(format!("{}: {e}", path.display()))
+        Error::new(format!("{}: {e}", path.display()))
     })
 }
 
 /// Writes a model directory atomically: every file into `<dir>.tmp`, then that directory renamed to `dir`
 /// (an existing `dir` is replaced only once the new one is complete).
 pub fn write_model_dir(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
-    let err = |p: &Path, e: std::io::Error| Error(format!("{}: {e}", p.display()));
+    let err = |p: &Path, e: std::io::Error| Error::new(format!("{}: {e}", p.display()));
     let tmp = dir.with_file_name(format!(
         ".{}.tmp",
         dir.file_name().and_then(|n| n.to_str()).unwrap_or("model")
@@ -109,18 +110,4 @@ pub fn write_model_dir(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
         std::fs::rename(&tmp, dir).map_err(|e| err(dir, e))?;
     }
     Ok(())
-}
-
-/// The files of a `ModelFiles` as (name, bytes) pairs, the optional ones when present.
-pub fn model_files_list(files: &ModelFiles) -> Vec<(&'static str, &[u8])> {
-    let mut out: Vec<(&'static str, &[u8])> =
-        vec![("config.json", &files.config), ("model.safetensors", &files.weights)];
-    let optional = [
-        ("tokenizer.json", &files.tokenizer_json),
-        ("vocab.txt", &files.vocab_txt),
-        ("tokenizer_config.json", &files.tokenizer_config),
-        ("special_tokens_map.json", &files.special_tokens_map),
-    ];
-    out.extend(optional.iter().filter_map(|(n, b)| b.as_deref().map(|b| (*n, b))));
-    out
 }

@@ -14,6 +14,7 @@ use bert_wgpu::{Error, Gpu, Result};
 
 use super::finetune::read_examples;
 use super::model_dir::read_model_dir;
+use bert_wgpu::error::Context;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -83,9 +84,9 @@ pub struct EvalArgs {
 /// Loads a model that has a task head (the error says so when it has none).
 async fn load_task_model(dir: &Path) -> Result<Bert> {
     let gpu = Rc::new(Gpu::new().await?);
-    let bert = Bert::load(gpu, &read_model_dir(dir)?).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+    let bert = Bert::load(gpu, &read_model_dir(dir)?).context(dir.display())?;
     bert.gpu.set_limit_hint("--batch-size");
-    bert.task_head().map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+    bert.task_head().context(dir.display())?;
     let seq = bert.config.max_position_embeddings.min(128);
     super::tuning::prepare(
         &bert.gpu,
@@ -122,20 +123,22 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
                 None => (args.texts.iter()).map(|t| (t.clone(), args.text_pair.clone())).unzip(),
             };
             if texts.is_empty() {
-                return Err(Error(match &args.input {
+                return Err(Error::new(match &args.input {
                     Some(_) => format!("{name}: no texts in the file"),
                     None => "no texts: give TEXT arguments or --input FILE".into(),
                 }));
             }
             if kind == HeadKind::Token && pairs.iter().any(|p| p.is_some()) {
-                return Err(Error("token classification takes single texts, not pairs".into()));
+                return Err(Error::new("token classification takes single texts, not pairs"));
             }
             for (chunk, pair_chunk) in texts.chunks(args.batch_size).zip(pairs.chunks(args.batch_size)) {
                 let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
                 let pair_refs: Option<Vec<&str>> = pair_chunk.iter().map(|p| p.as_deref()).collect();
                 if kind == HeadKind::Sequence {
                     if pair_refs.is_none() && pair_chunk.iter().any(|p| p.is_some()) {
-                        return Err(Error(format!("{name}: some rows have a text_pair and some do not")));
+                        return Err(Error::new(format!(
+                            "{name}: some rows have a text_pair and some do not"
+                        )));
                     }
                     for (text, scores) in chunk.iter().zip(bert.classify(&refs, pair_refs.as_deref()).await?) {
                         let best = &scores[0];
@@ -164,10 +167,10 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
                     .collect(),
                 (Some(path), _) => read_qa_lines(&read_text(path)?, &name)?,
                 (None, Some(c)) => args.texts.iter().map(|q| (q.clone(), c.clone())).collect(),
-                (None, None) => return Err(Error("question answering needs --context (or --input FILE)".into())),
+                (None, None) => return Err(Error::new("question answering needs --context (or --input FILE)")),
             };
             if pairs.is_empty() {
-                return Err(Error(match &args.input {
+                return Err(Error::new(match &args.input {
                     Some(_) => format!("{name}: no questions in the file"),
                     None => "no questions: give QUESTION arguments with --context, or --input FILE".into(),
                 }));
@@ -210,7 +213,7 @@ fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            Error(format!(
+            Error::new(format!(
                 "{file}:{}: invalid JSON at column {}; expected JSON lines of {{\"question\": ..., \"context\": ...}} \
                  (or SQuAD JSON in a .json file)",
                 i + 1,
@@ -219,7 +222,7 @@ fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
         })?;
         let field = |k: &str| -> Result<String> {
             (v[k].as_str().map(str::to_string))
-                .ok_or_else(|| Error(format!("{file}:{}: missing string field {k:?}", i + 1)))
+                .ok_or_else(|| Error::new(format!("{file}:{}: missing string field {k:?}", i + 1)))
         };
         out.push((field("question")?, field("context")?));
     }
@@ -239,7 +242,7 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
         HeadKind::Span => None,
         _ if regression => None,
         _ => Some(LabelMap::from_config(&bert.config).ok_or_else(|| {
-            Error(format!(
+            Error::new(format!(
                 "{}: config.json has no id2label to map the data's labels",
                 args.model.display()
             ))

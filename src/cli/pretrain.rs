@@ -11,19 +11,20 @@ use std::time::Instant;
 
 use bert_wgpu::io::{ModelFiles, SaveDtype};
 use bert_wgpu::model::{weights, Bert, BertConfig, Weights};
-use bert_wgpu::rng::Rng;
+use bert_wgpu::tokenizer::BertTokenizer;
 use bert_wgpu::train::checkpoint::TrainerState;
-use bert_wgpu::train::data::{batch_instances_padded, create_training_instances, InstanceStream, StreamOptions};
-use bert_wgpu::train::data::{PretrainBatch, PretrainingOptions};
-use bert_wgpu::train::masking::MaskingVocab;
-use bert_wgpu::train::optimizer::{OptimizerConfig, Variant};
+use bert_wgpu::train::corpus::Corpus;
+use bert_wgpu::train::data::MaskingVocab;
+use bert_wgpu::train::data::{batch_instances_padded, InstanceStream};
+use bert_wgpu::train::optimizer::{AdamVariant, OptimizerConfig};
 use bert_wgpu::train::pretrain::{Pretrainer, StepMetrics};
+use bert_wgpu::train::recipe::{self, HeldOut, Recipe};
 use bert_wgpu::{Error, Gpu, Result};
 
-use super::corpus::Corpus;
-use super::model_dir::{model_files_list, read_model_dir, write_atomic, write_model_dir};
+use super::model_dir::{read_model_dir, write_atomic, write_model_dir};
 use super::plot::{line_chart_svg, Series};
 use super::run_dir;
+use bert_wgpu::error::Context;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -50,7 +51,7 @@ pub struct PretrainArgs {
     #[arg(long)]
     steps: Option<u64>,
     #[arg(long)]
-    epochs: Option<u64>,
+    epochs: Option<f64>,
     #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_size: usize,
     /// Tokens per sequence ([CLS] A [SEP] B [SEP]); a multiple of 4.
@@ -108,35 +109,51 @@ enum OptimizerArg {
     Google,
 }
 
-/// Google's BERT miniatures (Turc et al.) and BERT-base: (layers, hidden); heads = hidden / 64, FFN 4x.
-fn preset(name: &str) -> Option<(usize, usize)> {
-    Some(match name {
-        "tiny" => (2, 128),
-        "mini" => (4, 256),
-        "small" => (4, 512),
-        "medium" => (8, 512),
-        "base" => (12, 768),
-        _ => return None,
-    })
+impl PretrainArgs {
+    /// The run's settings; the defaults are the library's (`Recipe::default`), as in the browser.
+    fn recipe(&self) -> Recipe {
+        Recipe {
+            batch_size: self.batch_size,
+            seq_len: self.seq_len,
+            max_predictions: self.max_predictions,
+            lr: self.lr,
+            warmup: self.warmup,
+            weight_decay: self.weight_decay,
+            accumulation: self.accumulation,
+            optimizer: match self.optimizer {
+                OptimizerArg::Torch => AdamVariant::Torch,
+                OptimizerArg::Google => AdamVariant::Google,
+            },
+            seed: self.seed,
+            whole_word_masking: self.whole_word_masking,
+            short_seq_prob: self.short_seq_prob,
+            steps: self.steps,
+            epochs: self.epochs,
+            holdout_every: self.holdout_every,
+        }
+    }
 }
 
-fn fresh_config(spec: &str, vocab_size: usize, pad_token_id: u32) -> Result<BertConfig> {
-    let mut c = match preset(spec) {
-        Some((layers, hidden)) => BertConfig::new(vocab_size, hidden, layers, hidden / 64, 4 * hidden),
+/// A flag as the user types it: `seq_len` is `--seq-len`.
+fn flag(field: &str) -> String {
+    format!("--{}", field.replace('_', "-"))
+}
+
+/// A fresh model's config: a preset or a config.json, for the tokenizer's vocabulary.
+fn fresh_config(spec: &str, tokenizer: &BertTokenizer) -> Result<BertConfig> {
+    let config = match recipe::preset(spec, tokenizer.vocab_size()) {
+        Some(c) => c,
         None => {
             let bytes = std::fs::read(spec).map_err(|e| {
-                Error(format!(
-                    "--config {spec}: not a preset (tiny, mini, small, medium, base) and not readable: {e}"
+                Error::new(format!(
+                    "--config {spec}: not a preset ({}) and not readable: {e}",
+                    recipe::preset_names()
                 ))
             })?;
-            BertConfig::from_json(&bytes).map_err(|e| Error(format!("{spec}: {e}")))?
+            BertConfig::from_json(&bytes).context(spec)?
         }
     };
-    c.vocab_size = vocab_size;
-    c.pad_token_id = pad_token_id as usize;
-    c.architectures = Some(vec!["BertForPreTraining".into()]);
-    c.validate()?;
-    Ok(c)
+    recipe::fresh_config(config, tokenizer)
 }
 
 struct Run {
@@ -144,7 +161,8 @@ struct Run {
     trainer: Pretrainer,
     stream: InstanceStream,
     corpus: Corpus,
-    eval_batches: Vec<PretrainBatch>,
+    recipe: Recipe,
+    held_out: Option<HeldOut>,
     total_steps: u64,
     log: std::fs::File,
     history: Vec<(u64, StepMetrics, bool)>,
@@ -156,19 +174,7 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
 }
 
 async fn run_in(args: PretrainArgs) -> Result<()> {
-    if args.seq_len % 4 != 0 || args.seq_len < 8 {
-        return Err(Error(format!(
-            "--seq-len {}: must be a multiple of 4 and at least 8",
-            args.seq_len
-        )));
-    }
-    if args.max_predictions > args.seq_len {
-        return Err(Error(format!(
-            "--max-predictions {}: must be at most --seq-len ({})",
-            args.max_predictions, args.seq_len
-        )));
-    }
-    run_dir::check_optimizer_flags(args.lr, args.weight_decay, None)?;
+    args.recipe().check(flag)?;
     let out = args.out.clone();
     let resume = match args.resume {
         true => Some(run_dir::checkpoint_to_resume(&out)?),
@@ -180,31 +186,27 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
     // The model: a checkpoint to resume, a directory to continue, or a fresh initialisation.
     let (bert, state) = match (&resume, &args.model, &args.config) {
         (Some((_, dir)), _, _) => {
-            let bert =
-                Bert::load(gpu.clone(), &read_model_dir(dir)?).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
-            let bytes =
-                std::fs::read(dir.join("trainer_state.json")).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+            let bert = Bert::load(gpu.clone(), &read_model_dir(dir)?).context(dir.display())?;
+            let bytes = std::fs::read(dir.join("trainer_state.json")).context(dir.display())?;
             let state: TrainerState =
-                serde_json::from_slice(&bytes).map_err(|e| Error(format!("trainer_state.json: {e}")))?;
+                serde_json::from_slice(&bytes).map_err(|e| Error::new(format!("trainer_state.json: {e}")))?;
             (bert, Some(state))
         }
         (None, Some(dir), _) => (
-            Bert::load(gpu.clone(), &read_model_dir(dir)?).map_err(|e| Error(format!("{}: {e}", dir.display())))?,
+            Bert::load(gpu.clone(), &read_model_dir(dir)?).context(dir.display())?,
             None,
         ),
         (None, None, Some(spec)) => {
             let dir = args.tokenizer.as_ref().unwrap();
             let files = read_tokenizer_dir(dir)?;
-            let tokenizer = files
-                .tokenizer()
-                .map_err(|e| Error(format!("{}: {e}", dir.display())))?;
-            let config = fresh_config(spec, tokenizer.vocab_size(), tokenizer.pad_id())?;
+            let tokenizer = files.tokenizer().context(dir.display())?;
+            let config = fresh_config(spec, &tokenizer)?;
             let w = Weights::from_host(&gpu, &config, weights::init_host(&config, args.seed), "initialisation")?;
             (Bert::from_parts(gpu.clone(), config, w, tokenizer, files), None)
         }
         _ => {
-            return Err(Error(
-                "give --model DIR, or --config PRESET|config.json with --tokenizer DIR".into(),
+            return Err(Error::new(
+                "give --model DIR, or --config PRESET|config.json with --tokenizer DIR",
             ))
         }
     };
@@ -220,51 +222,24 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
         args.short_seq_prob = s.stream.options.pretraining.short_seq_prob;
         args.whole_word_masking = s.stream.options.pretraining.whole_word_masking;
     }
-    let pretraining = PretrainingOptions {
-        max_seq_length: args.seq_len,
-        max_predictions_per_seq: args.max_predictions,
-        short_seq_prob: args.short_seq_prob,
-        whole_word_masking: args.whole_word_masking,
-        ..Default::default()
-    };
-    let stream_options = StreamOptions {
-        pretraining: pretraining.clone(),
-        seed: args.seed,
-        ..Default::default()
-    };
+    let recipe = args.recipe();
     // The model and batch shape fit the adapter (checked before the corpus is read), after which the hint
     // about what to lower applies to the activations only.
     bert.gpu.set_limit_hint("--batch-size or --seq-len");
     bert_wgpu::model::check_fits(&bert.gpu, &bert.config, args.batch_size, args.seq_len)?;
-    let mut corpus = Corpus::new(args.corpus.clone(), &bert.tokenizer, args.holdout_every)?;
+    let mut corpus = Corpus::files(args.corpus.clone(), &bert.tokenizer, args.holdout_every)?;
 
     // Steps: given, or counted from one pass over the corpus (which also collects the held-out documents).
-    let batch_tokens = args.batch_size * args.accumulation;
     let total_steps = match (args.steps, &state) {
         (_, Some(s)) => args.steps.unwrap_or(s.optimizer.total_steps),
-        (Some(s), None) => s,
-        (None, None) => {
-            let mut counter = InstanceStream::new(vocab.clone(), stream_options.clone())?;
-            let mut instances = 0u64;
-            while counter.epoch() == 0 {
-                if corpus.next_instance(&mut counter)?.is_none() {
-                    break;
-                }
-                instances += 1;
-            }
-            corpus = Corpus::new(args.corpus.clone(), &bert.tokenizer, args.holdout_every)?;
-            let epochs = args.epochs.unwrap_or(1);
-            eprintln!("one pass over the corpus gives {instances} instances");
-            (instances * epochs).div_ceil(batch_tokens as u64).max(1)
+        _ if recipe.needs_instance_count() => {
+            let pass = corpus.count_pass(&vocab, &recipe.stream())?;
+            eprintln!("one pass over the corpus gives {} instances", pass.instances);
+            recipe.total_steps(pass.instances)
         }
+        _ => recipe.total_steps(0),
     };
-    let variant = match args.optimizer {
-        OptimizerArg::Torch => Variant::Torch,
-        OptimizerArg::Google => Variant::Google,
-    };
-    let warmup = args.warmup.unwrap_or(total_steps / 100);
-    let mut opt = OptimizerConfig::new(variant, args.lr, warmup, total_steps);
-    opt.weight_decay = args.weight_decay;
+    let mut opt = recipe.optimizer(total_steps);
     let stream = match &state {
         Some(s) => {
             opt = OptimizerConfig {
@@ -273,7 +248,7 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
             };
             InstanceStream::resume(vocab.clone(), s.stream.clone())?
         }
-        None => InstanceStream::new(vocab.clone(), stream_options)?,
+        None => InstanceStream::new(vocab.clone(), recipe.stream())?,
     };
     let mut trainer = Pretrainer::new(
         bert,
@@ -292,11 +267,8 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
     super::tuning::prepare(&trainer.bert.gpu, &shapes).await?;
     trainer.seed = args.seed;
     if let (Some(s), Some((_, dir))) = (&state, &resume) {
-        let bytes =
-            std::fs::read(dir.join("optimizer.safetensors")).map_err(|e| Error(format!("{}: {e}", dir.display())))?;
-        trainer
-            .load_optimizer_state(&bytes, s.step)
-            .map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+        let bytes = std::fs::read(dir.join("optimizer.safetensors")).context(dir.display())?;
+        trainer.load_optimizer_state(&bytes, s.step).context(dir.display())?;
         eprintln!("resuming from {} at step {}", dir.display(), s.step);
     }
     // The log continues from the checkpoint: lines of an interrupted run past it are dropped.
@@ -306,12 +278,13 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
         trainer,
         stream,
         corpus,
-        eval_batches: Vec::new(),
+        recipe,
+        held_out: None,
         total_steps,
         log,
         history: read_history(&kept),
     };
-    run.train(&vocab, &pretraining).await
+    run.train(&vocab).await
 }
 
 fn read_tokenizer_dir(dir: &Path) -> Result<ModelFiles> {
@@ -324,7 +297,7 @@ fn read_tokenizer_dir(dir: &Path) -> Result<ModelFiles> {
         ..Default::default()
     };
     if files.tokenizer_json.is_none() && files.vocab_txt.is_none() {
-        return Err(Error(format!("{}: no tokenizer.json or vocab.txt", dir.display())));
+        return Err(Error::new(format!("{}: no tokenizer.json or vocab.txt", dir.display())));
     }
     Ok(files)
 }
@@ -348,7 +321,7 @@ fn read_history(kept: &[serde_json::Value]) -> Vec<(u64, StepMetrics, bool)> {
 }
 
 impl Run {
-    async fn train(&mut self, vocab: &MaskingVocab, pretraining: &PretrainingOptions) -> Result<()> {
+    async fn train(&mut self, vocab: &MaskingVocab) -> Result<()> {
         let interrupted = Arc::new(AtomicBool::new(false));
         let flag = interrupted.clone();
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
@@ -364,13 +337,12 @@ impl Run {
         while self.trainer.step < self.total_steps {
             instances.clear();
             while instances.len() < self.args.batch_size {
-                match self.corpus.next_instance(&mut self.stream)? {
-                    Some(i) => instances.push(i),
-                    None => return Err(Error("the corpus gives no training instance".into())),
-                }
+                instances.push(self.corpus.next_instance(&mut self.stream)?);
             }
-            if self.eval_batches.is_empty() && !self.corpus.eval_documents.is_empty() {
-                self.eval_batches = self.make_eval_batches(vocab, pretraining)?;
+            // Made once the first held-out documents are read (all of them when the pass was counted).
+            if self.held_out.is_none() && !self.corpus.held_out.is_empty() {
+                let pad = self.trainer.bert.tokenizer.pad_id();
+                self.held_out = Some(self.recipe.held_out(&self.corpus.held_out, vocab, pad)?);
             }
             let batch = batch_instances_padded(&instances, self.trainer.bert.tokenizer.pad_id(), self.args.seq_len)?;
             tokens += instances.iter().map(|i| i.len()).sum::<usize>();
@@ -390,7 +362,7 @@ impl Run {
                 .trainer
                 .step(&batch, read)
                 .await
-                .map_err(|e| Error(format!("{e}; {}", run_dir::what_is_kept(&self.args.out))))?;
+                .map_err(|e| Error::of(e.kind, format!("{e}; {}", run_dir::what_is_kept(&self.args.out))))?;
             if self.trainer.micro != 0 {
                 continue;
             }
@@ -407,8 +379,8 @@ impl Run {
                 }
             }
             let last = step == self.total_steps;
-            if (step % self.args.eval_every == 0 || last) && !self.eval_batches.is_empty() {
-                let e = self.evaluate().await?;
+            if let (true, Some(held_out)) = (step % self.args.eval_every == 0 || last, &self.held_out) {
+                let e = held_out.evaluate(&self.trainer).await?;
                 bar.println(format!(
                     "step {step}: held-out loss {:.4} mlm_acc {:.4} nsp_acc {:.4}",
                     e.loss, e.mlm_accuracy, e.nsp_accuracy
@@ -421,48 +393,11 @@ impl Run {
             }
             if stop {
                 bar.abandon_with_message(format!("interrupted: checkpoint-{step} saved"));
-                return Err(Error(format!("interrupted at step {step}; resume with --resume")));
+                return Err(Error::new(format!("interrupted at step {step}; resume with --resume")));
             }
         }
         bar.finish();
         self.save_final().await
-    }
-
-    /// Fixed held-out instances (one masking, seeded), in batches.
-    fn make_eval_batches(&self, vocab: &MaskingVocab, pretraining: &PretrainingOptions) -> Result<Vec<PretrainBatch>> {
-        let mut rng = Rng::new(self.args.seed ^ 0x5eed_e7a1);
-        let instances = create_training_instances(&self.corpus.eval_documents, vocab, pretraining, &mut rng)?;
-        let pad = self.trainer.bert.tokenizer.pad_id();
-        instances
-            .chunks(self.args.batch_size)
-            .take(64)
-            .map(|chunk| batch_instances_padded(chunk, pad, self.args.seq_len))
-            .collect()
-    }
-
-    /// Means over the held-out batches, weighted by masked tokens (MLM) and sequences (NSP).
-    async fn evaluate(&self) -> Result<StepMetrics> {
-        let (mut mlm, mut mlm_acc, mut nsp, mut nsp_acc, mut rows, mut seqs) = (0.0, 0.0, 0.0, 0.0, 0usize, 0usize);
-        for b in &self.eval_batches {
-            let m = self.trainer.evaluate(b).await?;
-            let (r, s) = (b.mlm_rows.len(), b.batch.batch);
-            mlm += m.mlm_loss * r as f64;
-            mlm_acc += m.mlm_accuracy * r as f64;
-            nsp += m.nsp_loss * s as f64;
-            nsp_acc += m.nsp_accuracy * s as f64;
-            rows += r;
-            seqs += s;
-        }
-        let (r, s) = (rows.max(1) as f64, seqs.max(1) as f64);
-        Ok(StepMetrics {
-            loss: mlm / r + nsp / s,
-            mlm_loss: mlm / r,
-            nsp_loss: nsp / s,
-            mlm_accuracy: mlm_acc / r,
-            nsp_accuracy: nsp_acc / s,
-            masked_tokens: rows,
-            ..Default::default()
-        })
     }
 
     fn log_line(&mut self, step: u64, m: &StepMetrics, split: &str, rate: Option<f64>) -> Result<()> {
@@ -473,7 +408,7 @@ impl Run {
         if let Some(r) = rate {
             v["tokens_per_second"] = r.into();
         }
-        writeln!(self.log, "{v}").map_err(|e| Error(format!("metrics.jsonl: {e}")))?;
+        writeln!(self.log, "{v}").map_err(|e| Error::new(format!("metrics.jsonl: {e}")))?;
         self.history.push((step, m.clone(), split == "eval"));
         Ok(())
     }
@@ -543,7 +478,7 @@ impl Run {
         let files = self.model_files(false).await?;
         let optimizer = self.trainer.optimizer_state().await?;
         let state = serde_json::to_vec_pretty(&self.trainer_state()).unwrap();
-        let mut list = model_files_list(&files);
+        let mut list = files.named();
         list.push(("optimizer.safetensors", &optimizer));
         list.push(("trainer_state.json", &state));
         let dir = self.args.out.join(format!("checkpoint-{}", self.trainer.step));
@@ -556,7 +491,7 @@ impl Run {
     /// The final model in the output directory itself, each file written atomically.
     async fn save_final(&self) -> Result<()> {
         let files = self.model_files(true).await?;
-        for (name, bytes) in model_files_list(&files) {
+        for (name, bytes) in files.named() {
             write_atomic(&self.args.out.join(name), bytes)?;
         }
         write_atomic(&self.args.out.join("loss.svg"), self.curve_svg().as_bytes())?;

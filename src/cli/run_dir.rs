@@ -8,6 +8,7 @@ use bert_wgpu::train::optimizer::OptimizerConfig;
 use bert_wgpu::{Error, Result};
 
 use super::model_dir::{read_model_dir, write_atomic};
+use bert_wgpu::error::Context;
 
 /// The optimizer flags of a command line (`--lr`, `--weight-decay`, fine-tuning's `--clip`, 0 for none),
 /// checked against their domains before the output directory is touched; the error names the flag.
@@ -52,7 +53,7 @@ fn checkpoints(out: &Path) -> Vec<(u64, PathBuf)> {
 /// [`open_log`], once everything else has been checked. The run's lock file does not count as content.
 pub fn prepare(out: &Path, overwrite: bool, resume: bool) -> Result<()> {
     if !content(out).is_empty() && !overwrite && !resume {
-        return Err(Error(format!(
+        return Err(Error::new(format!(
             "{}: exists and is not empty (use --overwrite or --resume)",
             out.display()
         )));
@@ -80,7 +81,7 @@ fn remove_content(out: &Path) -> Result<()> {
         } else {
             std::fs::remove_file(&path)
         };
-        removed.map_err(|e| Error(format!("{}: {e}", path.display())))?;
+        removed.context(path.display())?;
     }
     Ok(())
 }
@@ -111,7 +112,7 @@ pub fn checkpoint_to_resume(out: &Path) -> Result<(u64, PathBuf)> {
     for fault in faults.iter().skip(1) {
         eprintln!("warning: {fault}");
     }
-    Err(Error(match faults.first() {
+    Err(Error::new(match faults.first() {
         Some(fault) => format!(
             "--resume: no intact checkpoint in {}; the newest: {fault}",
             out.display()
@@ -125,16 +126,16 @@ pub fn checkpoint_to_resume(out: &Path) -> Result<(u64, PathBuf)> {
 
 /// Reads every file of a checkpoint and parses it on the host; the error names the file.
 fn check_checkpoint(dir: &Path) -> Result<()> {
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| Error(format!("{name}: {e}")));
-    BertConfig::from_json(&read("config.json")?).map_err(|e| Error(format!("config.json: {e}")))?;
+    let read = |name: &str| std::fs::read(dir.join(name)).context(name);
+    BertConfig::from_json(&read("config.json")?).map_err(|e| Error::new(format!("config.json: {e}")))?;
     read_model_dir(dir)?.tokenizer()?;
     for name in ["model.safetensors", "optimizer.safetensors"] {
         bert_wgpu::io::load(&read(name)?, name)?;
     }
-    let state: serde_json::Value =
-        serde_json::from_slice(&read("trainer_state.json")?).map_err(|e| Error(format!("trainer_state.json: {e}")))?;
+    let state: serde_json::Value = serde_json::from_slice(&read("trainer_state.json")?)
+        .map_err(|e| Error::new(format!("trainer_state.json: {e}")))?;
     if !state["step"].is_u64() {
-        return Err(Error("trainer_state.json: no step count".into()));
+        return Err(Error::new("trainer_state.json: no step count"));
     }
     Ok(())
 }
@@ -162,7 +163,7 @@ impl Drop for RunLock {
 /// ends, however it ends, so a file left by a killed run is taken over, never an obstacle.
 pub fn lock(out: &Path) -> Result<RunLock> {
     let path = out.join(LOCK_FILE);
-    let err = |e: std::io::Error| Error(format!("{}: {e}", path.display()));
+    let err = |e: std::io::Error| Error::new(format!("{}: {e}", path.display()));
     let mut file = loop {
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -208,7 +209,7 @@ fn in_use(out: &Path, path: &Path, e: std::fs::TryLockError) -> Error {
         std::fs::TryLockError::WouldBlock => {
             let holder = std::fs::read_to_string(path).unwrap_or_default();
             let holder = holder.trim();
-            Error(format!(
+            Error::new(format!(
                 "{}: in use by another run{} (lock file {LOCK_FILE}); wait for it to end or stop it",
                 out.display(),
                 if holder.is_empty() {
@@ -218,7 +219,7 @@ fn in_use(out: &Path, path: &Path, e: std::fs::TryLockError) -> Error {
                 }
             ))
         }
-        std::fs::TryLockError::Error(e) => Error(format!("{}: {e}", path.display())),
+        std::fs::TryLockError::Error(e) => Error::new(format!("{}: {e}", path.display())),
     }
 }
 
@@ -253,7 +254,7 @@ pub async fn locked_run(out: &Path, run: impl std::future::Future<Output = Resul
         .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
         .last();
     let created = created.map(Path::to_path_buf);
-    std::fs::create_dir_all(out).map_err(|e| Error(format!("{}: {e}", out.display())))?;
+    std::fs::create_dir_all(out).context(out.display())?;
     let was_empty = content(out).is_empty();
     let lock = lock(out)?;
     let result = run.await;
@@ -302,6 +303,6 @@ pub fn open_log(out: &Path, overwrite: bool, resumed: Option<u64>) -> Result<(st
         .create(true)
         .append(true)
         .open(&path)
-        .map_err(|e| Error(format!("{}: {e}", path.display())))?;
+        .context(path.display())?;
     Ok((file, kept))
 }

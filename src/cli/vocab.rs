@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use bert_wgpu::error::Context;
 use bert_wgpu::train::data::LossyUtf8;
 use bert_wgpu::vocab::{VocabFiles, VocabOptions, WordPieceBuilder};
 use bert_wgpu::{Error, Result};
@@ -54,12 +55,12 @@ const CHUNK: usize = 1 << 20;
 pub fn run(args: &VocabArgs) -> Result<()> {
     check_out_dir(&args.out, args.overwrite)?;
     for path in &args.corpus {
-        let meta = std::fs::metadata(path).map_err(|e| Error(format!("corpus {}: {e}", path.display())))?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::new(format!("corpus {}: {e}", path.display())))?;
         if !meta.is_file() {
-            return Err(Error(format!("corpus {}: not a file", path.display())));
+            return Err(Error::new(format!("corpus {}: not a file", path.display())));
         }
         if meta.len() == 0 {
-            return Err(Error(format!("corpus {}: the file is empty", path.display())));
+            return Err(Error::new(format!("corpus {}: the file is empty", path.display())));
         }
     }
     let options = VocabOptions {
@@ -79,9 +80,7 @@ pub fn run(args: &VocabArgs) -> Result<()> {
     for path in &args.corpus {
         bytes += read_corpus(path, &mut builder, &mut first_line)?;
     }
-    let files = builder
-        .finish()
-        .map_err(|e| Error(format!("{}: {e}", corpus_names(&args.corpus))))?;
+    let files = builder.finish().context(corpus_names(&args.corpus))?;
     // Load the result back before writing anything: what is written must work.
     let tokenizer = files.tokenizer()?;
     write_files(&args.out, &files)?;
@@ -109,7 +108,7 @@ pub fn run(args: &VocabArgs) -> Result<()> {
         let encoding = tokenizer
             .inner()
             .encode(line.as_str(), false)
-            .map_err(|e| Error(e.to_string()))?;
+            .map_err(|e| Error::new(e.to_string()))?;
         let tokens = encoding.get_tokens();
         let shown: Vec<&str> = tokens.iter().take(40).map(String::as_str).collect();
         let more = if tokens.len() > shown.len() { " …" } else { "" };
@@ -128,11 +127,15 @@ fn corpus_names(paths: &[PathBuf]) -> String {
 fn check_out_dir(out: &Path, overwrite: bool) -> Result<()> {
     match std::fs::metadata(out) {
         Err(_) => Ok(()),
-        Ok(meta) if !meta.is_dir() => Err(Error(format!("--out {}: exists and is not a directory", out.display()))),
+        Ok(meta) if !meta.is_dir() => Err(Error::new(format!(
+            "--out {}: exists and is not a directory",
+            out.display()
+        ))),
         Ok(_) => {
-            let mut entries = std::fs::read_dir(out).map_err(|e| Error(format!("--out {}: {e}", out.display())))?;
+            let mut entries =
+                std::fs::read_dir(out).map_err(|e| Error::new(format!("--out {}: {e}", out.display())))?;
             if entries.next().is_some() && !overwrite {
-                return Err(Error(format!(
+                return Err(Error::new(format!(
                     "--out {}: the directory is not empty (pass --overwrite to replace the tokenizer files in it)",
                     out.display()
                 )));
@@ -145,7 +148,7 @@ fn check_out_dir(out: &Path, overwrite: bool) -> Result<()> {
 /// Streams one file into the builder in chunks; returns its size. Invalid UTF-8 is replaced, with a
 /// warning that names the file.
 fn read_corpus(path: &Path, builder: &mut WordPieceBuilder, first_line: &mut Option<String>) -> Result<u64> {
-    let err = |e: &dyn std::fmt::Display| Error(format!("corpus {}: {e}", path.display()));
+    let err = |e: &dyn std::fmt::Display| Error::new(format!("corpus {}: {e}", path.display()));
     let mut file = File::open(path).map_err(|e| err(&e))?;
     let mut decoder = LossyUtf8::new();
     let mut buf = vec![0u8; CHUNK];
@@ -181,7 +184,7 @@ fn read_corpus(path: &Path, builder: &mut WordPieceBuilder, first_line: &mut Opt
 
 /// Writes each file to a temporary name in the directory, then renames it into place.
 fn write_files(out: &Path, files: &VocabFiles) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| Error(format!("--out {}: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::new(format!("--out {}: {e}", out.display())))?;
     for (name, contents) in files.files() {
         let path = out.join(name);
         let tmp = out.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -193,7 +196,7 @@ fn write_files(out: &Path, files: &VocabFiles) -> Result<()> {
         };
         if let Err(e) = write() {
             let _ = std::fs::remove_file(&tmp);
-            return Err(Error(format!("{}: {e}", path.display())));
+            return Err(Error::new(format!("{}: {e}", path.display())));
         }
     }
     Ok(())

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use wgpu::util::DeviceExt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use matmul_gen::{MatmulKernel, MatmulPlan, CANDIDATES, PORTABLE};
 pub use shaders::Shader;
 
@@ -110,10 +110,13 @@ impl Gpu {
             })
             .await
             .map_err(|e| {
-                Error(format!(
-                    "no usable GPU adapter: {e} (natively install a Vulkan, Metal or DX12 driver, e.g. \
+                Error::of(
+                    ErrorKind::NoAdapter,
+                    format!(
+                        "no usable GPU adapter: {e} (natively install a Vulkan, Metal or DX12 driver, e.g. \
                      `apt-get install mesa-vulkan-drivers libvulkan1`; in a browser enable WebGPU)"
-                ))
+                    ),
+                )
             })?;
         let info = adapter.get_info();
         let offered = adapter.limits();
@@ -148,7 +151,12 @@ impl Gpu {
                 ..Default::default()
             })
             .await
-            .map_err(|e| Error(format!("could not open the GPU device on {}: {e}", info.name)))?;
+            .map_err(|e| {
+                Error::of(
+                    ErrorKind::NoAdapter,
+                    format!("could not open the GPU device on {}: {e}", info.name),
+                )
+            })?;
         // Errors outside an error scope are kept (the first, and a count), not turned into an abort; the next
         // submit reports them.
         let uncaptured = std::sync::Arc::new(std::sync::Mutex::new((None, 0)));
@@ -226,13 +234,13 @@ impl Gpu {
             _ => {
                 let k = MatmulKernel::by_name(name).ok_or_else(|| {
                     let names: Vec<&str> = CANDIDATES.iter().map(|k| k.name).collect();
-                    Error(format!(
+                    Error::new(format!(
                         "unknown kernels `{name}`: use auto or one of {}",
                         names.join(", ")
                     ))
                 })?;
                 if !self.can_run(&k) {
-                    return Err(Error(format!(
+                    return Err(Error::new(format!(
                         "the {name} matmul cannot run on {} (it needs {})",
                         self.info.name,
                         if k.uses_subgroups() {
@@ -345,10 +353,13 @@ impl Gpu {
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size);
         if bytes > max {
-            return Err(Error(format!(
-                "tensor {label}: {bytes} bytes exceeds this adapter's storage binding limit of {max} bytes{}",
-                self.hint()
-            )));
+            return Err(Error::of(
+                ErrorKind::Limits,
+                format!(
+                    "tensor {label}: {bytes} bytes exceeds this adapter's storage binding limit of {max} bytes{}",
+                    self.hint()
+                ),
+            ));
         }
         Ok(())
     }
@@ -379,7 +390,7 @@ impl Gpu {
         {
             if let Ok(text) = std::env::var("BERT_WGPU_MAX_MEMORY") {
                 return parse_bytes(&text).map(|b| Some((b, true))).ok_or_else(|| {
-                    Error(format!(
+                    Error::new(format!(
                         "BERT_WGPU_MAX_MEMORY {text:?}: expected bytes, e.g. 512MiB or 8GiB"
                     ))
                 });
@@ -408,11 +419,14 @@ impl Gpu {
                 true => format!("the BERT_WGPU_MAX_MEMORY cap of {}", size(budget)),
                 false => format!("the {} available to {}", size(budget), self.info.name),
             };
-            return Err(Error(format!(
-                "out of memory: {what} need {}, more than {available}{}",
-                size(held),
-                self.hint()
-            )));
+            return Err(Error::of(
+                ErrorKind::Limits,
+                format!(
+                    "out of memory: {what} need {}, more than {available}{}",
+                    size(held),
+                    self.hint()
+                ),
+            ));
         }
         Ok(())
     }
@@ -429,11 +443,14 @@ impl Gpu {
             String::new()
         };
         let out_of_memory = first.to_lowercase().contains("out of memory");
-        Some(Error(if out_of_memory {
-            format!("out of GPU memory: {first}{more}{}", self.hint())
+        Some(if out_of_memory {
+            Error::of(
+                ErrorKind::Limits,
+                format!("out of GPU memory: {first}{more}{}", self.hint()),
+            )
         } else {
-            format!("GPU error: {first}{more}")
-        }))
+            Error::of(ErrorKind::Gpu, format!("GPU error: {first}{more}"))
+        })
     }
 
     /// A zero-filled f32 tensor.
@@ -457,7 +474,7 @@ impl Gpu {
     pub fn upload(&self, data: &[f32], shape: &[usize], label: &str) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         if data.len() != n {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "tensor {label}: {} values for shape {shape:?}",
                 data.len()
             )));
@@ -674,10 +691,13 @@ impl<'g> Recorder<'g> {
             return Err(e);
         }
         if let Some(e) = oom {
-            return Err(Error(format!("out of GPU memory: {e}{}", self.gpu.hint())));
+            return Err(Error::of(
+                ErrorKind::Limits,
+                format!("out of GPU memory: {e}{}", self.gpu.hint()),
+            ));
         }
         if let Some(e) = validation {
-            return Err(Error(format!("GPU error: {e}")));
+            return Err(Error::of(ErrorKind::Gpu, format!("GPU error: {e}")));
         }
         let mut out = Vec::with_capacity(staging.len());
         for (s, &(_, _, count)) in staging.iter().zip(ranges) {
@@ -710,19 +730,22 @@ async fn read_mapped(device: &wgpu::Device, staging: &wgpu::Buffer, count: usize
         let _ = tx.send(r);
     });
     #[cfg(not(target_arch = "wasm32"))]
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error(format!("GPU device lost while waiting for results: {e}")))?;
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| {
+        Error::of(
+            ErrorKind::Gpu,
+            format!("GPU device lost while waiting for results: {e}"),
+        )
+    })?;
     #[cfg(target_arch = "wasm32")]
     let _ = device;
     rx.await
-        .map_err(|_| Error("GPU readback was cancelled".into()))?
-        .map_err(|e| Error(format!("GPU readback failed: {e}")))?;
+        .map_err(|_| Error::of(ErrorKind::Gpu, "GPU readback was cancelled"))?
+        .map_err(|e| Error::of(ErrorKind::Gpu, format!("GPU readback failed: {e}")))?;
     let data = {
         let view = staging
             .slice(..)
             .get_mapped_range()
-            .map_err(|e| Error(format!("GPU readback failed: {e}")))?;
+            .map_err(|e| Error::of(ErrorKind::Gpu, format!("GPU readback failed: {e}")))?;
         bytemuck::cast_slice::<u8, f32>(&view[..count * 4]).to_vec()
     };
     staging.unmap();

@@ -28,59 +28,76 @@ pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl")
 /// Deterministic workgroup reductions for the cross-entropy and AdamW kernels.
 pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 
+/// Every WGSL file: its shader, its name under `shaders/` and its text. The one place a new file is listed.
+const FILES: [(Shader, &str, &str); 11] = [
+    (
+        Shader::Attention,
+        "attention.wgsl",
+        include_str!("../../shaders/attention.wgsl"),
+    ),
+    (
+        Shader::Layernorm,
+        "layernorm.wgsl",
+        include_str!("../../shaders/layernorm.wgsl"),
+    ),
+    (Shader::Gelu, "gelu.wgsl", include_str!("../../shaders/gelu.wgsl")),
+    (
+        Shader::Embedding,
+        "embedding.wgsl",
+        include_str!("../../shaders/embedding.wgsl"),
+    ),
+    (Shader::Gather, "gather.wgsl", include_str!("../../shaders/gather.wgsl")),
+    (
+        Shader::CrossEntropy,
+        "cross_entropy.wgsl",
+        include_str!("../../shaders/cross_entropy.wgsl"),
+    ),
+    (Shader::Adamw, "adamw.wgsl", include_str!("../../shaders/adamw.wgsl")),
+    (
+        Shader::Dropout,
+        "dropout.wgsl",
+        include_str!("../../shaders/dropout.wgsl"),
+    ),
+    (Shader::Span, "span.wgsl", include_str!("../../shaders/span.wgsl")),
+    (Shader::Mse, "mse.wgsl", include_str!("../../shaders/mse.wgsl")),
+    (
+        Shader::SumRows,
+        "sum_rows.wgsl",
+        include_str!("../../shaders/sum_rows.wgsl"),
+    ),
+];
+
 impl Shader {
-    /// Every shader: the files and each matmul candidate.
+    /// Every shader: each matmul candidate, then the files.
     pub fn all() -> Vec<Shader> {
-        let files = [
-            Shader::Attention,
-            Shader::Layernorm,
-            Shader::Gelu,
-            Shader::Embedding,
-            Shader::Gather,
-            Shader::CrossEntropy,
-            Shader::Adamw,
-            Shader::Dropout,
-            Shader::Span,
-            Shader::Mse,
-            Shader::SumRows,
-        ];
-        CANDIDATES.iter().map(|&k| Shader::Matmul(k)).chain(files).collect()
+        CANDIDATES
+            .iter()
+            .map(|&k| Shader::Matmul(k))
+            .chain(FILES.iter().map(|f| f.0))
+            .collect()
+    }
+
+    fn file(self) -> &'static (Shader, &'static str, &'static str) {
+        FILES
+            .iter()
+            .find(|f| f.0 == self)
+            .expect("every shader but the generated matmuls has a row in FILES")
     }
 
     /// The file's name, or for a generated matmul the candidate's name.
     pub fn file_name(self) -> &'static str {
         match self {
             Shader::Matmul(k) => k.name,
-            Shader::Attention => "attention.wgsl",
-            Shader::Layernorm => "layernorm.wgsl",
-            Shader::Gelu => "gelu.wgsl",
-            Shader::Embedding => "embedding.wgsl",
-            Shader::Gather => "gather.wgsl",
-            Shader::CrossEntropy => "cross_entropy.wgsl",
-            Shader::Adamw => "adamw.wgsl",
-            Shader::Dropout => "dropout.wgsl",
-            Shader::Span => "span.wgsl",
-            Shader::Mse => "mse.wgsl",
-            Shader::SumRows => "sum_rows.wgsl",
+            _ => self.file().1,
         }
     }
 
     /// The file's own text, without `common.wgsl`.
     pub fn body(self) -> Cow<'static, str> {
-        Cow::Borrowed(match self {
-            Shader::Matmul(k) => return Cow::Owned(k.source()),
-            Shader::Attention => include_str!("../../shaders/attention.wgsl"),
-            Shader::Layernorm => include_str!("../../shaders/layernorm.wgsl"),
-            Shader::Gelu => include_str!("../../shaders/gelu.wgsl"),
-            Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
-            Shader::Gather => include_str!("../../shaders/gather.wgsl"),
-            Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
-            Shader::Adamw => include_str!("../../shaders/adamw.wgsl"),
-            Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
-            Shader::Span => include_str!("../../shaders/span.wgsl"),
-            Shader::Mse => include_str!("../../shaders/mse.wgsl"),
-            Shader::SumRows => include_str!("../../shaders/sum_rows.wgsl"),
-        })
+        match self {
+            Shader::Matmul(k) => Cow::Owned(k.source()),
+            _ => Cow::Borrowed(self.file().2),
+        }
     }
 
     /// Whether the file uses subgroup operations (and so needs `Features::SUBGROUP`).

@@ -38,27 +38,45 @@ impl ModelFiles {
 
     /// Collects a model directory from (file name, bytes) pairs; other names are ignored.
     /// config.json and model.safetensors are required.
-    pub fn from_named(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Result<Self> {
-        let (mut config, mut weights) = (None, None);
-        let mut out = ModelFiles::default();
+    pub fn from_named<N: AsRef<str>>(files: impl IntoIterator<Item = (N, Vec<u8>)>) -> Result<Self> {
+        let mut slots: [Option<Vec<u8>>; 6] = Default::default();
         for (name, bytes) in files {
-            match name.as_str() {
-                "config.json" => config = Some(bytes),
-                "model.safetensors" => weights = Some(bytes),
-                "tokenizer.json" => out.tokenizer_json = Some(bytes),
-                "vocab.txt" => out.vocab_txt = Some(bytes),
-                "tokenizer_config.json" => out.tokenizer_config = Some(bytes),
-                "special_tokens_map.json" => out.special_tokens_map = Some(bytes),
-                _ => {}
+            if let Some(i) = Self::FILE_NAMES.iter().position(|n| *n == name.as_ref()) {
+                slots[i] = Some(bytes);
             }
         }
+        let [config, weights, tokenizer_json, vocab_txt, tokenizer_config, special_tokens_map] = slots;
         let Some(config) = config else {
-            bail!("model directory has no config.json")
+            bail!("model directory has no {}", Self::FILE_NAMES[0])
         };
         let Some(weights) = weights else {
-            bail!("model directory has no model.safetensors")
+            bail!("model directory has no {}", Self::FILE_NAMES[1])
         };
-        Ok(ModelFiles { config, weights, ..out })
+        Ok(ModelFiles {
+            config,
+            weights,
+            tokenizer_json,
+            vocab_txt,
+            tokenizer_config,
+            special_tokens_map,
+        })
+    }
+
+    /// (file name, bytes) of every file present, in the order of [`Self::FILE_NAMES`].
+    pub fn named(&self) -> Vec<(&'static str, &[u8])> {
+        let slots = [
+            Some(&self.config),
+            Some(&self.weights),
+            self.tokenizer_json.as_ref(),
+            self.vocab_txt.as_ref(),
+            self.tokenizer_config.as_ref(),
+            self.special_tokens_map.as_ref(),
+        ];
+        Self::FILE_NAMES
+            .into_iter()
+            .zip(slots)
+            .filter_map(|(name, b)| Some((name, b?.as_slice())))
+            .collect()
     }
 
     /// The directory's tokenizer: tokenizer.json, else vocab.txt (see [`BertTokenizer::from_files`]).

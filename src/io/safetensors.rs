@@ -191,7 +191,7 @@ fn parse<'a>(bytes: &'a [u8], file: &str) -> Result<Vec<Entry<'a>>> {
         let n_bytes = (info.shape.iter())
             .try_fold(1usize, |n, &d| n.checked_mul(d))
             .and_then(|n| n.checked_mul(dtype.size()))
-            .ok_or_else(|| Error(format!("{file}: tensor {name}: shape {:?} is too large", info.shape)))?;
+            .ok_or_else(|| Error::new(format!("{file}: tensor {name}: shape {:?} is too large", info.shape)))?;
         if end < start || end - start != n_bytes {
             bail!(
                 "{file}: truncated or corrupt: tensor {name}: data offsets [{start}, {end}] do not hold \
@@ -313,11 +313,12 @@ fn to_i64(dtype: Dtype, bytes: &[u8]) -> Vec<i64> {
 /// [`dtypes`] tells which they are. A NaN or infinite value is an error naming the tensor and its index.
 /// `file_name` only labels errors.
 pub fn load(bytes: &[u8], file_name: &str) -> Result<Vec<(String, HostTensor)>> {
-    parse(bytes, file_name)?
+    parse(bytes, file_name)
+        .map_err(Error::in_file)?
         .into_iter()
         .filter(|e| e.dtype.is_float())
         .map(|e| {
-            let data = finite_f32(&e, file_name)?;
+            let data = finite_f32(&e, file_name).map_err(Error::in_file)?;
             Ok((e.name, HostTensor { data, shape: e.shape }))
         })
         .collect()
@@ -325,7 +326,8 @@ pub fn load(bytes: &[u8], file_name: &str) -> Result<Vec<(String, HostTensor)>> 
 
 /// The integer tensors of a safetensors file (I64, I32), as i64, in file order.
 pub fn load_ints(bytes: &[u8], file_name: &str) -> Result<Vec<(String, IntTensor)>> {
-    Ok(parse(bytes, file_name)?
+    Ok(parse(bytes, file_name)
+        .map_err(Error::in_file)?
         .into_iter()
         .filter(|e| !e.dtype.is_float())
         .map(|e| {
@@ -356,13 +358,13 @@ pub fn missing_float(bytes: &[u8], file_name: &str, name: &str) -> Error {
         .and_then(|d| d.into_iter().find(|(n, _)| n == name));
     match dtype {
         Some((_, dtype)) => wrong_dtype(file_name, name, dtype),
-        None => Error(format!("{file_name}: missing tensor {name}")),
+        None => Error::new(format!("{file_name}: missing tensor {name}")),
     }
 }
 
 /// The error for a tensor stored as integers where weights are needed.
 pub fn wrong_dtype(file_name: &str, name: &str, dtype: &str) -> Error {
-    Error(format!(
+    Error::new(format!(
         "{file_name}: tensor {name} has dtype {dtype}, but a floating-point dtype (F32, F16, BF16 or F64) \
          is needed"
     ))

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ops::Act;
 
 fn default_act() -> String {
@@ -68,8 +68,9 @@ fn default_model_type() -> String {
 impl BertConfig {
     /// Parses and checks `config.json`; errors name the field.
     pub fn from_json(bytes: &[u8]) -> Result<BertConfig> {
-        let c: BertConfig = serde_json::from_slice(bytes).map_err(|e| Error(format!("config.json: {e}")))?;
-        c.validate()?;
+        let c: BertConfig =
+            serde_json::from_slice(bytes).map_err(|e| Error::of(ErrorKind::BadFile, format!("config.json: {e}")))?;
+        c.validate().map_err(Error::in_file)?;
         Ok(c)
     }
 
@@ -78,7 +79,7 @@ impl BertConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let field = |name: &str, msg: String| Err(Error(format!("config.json: {name}: {msg}")));
+        let field = |name: &str, msg: String| Err(Error::new(format!("config.json: {name}: {msg}")));
         for (name, v) in [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),

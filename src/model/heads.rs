@@ -51,12 +51,12 @@ impl Bert {
     /// repeat row 0 and are ignored by the loss). Only these rows are projected onto the vocabulary.
     pub fn record_mlm_into(&self, rec: &mut Recorder, ws: &Workspace, acts: &MlmActs, positions: &[u32]) -> Result<()> {
         let Some(head) = &self.weights.mlm else {
-            return Err(Error(
-                "this model has no masked-language-model head (cls.predictions.*)".into(),
+            return Err(Error::new(
+                "this model has no masked-language-model head (cls.predictions.*)",
             ));
         };
         if positions.len() > acts.rows {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "{} masked positions exceed the MLM capacity of {}",
                 positions.len(),
                 acts.rows

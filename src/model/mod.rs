@@ -14,7 +14,7 @@ use std::rc::Rc;
 pub use config::BertConfig;
 pub use weights::Weights;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::io::ModelFiles;
 use crate::ops::attention::{self, Shape};
@@ -352,13 +352,17 @@ impl Bert {
             files.tokenizer_json.as_deref(),
             files.vocab_txt.as_deref(),
             files.tokenizer_config.as_deref(),
-        )?;
+        )
+        .map_err(Error::in_file)?;
         if tokenizer.vocab_size() > config.vocab_size {
-            return Err(Error(format!(
-                "tokenizer has {} tokens but config.json vocab_size is {}",
-                tokenizer.vocab_size(),
-                config.vocab_size
-            )));
+            return Err(Error::of(
+                ErrorKind::BadFile,
+                format!(
+                    "tokenizer has {} tokens but config.json vocab_size is {}",
+                    tokenizer.vocab_size(),
+                    config.vocab_size
+                ),
+            ));
         }
         let weights = Weights::from_safetensors(&gpu, &config, &files.weights, "model.safetensors")?;
         let tokenizer_files = ModelFiles {
@@ -569,19 +573,19 @@ impl Bert {
         let c = &self.config;
         let longest = batch.lengths.iter().copied().max().unwrap_or(0);
         if longest > c.max_position_embeddings {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "sequence length {longest} exceeds max_position_embeddings {}",
                 c.max_position_embeddings
             )));
         }
         if let Some(&bad) = batch.ids.iter().find(|&&id| id as usize >= c.vocab_size) {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "token id {bad} is outside the vocabulary ({})",
                 c.vocab_size
             )));
         }
         if let Some(&bad) = batch.types.iter().find(|&&ty| ty as usize >= c.type_vocab_size) {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "token type id {bad} is outside type_vocab_size ({})",
                 c.type_vocab_size
             )));
@@ -657,13 +661,16 @@ pub fn check_fits(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize) -> Result
             } else {
                 "the model is too large"
             };
-            return Err(Error(format!(
+            return Err(Error::of(
+                ErrorKind::Limits,
+                format!(
                 "{what} for this adapter: {name} needs {:.1} MiB, but the adapter allows {:.1} MiB per buffer; this \
                  tensor exceeds this adapter's storage binding limit{}",
                 bytes as f64 / 1048576.0,
                 max as f64 / 1048576.0,
                 if activation { gpu.hint() } else { String::new() }
-            )));
+            ),
+            ));
         }
     }
     Ok(())

@@ -10,8 +10,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::ops::{cross_entropy, dropout, matmul, mse, span, Act};
 
-/// Label of a row or token that is not scored (the loss kernels skip labels >= the class count).
-pub const IGNORE: u32 = u32::MAX;
+pub use crate::ops::cross_entropy::IGNORE;
 
 /// What a batch should produce, padded to its (batch, seq).
 #[derive(Clone, Debug, PartialEq)]
@@ -150,7 +149,7 @@ impl Bert {
     /// The fine-tuning head, or an error saying the model has none.
     pub fn task_head(&self) -> Result<&TaskHead> {
         self.weights.task.as_ref().ok_or_else(|| {
-            Error(format!(
+            Error::new(format!(
                 "this model ({}) has no task head (classifier.* or qa_outputs.*): fine-tune it first",
                 self.architecture()
             ))
@@ -240,7 +239,7 @@ impl Bert {
         );
         let scale = 1.0 / b.scored().max(1) as f32;
         match &b.targets {
-            Targets::None => return Err(Error("the backward pass needs targets".into())),
+            Targets::None => return Err(Error::new("the backward pass needs targets")),
             Targets::Values(v) => mse::backward(rec, &acts.logits, &acts.values, v.len(), scale),
             _ => {
                 let (logits, classes) = acts.loss_logits();

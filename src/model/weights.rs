@@ -171,7 +171,7 @@ impl Source {
     fn absent(&self, full: &str) -> Error {
         match self.not_float.get(full) {
             Some(dtype) => safetensors::wrong_dtype(&self.file, full, dtype),
-            None => Error(format!("{}: missing tensor {full}", self.file)),
+            None => Error::new(format!("{}: missing tensor {full}", self.file)),
         }
     }
 
@@ -189,7 +189,7 @@ impl Source {
         let full = self.full_name(name, encoder);
         let t = self.tensors.remove(&full).ok_or_else(|| self.absent(&full))?;
         if t.shape != shape {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "{}: tensor {full} has shape {:?}, expected {shape:?}",
                 self.file, t.shape
             )));
@@ -207,11 +207,12 @@ impl Weights {
     /// stored with an integer dtype is reported as such, not as missing.
     pub fn from_safetensors(gpu: &Gpu, c: &BertConfig, bytes: &[u8], file: &str) -> Result<Weights> {
         let tensors = safetensors::load(bytes, file)?;
-        let dtypes = safetensors::dtypes(bytes, file)?;
+        let dtypes = safetensors::dtypes(bytes, file).map_err(Error::in_file)?;
         let not_float = dtypes
             .into_iter()
             .filter(|(_, d)| !["F32", "F16", "BF16", "F64"].contains(d));
-        Self::from_source(gpu, c, Source::new(tensors, not_float.collect(), file))
+        // Missing or misshapen tensors are the file's fault; GPU and limit errors keep their kind.
+        Self::from_source(gpu, c, Source::new(tensors, not_float.collect(), file)).map_err(Error::in_file)
     }
 
     /// Uploads host tensors by Hugging Face name; `file` names their source in errors.
@@ -481,7 +482,7 @@ fn task_head(gpu: &Gpu, c: &BertConfig, src: &mut Source, has_pooler: bool) -> R
         (_, None) => rows,
     };
     if rows != expected {
-        return Err(Error(format!(
+        return Err(Error::new(format!(
             "{}: {stem}.weight has {rows} rows but config.json's id2label has {expected} labels",
             src.file
         )));

@@ -41,14 +41,17 @@ const UPDATE: Kernel = Kernel {
     ],
 };
 
-/// Which AdamW.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which AdamW (also `OptimizerConfig::variant`, saved in checkpoints as "Torch" or "Google"; the browser's
+/// options spell them "torch" and "google").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AdamVariant {
     /// torch.optim.AdamW (Hugging Face's Trainer): p *= 1 - lr * wd; m, v updated;
     /// p -= lr * mhat / (sqrt(vhat) + eps) with bias-corrected mhat, vhat. Usually eps = 1e-8.
+    #[serde(alias = "torch")]
     Torch,
     /// The original BERT's AdamWeightDecay: no bias correction; p -= lr * (m / (sqrt(v) + eps) + wd * p).
     /// Usually eps = 1e-6.
+    #[serde(alias = "google")]
     Google,
 }
 

@@ -5,6 +5,9 @@
 use super::grid_1d;
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 
+/// The label of a row or token that is not scored (any label >= V is skipped; this one is >= every V).
+pub const IGNORE: u32 = u32::MAX;
+
 const FORWARD: Kernel = Kernel {
     shader: Shader::CrossEntropy,
     entry: "cross_entropy_forward",

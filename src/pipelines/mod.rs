@@ -40,9 +40,9 @@ impl Bert {
         let mask_id = self
             .tokenizer
             .mask_id()
-            .ok_or_else(|| Error("the tokenizer has no [MASK] token".into()))?;
+            .ok_or_else(|| Error::new("the tokenizer has no [MASK] token"))?;
         if top_k == 0 {
-            return Err(Error("top_k must be at least 1".into()));
+            return Err(Error::new("top_k must be at least 1"));
         }
         let (batch, encodings, truncated) = self.encode_batch(texts, None)?;
         let mut rows = Vec::new(); // (text, position) of every mask
@@ -61,7 +61,7 @@ impl Bert {
                     .then(|| self.tokenizer.encode(texts[t], None).ok())
                     .flatten()
                     .and_then(|full| full.ids.iter().position(|&id| id == mask_id));
-                return Err(Error(match first_mask {
+                return Err(Error::new(match first_mask {
                     Some(at) => format!(
                         "text {}: its first [MASK] is token {} of a text cut to the model's \
                          max_position_embeddings ({max}); shorten the text before the [MASK]",

@@ -44,7 +44,7 @@ impl Bert {
     fn expect_head(&self, kind: HeadKind) -> Result<()> {
         let have = self.task_head()?.kind;
         if have != kind {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "this model is a {}; the pipeline needs a {}",
                 have.architecture(),
                 kind.architecture()

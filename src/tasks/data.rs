@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::char_slice;
+use crate::error::Context;
 use crate::{bail, Error, Result};
 
 /// One text (or text pair) with its label, from one row of a dataset file.
@@ -71,7 +72,7 @@ pub struct Answer {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_text_file(path: &Path) -> Result<(String, String)> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error(format!("{name}: {e}")))?;
+    let bytes = std::fs::read(path).context(&name)?;
     let text = decode_text(bytes, &name)?;
     Ok((text, name))
 }
@@ -87,7 +88,7 @@ pub fn decode_text(bytes: Vec<u8>, file: &str) -> Result<String> {
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        Error(format!(
+        Error::new(format!(
             "{file}:{}: not UTF-8 text (byte {at} starts an invalid sequence); expected a UTF-8 text file",
             line_of(e.as_bytes(), at)
         ))
@@ -432,7 +433,7 @@ fn json_token_examples(text: &str, file: &str) -> Result<Vec<TokenExample>> {
             };
             let items = v
                 .as_array()
-                .ok_or_else(|| Error(format!("{file}:{line}: \"{key}\" must be a list")))?;
+                .ok_or_else(|| Error::new(format!("{file}:{line}: \"{key}\" must be a list")))?;
             let strings = items
                 .iter()
                 .map(|t| t.as_str().map(str::to_string))

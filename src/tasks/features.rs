@@ -53,8 +53,8 @@ pub fn text_features(
 ) -> Result<Vec<Feature>> {
     let mut out = Vec::with_capacity(examples.len());
     for (i, e) in examples.iter().enumerate() {
-        let enc =
-            (tok.encode(&e.text, e.text_pair.as_deref())).map_err(|err| Error(format!("{file}:{}: {err}", e.line)))?;
+        let enc = (tok.encode(&e.text, e.text_pair.as_deref()))
+            .map_err(|err| Error::new(format!("{file}:{}: {err}", e.line)))?;
         let (enc, truncated) = tok.truncate(enc, max_len);
         let target = match (&e.label, labels) {
             (None, _) => Target::None,
@@ -94,7 +94,7 @@ pub fn encode_words(tok: &BertTokenizer, words: &[String]) -> Result<Encoding> {
     let enc = tok
         .inner()
         .encode(&words[..], true)
-        .map_err(|e| Error(format!("tokenizer: {e}")))?;
+        .map_err(|e| Error::new(format!("tokenizer: {e}")))?;
     if enc.get_special_tokens_mask().iter().all(|&s| s != 0) {
         bail!("the words give no tokens");
     }
@@ -120,14 +120,14 @@ pub fn token_features(
 ) -> Result<Vec<TokenFeature>> {
     let mut out = Vec::with_capacity(examples.len());
     for (i, e) in examples.iter().enumerate() {
-        let enc = encode_words(tok, &e.tokens).map_err(|err| Error(format!("{file}:{}: {err}", e.line)))?;
+        let enc = encode_words(tok, &e.tokens).map_err(|err| Error::new(format!("{file}:{}: {err}", e.line)))?;
         let (enc, truncated) = tok.truncate(enc, max_len);
         let target = match (&e.tags, labels) {
             (Some(tags), Some(map)) => {
                 let ids = (tags.iter().enumerate())
                     .map(|(w, t)| {
                         map.id(t, file, e.word_line(w, file))
-                            .map_err(|err| Error(format!("{err} (the tag of word {} {:?})", w + 1, e.tokens[w])))
+                            .map_err(|err| Error::new(format!("{err} (the tag of word {} {:?})", w + 1, e.tokens[w])))
                     })
                     .collect::<Result<Vec<u32>>>()?;
                 let firsts = first_pieces(&enc.word_ids);
@@ -202,8 +202,8 @@ pub fn qa_features(
 ) -> Result<Vec<QaFeature>> {
     let mut out = Vec::new();
     for (i, e) in examples.iter().enumerate() {
-        let enc =
-            (tok.encode(&e.question, Some(&e.context))).map_err(|err| Error(format!("question {}: {err}", e.id)))?;
+        let enc = (tok.encode(&e.question, Some(&e.context)))
+            .map_err(|err| Error::new(format!("question {}: {err}", e.id)))?;
         let part = |type_id: u32| -> Vec<usize> {
             (0..enc.len())
                 .filter(|&t| !enc.special[t] && enc.type_ids[t] == type_id)

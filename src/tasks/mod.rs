@@ -113,7 +113,7 @@ impl LabelMap {
     pub fn id(&self, name: &str, file: &str, line: usize) -> Result<u32> {
         match self.names.iter().position(|n| n == name) {
             Some(i) => Ok(i as u32),
-            None => Err(Error(format!(
+            None => Err(Error::new(format!(
                 "{file}:{line}: unknown label {name:?}; the model's labels are {}",
                 self.names.join(", ")
             ))),

@@ -59,7 +59,7 @@ impl Optimizer {
                     .remove(&key)
                     .ok_or_else(|| safetensors::missing_float(bytes, file, &key))?;
                 if host.shape != t.shape {
-                    return Err(Error(format!(
+                    return Err(Error::new(format!(
                         "{file}: tensor {key} has shape {:?}, expected {:?}",
                         host.shape, t.shape
                     )));
@@ -75,7 +75,7 @@ impl Pretrainer {
     /// The optimizer state (see [`Optimizer::state_bytes`]), between updates only.
     pub async fn optimizer_state(&self) -> Result<Vec<u8>> {
         if self.micro != 0 {
-            return Err(Error("the optimizer state is saved between updates only".into()));
+            return Err(Error::new("the optimizer state is saved between updates only"));
         }
         self.optimizer.state_bytes(&self.bert.gpu).await
     }

@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 
-use super::optimizer::Variant;
 use super::optimizer::{Optimizer, OptimizerConfig};
 use crate::error::{Error, Result};
 use crate::gpu::Recorder;
@@ -12,6 +11,7 @@ use crate::model::backward::BackwardBuffers;
 use crate::model::task::{Targets, TaskActs, TaskBatch};
 use crate::model::weights::HeadKind;
 use crate::model::{Bert, Dropout, Weights};
+use crate::ops::adamw::AdamVariant;
 use crate::ops::dropout::step_seed;
 use crate::rng::Rng;
 use crate::tasks::LabelMap;
@@ -40,7 +40,7 @@ impl Recipe {
     pub fn optimizer(&self, features: usize) -> OptimizerConfig {
         let total = self.steps_per_epoch(features) * self.epochs;
         let warmup = (self.warmup_ratio * total as f64) as u64;
-        let mut opt = OptimizerConfig::new(Variant::Torch, self.lr, warmup, total);
+        let mut opt = OptimizerConfig::new(AdamVariant::Torch, self.lr, warmup, total);
         opt.weight_decay = self.weight_decay;
         // clip 0 means no clipping, which the optimizer spells as an infinite norm.
         opt.max_grad_norm = if self.clip == 0.0 { f64::INFINITY } else { self.clip };
@@ -195,7 +195,7 @@ impl Finetuner {
         let ws = bert.record_forward_with(rec, &b.batch, true, dropout)?;
         bert.record_task_forward(rec, &ws, acts, b, dropout)?;
         if b.targets == Targets::None {
-            return Err(Error("a training batch needs targets".into()));
+            return Err(Error::new("a training batch needs targets"));
         }
         bb.write_indices(&bert.gpu, c, &ws, &b.batch.ids, &b.batch.types, &[])?;
         bert.record_task_backward(rec, &ws, acts, b, bb, &self.grads, dropout)
@@ -214,7 +214,7 @@ impl Finetuner {
         let r = rec.submit_and_read(&reads).await?;
         let (loss, accuracy) = b.summarize(&r[0], &r[1]);
         if !loss.is_finite() {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "the loss is {loss} at optimizer step {}: training diverged",
                 self.step
             )));

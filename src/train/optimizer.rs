@@ -6,19 +6,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::model::Weights;
-use crate::ops::adamw::{self, AdamHyper, AdamVariant};
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Variant {
-    /// torch.optim.AdamW (bias correction, eps 1e-8): the default, as Hugging Face's Trainer.
-    Torch,
-    /// The original BERT's AdamWeightDecay (no bias correction, eps 1e-6).
-    Google,
-}
+pub use crate::ops::adamw::AdamVariant;
+use crate::ops::adamw::{self, AdamHyper};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerConfig {
-    pub variant: Variant,
+    pub variant: AdamVariant,
     /// Peak learning rate.
     pub lr: f64,
     pub warmup_steps: u64,
@@ -34,10 +27,10 @@ pub struct OptimizerConfig {
 
 impl OptimizerConfig {
     /// BERT's defaults for a variant.
-    pub fn new(variant: Variant, lr: f64, warmup_steps: u64, total_steps: u64) -> OptimizerConfig {
+    pub fn new(variant: AdamVariant, lr: f64, warmup_steps: u64, total_steps: u64) -> OptimizerConfig {
         let eps = match variant {
-            Variant::Torch => 1e-8,
-            Variant::Google => 1e-6,
+            AdamVariant::Torch => 1e-8,
+            AdamVariant::Google => 1e-6,
         };
         OptimizerConfig {
             variant,
@@ -55,7 +48,7 @@ impl OptimizerConfig {
     /// Every setting within its domain, or an error naming the first that is not (`lr`, `weight_decay`,
     /// `beta1`, `beta2`, `eps`, `max_grad_norm`, `steps`).
     pub fn check(&self) -> Result<()> {
-        let bad = |name: &str, value: f64, domain: &str| Err(Error(format!("{name} {value}: must be {domain}")));
+        let bad = |name: &str, value: f64, domain: &str| Err(Error::new(format!("{name} {value}: must be {domain}")));
         let finite_positive = |x: f64| x.is_finite() && x > 0.0;
         if !finite_positive(self.lr) {
             return bad("lr", self.lr, "a positive, finite learning rate");
@@ -79,7 +72,7 @@ impl OptimizerConfig {
             );
         }
         if self.total_steps == 0 {
-            return Err(Error("steps 0: a run needs at least one optimizer step".into()));
+            return Err(Error::new("steps 0: a run needs at least one optimizer step"));
         }
         Ok(())
     }
@@ -88,19 +81,19 @@ impl OptimizerConfig {
     /// against their domains before anything is allocated. `spell` turns a field name (`lr`,
     /// `weight_decay`, `max_grad_norm`) into the front door's name for it, which the error starts with.
     pub fn check_options(lr: f64, weight_decay: f64, clip: Option<f64>, spell: impl Fn(&str) -> String) -> Result<()> {
-        let mut c = OptimizerConfig::new(Variant::Torch, lr, 0, 1);
+        let mut c = OptimizerConfig::new(AdamVariant::Torch, lr, 0, 1);
         c.weight_decay = weight_decay;
         c.max_grad_norm = clip.filter(|&c| c != 0.0).unwrap_or(f64::INFINITY);
         c.check().map_err(|e| {
-            let field = e.0.split(' ').next().unwrap_or_default();
-            Error(format!("{}{}", spell(field), &e.0[field.len()..]))
+            let field = e.message.split(' ').next().unwrap_or_default();
+            Error::new(format!("{}{}", spell(field), &e.message[field.len()..]))
         })
     }
 
     /// A step counter read from a checkpoint, checked against this schedule.
     pub fn check_resumed_step(&self, step: u64) -> Result<()> {
         if step > self.total_steps {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "trainer_state.json: step {step} is past the schedule's {} steps (give at least {step} steps to \
                  continue it, or start a new run)",
                 self.total_steps
@@ -158,10 +151,6 @@ impl Optimizer {
             adamw::sumsq(rec, grad, &self.partials, slot);
         }
         adamw::clip_scale(rec, &self.partials, g.len(), c.max_grad_norm as f32, &self.clip);
-        let variant = match c.variant {
-            Variant::Torch => AdamVariant::Torch,
-            Variant::Google => AdamVariant::Google,
-        };
         for i in 0..p.len() {
             let h = AdamHyper {
                 lr: c.lr_at(step) as f32,
@@ -170,7 +159,7 @@ impl Optimizer {
                 eps: c.eps as f32,
                 weight_decay: if decays(&p[i].0) { c.weight_decay as f32 } else { 0.0 },
                 step: (step + 1) as u32,
-                variant,
+                variant: c.variant,
             };
             adamw::update(rec, p[i].1, g[i].1, m[i].1, v[i].1, &self.clip, h);
         }

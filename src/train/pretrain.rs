@@ -9,11 +9,8 @@ use crate::gpu::{Recorder, Tensor};
 use crate::model::backward::BackwardBuffers;
 use crate::model::heads::MlmActs;
 use crate::model::{AttentionMode, Batch, Bert, Dropout, Weights};
-use crate::ops::cross_entropy;
+use crate::ops::cross_entropy::{self, IGNORE};
 use crate::ops::dropout::step_seed;
-
-/// Label of a row that does not count (padding rows and sequences); the loss kernels skip labels >= V.
-const IGNORE: u32 = u32::MAX;
 
 /// What one step measured (means over the scored rows of the batch).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -61,12 +58,12 @@ impl Pretrainer {
         accumulation: usize,
     ) -> Result<Pretrainer> {
         if bert.weights.mlm.is_none() || bert.weights.nsp.is_none() || bert.weights.pooler.is_none() {
-            return Err(Error(
-                "pretraining needs a BertForPreTraining model (MLM and NSP heads)".into(),
+            return Err(Error::new(
+                "pretraining needs a BertForPreTraining model (MLM and NSP heads)",
             ));
         }
         if seq % 4 != 0 || seq > bert.config.max_position_embeddings {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "sequence length {seq} must be a multiple of 4 and at most max_position_embeddings ({})",
                 bert.config.max_position_embeddings
             )));
@@ -110,7 +107,7 @@ impl Pretrainer {
         let (bs, seq) = (self.batch_size, self.seq);
         let src = &b.batch;
         if src.batch > bs || src.lengths.iter().any(|&l| l > seq) || b.mlm_rows.len() > self.mlm.rows {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "batch of {} sequences (longest {}, {} masked) exceeds the trainer's {bs} x {seq} ({} masked)",
                 src.batch,
                 src.lengths.iter().max().unwrap_or(&0),
@@ -252,7 +249,7 @@ impl Pretrainer {
             masked_tokens: rows,
         };
         if !metrics.loss.is_finite() {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "the loss is {} at optimizer step {}: training diverged",
                 metrics.loss, self.step
             )));

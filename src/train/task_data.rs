@@ -91,7 +91,7 @@ impl Examples {
             Examples::Qa(_) => None,
         };
         match unknown {
-            Some((line, label)) => Err(Error(format!(
+            Some((line, label)) => Err(Error::new(format!(
                 "{file}:{line}: label {label:?} does not occur in the training file {train_file}, whose labels are {}",
                 labels.names.join(", ")
             ))),
@@ -152,7 +152,7 @@ impl TaskData {
         training: bool,
     ) -> Result<TaskData> {
         if examples.is_empty() {
-            return Err(Error(format!("{file}: no examples")));
+            return Err(Error::new(format!("{file}: no examples")));
         }
         match &examples {
             Examples::Text(e) => data::check_labelled_texts(e, file, kind == TaskKind::PairCls)?,
@@ -199,7 +199,7 @@ impl TaskData {
             .collect();
         if let Some(&first) = values.first() {
             if values.iter().all(|&v| v == first) {
-                return Err(Error(format!(
+                return Err(Error::new(format!(
                     "{file}: every label is {first} (all {rows} rows); regression needs labels of two values or more"
                 )));
             }
@@ -210,7 +210,7 @@ impl TaskData {
         if labels.iter().any(|&l| l != first) {
             return Ok(());
         }
-        Err(Error(match self.kind {
+        Err(Error::new(match self.kind {
             TaskKind::TokenCls => format!(
                 "{file}: every tag is {first:?} (all {rows} sentences); a token classifier needs tags of two kinds or \
                  more"
@@ -309,7 +309,7 @@ impl TaskData {
 
     /// The task's metrics of `predictions` against the examples' labels.
     pub fn metrics(&self, predictions: &Predictions) -> Result<Metrics> {
-        let missing = || Error(format!("{}: evaluation needs labelled examples", self.file));
+        let missing = || Error::new(format!("{}: evaluation needs labelled examples", self.file));
         Ok(match (&self.examples, predictions) {
             (Examples::Text(_), Predictions::Classes(pred)) => {
                 let gold = self.gold_classes().ok_or_else(missing)?;
@@ -349,7 +349,7 @@ impl TaskData {
                     .collect();
                 Metrics::squad(pred, &gold)
             }
-            _ => return Err(Error("predictions do not match the task".into())),
+            _ => return Err(Error::new("predictions do not match the task")),
         })
     }
 

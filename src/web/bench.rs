@@ -9,10 +9,9 @@ use super::{adapter_info, gpu, js_error, to_js, Code};
 use crate::gpu::Recorder;
 use crate::io::ModelFiles;
 use crate::model::check_fits;
-use crate::model::{weights, Batch, Bert, Weights};
-use crate::rng::Rng;
+use crate::model::{weights, Bert, Weights};
 use crate::train::data::PretrainBatch;
-use crate::train::optimizer::{OptimizerConfig, Variant};
+use crate::train::optimizer::{AdamVariant, OptimizerConfig};
 use crate::train::pretrain::Pretrainer;
 use crate::Error;
 
@@ -45,35 +44,6 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// Random token ids with a [CLS] first, two segments, and `masked` positions per sequence.
-fn synthetic_batch(vocab: usize, batch: usize, seq: usize, masked: usize) -> PretrainBatch {
-    let mut rng = Rng::new(3);
-    let mut b = Batch {
-        batch,
-        seq,
-        ids: (0..batch * seq)
-            .map(|_| 5 + (rng.next_u64() % (vocab as u64 - 5)) as u32)
-            .collect(),
-        types: (0..batch * seq).map(|i| ((i % seq) >= seq / 2) as u32).collect(),
-        mask: vec![1.0; batch * seq],
-        lengths: vec![seq; batch],
-    };
-    for i in 0..batch {
-        b.ids[i * seq] = 2;
-    }
-    let step = (seq - 1) / masked.max(1);
-    let mlm_rows: Vec<u32> = (0..batch)
-        .flat_map(|i| (0..masked).map(move |r| (i * seq + 1 + r * step.max(1)) as u32))
-        .collect();
-    PretrainBatch {
-        mlm_labels: mlm_rows.iter().map(|&r| b.ids[r as usize]).collect(),
-        mlm_rows,
-        nsp_labels: (0..batch as u32).map(|i| i % 2).collect(),
-        mask_kinds: Vec::new(),
-        batch: b,
-    }
-}
-
 /// `{ adapter, preset, batch, seq, forwardMs, forwardTokensPerSecond, trainStepMs, trainTokensPerSecond }`:
 /// best of `reps` after a warm-up call that also builds the pipelines.
 #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
@@ -81,12 +51,12 @@ pub fn bench(options: JsValue) -> js_sys::Promise {
     future_to_promise(async move {
         let o: BenchOptions = super::options(&options, "bench options")?;
         let input = |e: Error| js_error(Code::Input, e);
-        let Some(config) = super::pretrain::preset(&o.preset, 30522) else {
-            return Err(input(Error(format!("bench: unknown preset {:?}", o.preset))));
+        let Some(config) = crate::train::recipe::preset(&o.preset, 30522) else {
+            return Err(input(Error::new(format!("bench: unknown preset {:?}", o.preset))));
         };
         if o.seq % 4 != 0 || o.seq < 8 || o.seq > 512 || o.batch == 0 || o.masked == 0 || o.masked >= o.seq {
-            return Err(input(Error(
-                "bench: seq must be a multiple of 4 in 8..=512, batch and masked at least 1, masked < seq".into(),
+            return Err(input(Error::new(
+                "bench: seq must be a multiple of 4 in 8..=512, batch and masked at least 1, masked < seq",
             )));
         }
         let gpu = gpu().await?;
@@ -99,7 +69,7 @@ pub fn bench(options: JsValue) -> js_sys::Promise {
         let w = Weights::from_host(&gpu, &config, weights::init_host(&config, 0), "random weights")
             .map_err(|e| js_error(Code::Gpu, e))?;
         let bert = Bert::from_parts(gpu.clone(), config.clone(), w, tokenizer, files);
-        let train_batch = synthetic_batch(config.vocab_size, o.batch, o.seq, o.masked);
+        let train_batch = PretrainBatch::synthetic(config.vocab_size, o.batch, o.seq, o.masked);
         let gpu_err = |e: Error| js_error(Code::Gpu, e);
 
         let forward = || async {
@@ -115,7 +85,7 @@ pub fn bench(options: JsValue) -> js_sys::Promise {
             forward_ms = forward_ms.min(forward().await.map_err(gpu_err)?);
         }
 
-        let opt = OptimizerConfig::new(Variant::Torch, 1e-4, 10, 1000);
+        let opt = OptimizerConfig::new(AdamVariant::Torch, 1e-4, 10, 1000);
         let mut trainer = Pretrainer::new(bert, opt, o.batch, o.seq, o.masked, 1).map_err(gpu_err)?;
         trainer.step(&train_batch, true).await.map_err(gpu_err)?;
         let mut train_ms = f64::INFINITY;

@@ -243,17 +243,17 @@ async fn create(
     let input = |e: Error| js_error(Code::Input, e);
     let task = TaskKind::parse(&o.task).map_err(input)?;
     if !matches!(task, TaskKind::SeqCls | TaskKind::PairCls) {
-        return Err(input(Error(format!(
+        return Err(input(Error::new(format!(
             "task {:?}: the browser fine-tunes sequence classification (\"seq-cls\" or \"pair-cls\"); \
              use `bert-wgpu finetune` for token classification and question answering",
             o.task
         ))));
     }
     if o.batch_size == 0 || o.epochs == 0 {
-        return Err(input(Error("batchSize and epochs must be at least 1".into())));
+        return Err(input(Error::new("batchSize and epochs must be at least 1")));
     }
     if !(0.0..=1.0).contains(&o.warmup_ratio) {
-        return Err(input(Error(format!(
+        return Err(input(Error::new(format!(
             "warmupRatio {}: must be between 0 and 1",
             o.warmup_ratio
         ))));
@@ -283,7 +283,7 @@ async fn create(
     let config = BertConfig::from_json(&files.config).map_err(|e| js_error(Code::BadFile, e))?;
     let max_length = o.max_length.unwrap_or(config.max_position_embeddings.min(128));
     if max_length > config.max_position_embeddings || max_length < 8 {
-        return Err(input(Error(format!(
+        return Err(input(Error::new(format!(
             "maxLength {max_length}: must be between 8 and the model's max_position_embeddings ({})",
             config.max_position_embeddings
         ))));
@@ -294,7 +294,7 @@ async fn create(
     let bert = Bert::load(gpu, &files).map_err(|e| js_error(Code::BadFile, e))?;
     if let Some(kind) = bert.weights.task.as_ref().map(|t| t.kind) {
         if kind != HeadKind::Sequence {
-            return Err(input(Error(format!(
+            return Err(input(Error::new(format!(
                 "the model is a {}; fine-tuning {} needs a BertForSequenceClassification or an encoder without a \
                  task head",
                 kind.architecture(),

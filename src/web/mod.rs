@@ -12,7 +12,6 @@
 
 mod bench;
 mod bert;
-mod corpus;
 mod finetune;
 mod pretrain;
 mod tune;
@@ -24,8 +23,9 @@ use js_sys::{Object, Reflect, Uint8Array};
 use serde::Serialize as _;
 use wasm_bindgen::prelude::*;
 
+use crate::error::kind_of;
 use crate::io::ModelFiles;
-use crate::{Error, Gpu};
+use crate::{Error, ErrorKind, Gpu};
 
 pub use bench::bench;
 pub use bert::WebBert;
@@ -128,17 +128,22 @@ pub(crate) async fn gpu() -> Result<Rc<Gpu>, JsValue> {
     Ok(gpu)
 }
 
-/// An `Error` with the message and a `code` property. A lost device wins over whatever else failed, and a
-/// size over the adapter's limits is reported as such.
-pub(crate) fn js_error(code: Code, e: impl std::fmt::Display) -> JsValue {
+/// An `Error` with the message and a `code` property. A lost device wins over whatever else failed; then
+/// the kind of a library [`Error`] decides, and `code` is the call's own guess for input errors and for
+/// errors from outside the library.
+pub(crate) fn js_error<E: std::fmt::Display + 'static>(code: Code, e: E) -> JsValue {
     let mut message = e.to_string();
     let code = if let Some(reason) = device_lost() {
         message = format!("the GPU device was lost ({reason}); load the model again. Underlying error: {message}");
         Code::DeviceLost
-    } else if message.contains("exceeds this adapter") || message.starts_with("out of GPU memory") {
-        Code::Limits
     } else {
-        code
+        match kind_of(&e) {
+            ErrorKind::Input => code,
+            ErrorKind::BadFile => Code::BadFile,
+            ErrorKind::Limits => Code::Limits,
+            ErrorKind::Gpu => Code::Gpu,
+            ErrorKind::NoAdapter => Code::NoWebgpu,
+        }
     };
     let error = js_sys::Error::new(&message);
     let _ = Reflect::set(&error, &"code".into(), &code.as_str().into());
@@ -166,13 +171,13 @@ pub(crate) fn options<T: serde::de::DeserializeOwned + Default>(value: &JsValue,
 
 /// `files[key]` as bytes; `None` when absent, an error when present but not a Uint8Array.
 fn bytes(files: &JsValue, key: &str) -> Result<Option<Vec<u8>>, Error> {
-    let value = Reflect::get(files, &key.into()).map_err(|_| Error(format!("files.{key}: not readable")))?;
+    let value = Reflect::get(files, &key.into()).map_err(|_| Error::new(format!("files.{key}: not readable")))?;
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
     match value.dyn_into::<Uint8Array>() {
         Ok(array) => Ok(Some(array.to_vec())),
-        Err(_) => Err(Error(format!("files.{key}: expected a Uint8Array"))),
+        Err(_) => Err(Error::new(format!("files.{key}: expected a Uint8Array"))),
     }
 }
 
@@ -180,8 +185,8 @@ fn bytes(files: &JsValue, key: &str) -> Result<Option<Vec<u8>>, Error> {
 /// required.
 pub(crate) fn tokenizer_files(files: &JsValue) -> Result<ModelFiles, Error> {
     if !files.is_object() {
-        return Err(Error(
-            "expected an object of Uint8Arrays: { tokenizerJson or vocabTxt, ... }".into(),
+        return Err(Error::new(
+            "expected an object of Uint8Arrays: { tokenizerJson or vocabTxt, ... }",
         ));
     }
     let out = ModelFiles {
@@ -192,7 +197,7 @@ pub(crate) fn tokenizer_files(files: &JsValue) -> Result<ModelFiles, Error> {
         ..Default::default()
     };
     if out.tokenizer_json.is_none() && out.vocab_txt.is_none() {
-        return Err(Error("the model directory has no tokenizer.json or vocab.txt".into()));
+        return Err(Error::new("the model directory has no tokenizer.json or vocab.txt"));
     }
     Ok(out)
 }
@@ -200,12 +205,12 @@ pub(crate) fn tokenizer_files(files: &JsValue) -> Result<ModelFiles, Error> {
 /// A whole model directory: config.json and model.safetensors plus the tokenizer files.
 pub(crate) fn model_files(files: &JsValue) -> Result<ModelFiles, Error> {
     if !files.is_object() {
-        return Err(Error(
-            "Bert.load expects an object of Uint8Arrays: { config, weights, vocabTxt, ... }".into(),
+        return Err(Error::new(
+            "Bert.load expects an object of Uint8Arrays: { config, weights, vocabTxt, ... }",
         ));
     }
     let required = |key: &str, file: &str| -> Result<Vec<u8>, Error> {
-        bytes(files, key)?.ok_or_else(|| Error(format!("{file} is missing (files.{key})")))
+        bytes(files, key)?.ok_or_else(|| Error::new(format!("{file} is missing (files.{key})")))
     };
     let config = required("config", "config.json")?;
     let weights = required("weights", "model.safetensors")?;
@@ -219,17 +224,9 @@ pub(crate) fn model_files(files: &JsValue) -> Result<ModelFiles, Error> {
 /// The files of a model directory as a JS object { "config.json": Uint8Array, ... }.
 pub(crate) fn files_to_js(files: &ModelFiles) -> JsValue {
     let object = Object::new();
-    let put = |name: &str, bytes: &Option<Vec<u8>>| {
-        if let Some(b) = bytes {
-            let _ = Reflect::set(&object, &name.into(), &Uint8Array::from(b.as_slice()));
-        }
-    };
-    put("config.json", &Some(files.config.clone()));
-    put("model.safetensors", &Some(files.weights.clone()));
-    put("tokenizer.json", &files.tokenizer_json);
-    put("vocab.txt", &files.vocab_txt);
-    put("tokenizer_config.json", &files.tokenizer_config);
-    put("special_tokens_map.json", &files.special_tokens_map);
+    for (name, bytes) in files.named() {
+        let _ = Reflect::set(&object, &name.into(), &Uint8Array::from(bytes));
+    }
     object.into()
 }
 

@@ -4,113 +4,74 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::bert::{ModelRef, WebBert};
-use super::corpus::TextCorpus;
 use super::{gpu, js_error, model_files, to_js, tokenizer_files, Code};
 use crate::model::check_fits;
 use crate::model::{weights, Bert, BertConfig, Weights};
 use crate::tokenizer::BertTokenizer;
-use crate::train::data::{batch_instances_padded, Instance, InstanceStream, PretrainingOptions, StreamOptions};
-use crate::train::masking::{MaskKind, MaskingVocab};
-use crate::train::optimizer::{OptimizerConfig, Variant};
-use crate::train::pretrain::Pretrainer;
+use crate::train::corpus::{Corpus, CorpusStats};
+use crate::train::data::{batch_instances_padded, Instance, InstanceStream};
+use crate::train::data::{MaskKind, MaskingVocab};
+use crate::train::pretrain::{Pretrainer, StepMetrics};
+use crate::train::recipe::{self, HeldOut, Recipe};
 use crate::{Error, Result};
 type JsResult<T> = std::result::Result<T, JsValue>;
 
-/// The options of `Trainer.pretrain`, with the CLI's defaults.
-#[derive(Deserialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-struct PretrainOptions {
-    /// A fresh model: a preset name (tiny, mini, small, medium, base) or config.json fields over tiny.
-    config: Option<serde_json::Value>,
-    batch_size: usize,
-    seq_len: usize,
-    max_predictions: usize,
-    lr: f64,
-    warmup: Option<u64>,
-    weight_decay: f64,
-    accumulation: usize,
-    optimizer: String,
-    seed: u64,
-    whole_word_masking: bool,
-    short_seq_prob: f64,
-    /// Optimizer steps of the schedule (default: `epochs` passes over the text, or one).
-    steps: Option<u64>,
-    epochs: Option<f64>,
-    /// Hold out every N-th document (0: none).
-    holdout_every: u64,
-}
-
-impl Default for PretrainOptions {
-    fn default() -> Self {
-        PretrainOptions {
-            config: None,
-            batch_size: 8,
-            seq_len: 128,
-            max_predictions: 20,
-            lr: 1e-4,
-            warmup: None,
-            weight_decay: 0.01,
-            accumulation: 1,
-            optimizer: "torch".into(),
-            seed: 12345,
-            whole_word_masking: false,
-            short_seq_prob: 0.1,
-            steps: None,
-            epochs: None,
-            holdout_every: 0,
+/// A field as JS spells it: `seq_len` is `seqLen`.
+fn camel(field: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in field.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
         }
     }
+    out
 }
 
-/// Google's BERT miniatures and BERT-base, as the CLI's presets (heads of 64, FFN of 4 x hidden), with a
-/// vocabulary of `vocab`.
-pub(crate) fn preset(name: &str, vocab: usize) -> Option<BertConfig> {
-    let (layers, hidden) = match name {
-        "tiny" => (2, 128),
-        "mini" => (4, 256),
-        "small" => (4, 512),
-        "medium" => (8, 512),
-        "base" => (12, 768),
-        _ => return None,
+/// `Trainer.pretrain`'s options: `config` (a fresh model: a preset name or config.json fields over tiny),
+/// and the fields of [`Recipe`] in camelCase, with its defaults (the CLI's).
+fn recipe_and_config(mut json: serde_json::Value) -> Result<(Recipe, Option<serde_json::Value>)> {
+    let config = json.as_object_mut().and_then(|o| o.remove("config"));
+    let recipe: Recipe = match json {
+        serde_json::Value::Null => Recipe::default(),
+        json => serde_json::from_value(json).map_err(|e| Error::new(format!("Trainer.pretrain options: {e}")))?,
     };
-    Some(BertConfig::new(vocab, hidden, layers, hidden / 64, 4 * hidden))
+    recipe.check(camel)?;
+    Ok((recipe, config))
 }
 
-/// A fresh model's config as `bert-wgpu pretrain --config` makes it.
+/// A fresh model's config: a preset name, or config.json fields over tiny.
 fn fresh_config(spec: &serde_json::Value, tokenizer: &BertTokenizer) -> Result<BertConfig> {
     let preset_config = |name: &str| {
-        preset(name, 0).ok_or_else(|| {
-            Error(format!(
-                "config: {name:?} is not a preset (tiny, mini, small, medium, base)"
-            ))
-        })
+        recipe::preset(name, 0)
+            .ok_or_else(|| Error::new(format!("config: {name:?} is not a preset ({})", recipe::preset_names())))
     };
-    let mut c = match spec {
+    let config = match spec {
         serde_json::Value::String(name) => preset_config(name)?,
         serde_json::Value::Object(fields) => {
-            let base: serde_json::Value =
-                serde_json::from_str(&preset_config("tiny")?.to_json()).map_err(|e| Error(format!("config: {e}")))?;
+            let base: serde_json::Value = serde_json::from_str(&preset_config("tiny")?.to_json())
+                .map_err(|e| Error::new(format!("config: {e}")))?;
             let mut merged = base.as_object().cloned().unwrap_or_default();
             merged.extend(fields.clone());
             let json = serde_json::Value::Object(merged).to_string();
-            BertConfig::from_json(json.as_bytes()).map_err(|e| Error(format!("config: {e}")))?
+            BertConfig::from_json(json.as_bytes()).map_err(|e| Error::new(format!("config: {e}")))?
         }
         other => {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "config: expected a preset name or an object, not {other}"
             )))
         }
     };
-    c.vocab_size = tokenizer.vocab_size();
-    c.pad_token_id = tokenizer.pad_id() as usize;
-    c.architectures = Some(vec!["BertForPreTraining".into()]);
-    c.validate()?;
-    Ok(c)
+    recipe::fresh_config(config, tokenizer)
 }
 
 /// What the page shows of a training batch: its first sequence, token by token.
@@ -138,13 +99,15 @@ fn batch_view(instance: &Instance, tokenizer: &BertTokenizer) -> serde_json::Val
 }
 
 struct Data {
-    corpus: TextCorpus,
+    corpus: Corpus,
+    /// One pass over the corpus, counted at the start.
+    pass: CorpusStats,
+    held_out: HeldOut,
     stream: InstanceStream,
     tokenizer: BertTokenizer,
     batch_size: usize,
     seq: usize,
     total_steps: u64,
-    instances_per_epoch: u64,
     tokens_seen: u64,
     last_batch: Option<serde_json::Value>,
 }
@@ -154,6 +117,19 @@ struct Data {
 pub struct PretrainSession {
     trainer: Rc<RefCell<Pretrainer>>,
     data: Rc<RefCell<Data>>,
+}
+
+/// `{ step, loss, mlmLoss, nspLoss, mlmAccuracy, nspAccuracy, maskedTokens }`.
+fn metrics_json(step: u64, m: &StepMetrics) -> serde_json::Value {
+    serde_json::json!({
+        "step": step,
+        "loss": m.loss,
+        "mlmLoss": m.mlm_loss,
+        "nspLoss": m.nsp_loss,
+        "mlmAccuracy": m.mlm_accuracy,
+        "nspAccuracy": m.nsp_accuracy,
+        "maskedTokens": m.masked_tokens,
+    })
 }
 
 fn busy() -> JsValue {
@@ -167,8 +143,9 @@ impl PretrainSession {
     #[wasm_bindgen(unchecked_return_type = "Promise<PretrainSession>")]
     pub fn create(model: JsValue, tokenizer: JsValue, text: String, options: JsValue) -> js_sys::Promise {
         future_to_promise(async move {
-            let opts: PretrainOptions = super::options(&options, "Trainer.pretrain options")?;
-            let session = create(model, tokenizer, text, opts).await?;
+            let json: serde_json::Value = super::options(&options, "Trainer.pretrain options")?;
+            let (recipe, config) = recipe_and_config(json).map_err(|e| js_error(Code::Input, e))?;
+            let session = create(model, tokenizer, text, recipe, config).await?;
             Ok(session.into())
         })
     }
@@ -202,20 +179,13 @@ impl PretrainSession {
                 }
                 data.tokens_seen += tokens as u64;
                 let m = m.expect("metrics were asked for");
-                return to_js(&serde_json::json!({
-                    "step": trainer.step,
-                    "loss": m.loss,
-                    "mlmLoss": m.mlm_loss,
-                    "nspLoss": m.nsp_loss,
-                    "mlmAccuracy": m.mlm_accuracy,
-                    "nspAccuracy": m.nsp_accuracy,
-                    "gradNorm": m.grad_norm,
-                    "lr": m.lr,
-                    "maskedTokens": m.masked_tokens,
-                    "tokens": tokens,
-                    "epoch": data.stream.epoch(),
-                    "totalSteps": data.total_steps,
-                }));
+                let mut v = metrics_json(trainer.step, &m);
+                v["gradNorm"] = m.grad_norm.into();
+                v["lr"] = m.lr.into();
+                v["tokens"] = tokens.into();
+                v["epoch"] = data.stream.epoch().into();
+                v["totalSteps"] = data.total_steps.into();
+                return to_js(&v);
             }
         })
     }
@@ -239,6 +209,27 @@ impl PretrainSession {
         }
     }
 
+    /// The held-out documents (every `holdoutEvery`-th, never trained on) scored as `bert-wgpu pretrain`
+    /// scores them: `{ step, loss, mlmLoss, nspLoss, mlmAccuracy, nspAccuracy, maskedTokens }`, or null
+    /// when nothing is held out.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn evaluate(&self) -> js_sys::Promise {
+        let (trainer, data) = (self.trainer.clone(), self.data.clone());
+        future_to_promise(async move {
+            let trainer = trainer.try_borrow().map_err(|_| busy())?;
+            let data = data.try_borrow().map_err(|_| busy())?;
+            if data.held_out.is_empty() {
+                return Ok(JsValue::NULL);
+            }
+            let m = data
+                .held_out
+                .evaluate(&trainer)
+                .await
+                .map_err(|e| js_error(Code::Gpu, e))?;
+            to_js(&metrics_json(trainer.step, &m))
+        })
+    }
+
     /// `{ step, totalSteps, epoch, instancesPerEpoch, documents, sentences, corpusTokens, heldOutDocuments,
     /// tokensSeen, batchSize, seqLen }`.
     #[wasm_bindgen(unchecked_return_type = "any")]
@@ -249,11 +240,11 @@ impl PretrainSession {
             "step": trainer.step,
             "totalSteps": d.total_steps,
             "epoch": d.stream.epoch(),
-            "instancesPerEpoch": d.instances_per_epoch,
-            "documents": d.corpus.documents.len(),
-            "sentences": d.corpus.sentences,
-            "corpusTokens": d.corpus.tokens,
-            "heldOutDocuments": d.corpus.held_out.len(),
+            "instancesPerEpoch": d.pass.instances,
+            "documents": d.pass.documents,
+            "sentences": d.pass.sentences,
+            "corpusTokens": d.pass.tokens,
+            "heldOutDocuments": d.pass.held_out_documents,
             "tokensSeen": d.tokens_seen,
             "batchSize": d.batch_size,
             "seqLen": d.seq,
@@ -261,108 +252,74 @@ impl PretrainSession {
     }
 }
 
-async fn create(model: JsValue, tokenizer: JsValue, text: String, o: PretrainOptions) -> JsResult<PretrainSession> {
+/// The session, once the settings are checked (before anything is allocated, as the CLI checks its flags).
+async fn create(
+    model: JsValue,
+    tokenizer: JsValue,
+    text: String,
+    recipe: Recipe,
+    config: Option<serde_json::Value>,
+) -> JsResult<PretrainSession> {
     let input = |e: Error| js_error(Code::Input, e);
-    if o.seq_len % 4 != 0 || o.seq_len < 8 {
-        return Err(input(Error(format!(
-            "seqLen {}: must be a multiple of 4 and at least 8",
-            o.seq_len
-        ))));
-    }
-    if o.batch_size == 0 || o.max_predictions == 0 || o.accumulation == 0 {
-        return Err(input(Error(
-            "batchSize, maxPredictions and accumulation must be at least 1".into(),
-        )));
-    }
-    if o.max_predictions > o.seq_len {
-        return Err(input(Error(format!(
-            "maxPredictions {}: must be at most seqLen ({})",
-            o.max_predictions, o.seq_len
-        ))));
-    }
-    // The optimizer's domains (lr, weightDecay) before anything is allocated, as the CLI checks its flags.
-    OptimizerConfig::check_options(o.lr, o.weight_decay, None, |field| match field {
-        "weight_decay" => "weightDecay".into(),
-        field => field.into(),
-    })
-    .map_err(input)?;
-    let variant = match o.optimizer.as_str() {
-        "torch" => Variant::Torch,
-        "google" => Variant::Google,
-        other => {
-            return Err(input(Error(format!(
-                "optimizer must be \"torch\" or \"google\", not {other:?}"
-            ))))
-        }
-    };
+    let (batch_size, seq) = (recipe.batch_size, recipe.seq_len);
     let gpu = gpu().await?;
     gpu.set_limit_hint("batchSize or seqLen");
     let bert = if !model.is_undefined() && !model.is_null() {
-        if o.config.is_some() {
-            return Err(input(Error(
-                "give a model to continue or a config for a fresh model, not both".into(),
+        if config.is_some() {
+            return Err(input(Error::new(
+                "give a model to continue or a config for a fresh model, not both",
             )));
         }
         let files = model_files(&model).map_err(|e| js_error(Code::BadFile, e))?;
         let config = BertConfig::from_json(&files.config).map_err(|e| js_error(Code::BadFile, e))?;
-        check_fits(&gpu, &config, o.batch_size, o.seq_len).map_err(|e| js_error(Code::Limits, e))?;
+        check_fits(&gpu, &config, batch_size, seq).map_err(|e| js_error(Code::Limits, e))?;
         Bert::load(gpu.clone(), &files).map_err(|e| js_error(Code::BadFile, e))?
     } else {
         let files = tokenizer_files(&tokenizer).map_err(|e| js_error(Code::BadFile, e))?;
         let tok = files.tokenizer().map_err(|e| js_error(Code::BadFile, e))?;
-        let spec = o.config.clone().unwrap_or_else(|| "tiny".into());
+        let spec = config.unwrap_or_else(|| "tiny".into());
         let config = fresh_config(&spec, &tok).map_err(input)?;
-        check_fits(&gpu, &config, o.batch_size, o.seq_len).map_err(|e| js_error(Code::Limits, e))?;
-        let init = weights::init_host(&config, o.seed);
+        check_fits(&gpu, &config, batch_size, seq).map_err(|e| js_error(Code::Limits, e))?;
+        let init = weights::init_host(&config, recipe.seed);
         let w = Weights::from_host(&gpu, &config, init, "initialisation").map_err(|e| js_error(Code::Gpu, e))?;
         Bert::from_parts(gpu.clone(), config, w, tok, files)
     };
-    if o.seq_len > bert.config.max_position_embeddings {
-        return Err(input(Error(format!(
+    if seq > bert.config.max_position_embeddings {
+        return Err(input(Error::new(format!(
             "seqLen {} exceeds the model's max_position_embeddings ({})",
-            o.seq_len, bert.config.max_position_embeddings
+            seq, bert.config.max_position_embeddings
         ))));
     }
     let vocab = MaskingVocab::from_tokenizer(&bert.tokenizer).map_err(input)?;
-    let pretraining = PretrainingOptions {
-        max_seq_length: o.seq_len,
-        max_predictions_per_seq: o.max_predictions,
-        short_seq_prob: o.short_seq_prob,
-        whole_word_masking: o.whole_word_masking,
-        ..Default::default()
-    };
-    let stream_options = StreamOptions {
-        pretraining,
-        seed: o.seed,
-        ..Default::default()
-    };
-    let corpus = TextCorpus::new(&text, &bert.tokenizer, o.holdout_every).map_err(input)?;
-    let instances_per_epoch = corpus.instances_per_epoch(&vocab, &stream_options).map_err(input)?;
-    let per_step = (o.batch_size * o.accumulation) as u64;
-    let total_steps = match (o.steps, o.epochs) {
-        (Some(s), _) => s.max(1),
-        (None, Some(e)) if e > 0.0 => ((instances_per_epoch as f64 * e) / per_step as f64).ceil().max(1.0) as u64,
-        (None, Some(e)) => return Err(input(Error(format!("epochs must be positive, not {e}")))),
-        (None, None) => instances_per_epoch.div_ceil(per_step).max(1),
-    };
-    let warmup = o.warmup.unwrap_or(total_steps / 100);
-    let mut opt = OptimizerConfig::new(variant, o.lr, warmup, total_steps);
-    opt.weight_decay = o.weight_decay;
-    let stream = InstanceStream::new(vocab, stream_options).map_err(input)?;
+    let mut corpus = Corpus::text(text, &bert.tokenizer, recipe.holdout_every).map_err(input)?;
+    let pass = corpus.count_pass(&vocab, &recipe.stream()).map_err(input)?;
+    let held_out = recipe
+        .held_out(&corpus.held_out, &vocab, bert.tokenizer.pad_id())
+        .map_err(input)?;
+    let total_steps = recipe.total_steps(pass.instances);
+    let stream = InstanceStream::new(vocab, recipe.stream()).map_err(input)?;
     let tokenizer = bert.tokenizer.clone();
-    let mut trainer = Pretrainer::new(bert, opt, o.batch_size, o.seq_len, o.max_predictions, o.accumulation)
-        .map_err(|e| js_error(Code::Gpu, e))?;
-    trainer.seed = o.seed;
+    let mut trainer = Pretrainer::new(
+        bert,
+        recipe.optimizer(total_steps),
+        batch_size,
+        seq,
+        recipe.max_predictions,
+        recipe.accumulation,
+    )
+    .map_err(|e| js_error(Code::Gpu, e))?;
+    trainer.seed = recipe.seed;
     Ok(PretrainSession {
         trainer: Rc::new(RefCell::new(trainer)),
         data: Rc::new(RefCell::new(Data {
             corpus,
+            pass,
+            held_out,
             stream,
             tokenizer,
-            batch_size: o.batch_size,
-            seq: o.seq_len,
+            batch_size,
+            seq,
             total_steps,
-            instances_per_epoch,
             tokens_seen: 0,
             last_batch: None,
         })),

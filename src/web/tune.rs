@@ -53,14 +53,12 @@ impl Default for ShapeOptions {
 impl ShapeOptions {
     fn shapes(&self) -> Result<Vec<MatmulShape>, Error> {
         let config = match &self.config {
-            serde_json::Value::String(name) => super::pretrain::preset(name, 30522)
-                .ok_or_else(|| Error(format!("unknown preset {name:?} (tiny, mini, small, medium, base)")))?,
+            serde_json::Value::String(name) => crate::train::recipe::preset(name, 30522)
+                .ok_or_else(|| Error::new(format!("unknown preset {name:?} (tiny, mini, small, medium, base)")))?,
             value => BertConfig::from_json(value.to_string().as_bytes())?,
         };
         if self.batch == 0 || self.seq == 0 || self.seq % 4 != 0 {
-            return Err(Error(
-                "batch must be at least 1 and seq a positive multiple of 4".into(),
-            ));
+            return Err(Error::new("batch must be at least 1 and seq a positive multiple of 4"));
         }
         let rows = self.batch * self.masked.min(self.seq);
         Ok(tune::model_shapes(&config, self.batch, self.seq, rows, self.training))
@@ -76,7 +74,7 @@ impl ShapeOptions {
                     all.iter()
                         .copied()
                         .find(|k| k.name == n)
-                        .ok_or_else(|| Error(format!("matmul kernel {n:?} is unknown or cannot run here")))
+                        .ok_or_else(|| Error::new(format!("matmul kernel {n:?} is unknown or cannot run here")))
                 })
                 .collect(),
         }

@@ -244,7 +244,7 @@ export interface PretrainOptions {
   /** Length of the learning-rate schedule in optimizer steps (default: `epochs` passes, or one pass). */
   steps?: number;
   epochs?: number;
-  /** Hold out every N-th document (default 0: none). */
+  /** Hold out every N-th document for `evaluate()`, never trained on (default 100, as the CLI; 0: none). */
   holdoutEvery?: number;
   /** Copy the model to host memory every N steps (default 50; 0: only when train() ends). */
   snapshotEvery?: number;
@@ -375,6 +375,19 @@ export interface StepMetrics {
   totalSteps: number;
 }
 
+/** Pretraining: the held-out documents scored now, as `bert-wgpu pretrain` logs them (no dropout, no update). */
+export interface HeldOutMetrics {
+  /** Optimizer steps taken so far. */
+  step: number;
+  /** mlmLoss + nspLoss */
+  loss: number;
+  mlmLoss: number;
+  nspLoss: number;
+  mlmAccuracy: number;
+  nspAccuracy: number;
+  maskedTokens: number;
+}
+
 export interface TrainerInfo {
   step: number;
   totalSteps: number;
@@ -422,15 +435,15 @@ export interface TrainOptions<M = StepMetrics> {
  * A training run on this page's device. `Trainer.pretrain` gives a `Trainer` (StepMetrics, TrainerInfo);
  * `Trainer.finetune` a `Trainer<FinetuneStepMetrics, FinetuneInfo>`.
  */
-export class Trainer<M = StepMetrics, I = TrainerInfo> {
+export class Trainer<M = StepMetrics, I = TrainerInfo, E = HeldOutMetrics | null> {
   private constructor();
   /** Masked-LM + next-sentence pretraining from text, with `bert-wgpu pretrain`'s recipe and defaults. */
-  static pretrain(options: PretrainOptions): Promise<Trainer<StepMetrics, TrainerInfo>>;
+  static pretrain(options: PretrainOptions): Promise<Trainer<StepMetrics, TrainerInfo, HeldOutMetrics | null>>;
   /**
    * Fine-tuning a sequence-classification head on labelled rows, with `bert-wgpu finetune`'s recipe and
    * defaults. Bad rows reject with code "input" and a message naming the file and line ("train.tsv:7: ...").
    */
-  static finetune(options: FinetuneOptions): Promise<Trainer<FinetuneStepMetrics, FinetuneInfo>>;
+  static finetune(options: FinetuneOptions): Promise<Trainer<FinetuneStepMetrics, FinetuneInfo, EvalMetrics>>;
   /** The model being trained; its predictions (fillMask, predict) follow the training. */
   readonly model: Bert;
   /** Metrics of every step so far. */
@@ -441,8 +454,9 @@ export class Trainer<M = StepMetrics, I = TrainerInfo> {
   /** Pretraining: the first sequence of the last batch, with its masked, replaced and kept tokens (null when
    * fine-tuning). */
   lastBatch(): Promise<BatchView | null>;
-  /** Fine-tuning: the eval rows' metrics now (rejects without eval rows). */
-  evaluate(): Promise<EvalMetrics>;
+  /** Fine-tuning: the eval rows' metrics now (rejects without eval rows). Pretraining: the held-out
+   * documents' metrics now (null when nothing is held out). */
+  evaluate(): Promise<E>;
   /** One optimizer step. Fine-tuning past the end of the schedule rejects with code "input". */
   step(): Promise<M>;
   train(options?: TrainOptions<M>): Promise<{ steps: number; last: M | null }>;

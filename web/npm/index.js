@@ -453,12 +453,11 @@ export class Trainer {
     return this.#lock.run(() => this.#session.lastBatch?.() ?? null);
   }
 
-  /** Fine-tuning: the eval rows' metrics now (`{ accuracy, macro_f1, loss, examples }`). */
+  /** Fine-tuning: the eval rows' metrics now (`{ accuracy, macro_f1, loss, examples }`). Pretraining: the
+   * held-out documents' (`{ step, loss, mlmLoss, nspLoss, mlmAccuracy, nspAccuracy, maskedTokens }`, null
+   * when nothing is held out). */
   evaluate() {
-    return this.#lock.run(() => {
-      if (!this.#session.evaluate) throw new BertError('evaluate: only a fine-tuning Trainer has eval rows', 'input');
-      return this.#session.evaluate();
-    });
+    return this.#lock.run(() => this.#session.evaluate());
   }
 
   /** One optimizer step; resolves to its metrics (loss, mlmLoss, nspLoss, accuracies, lr, gradNorm, ...). */

@@ -18,7 +18,7 @@ export const fixturesDir = path.join(repoDir, 'tests', 'fixtures');
 export const resultsDir = path.join(webDir, 'test-results');
 export const nativeBin = process.env.BERT_WGPU_BIN || path.join(repoDir, 'target', 'release', 'bert-wgpu');
 
-// DESIGN.md section 7: every flag was needed on this machine for WebGPU on SwiftShader.
+// Headless Chromium with WebGPU on SwiftShader: each flag was found necessary on a machine without a GPU.
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-quic',

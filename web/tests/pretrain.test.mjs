@@ -1,6 +1,7 @@
 // Pretraining in the browser against `bert-wgpu pretrain`: ten steps from the same text, tokenizer,
-// settings and seed give the same losses (the same batches, masks, initialisation and dropout), within
-// 1e-3 relative; then cancellation through an AbortSignal and the host-side snapshot.
+// settings and seed give the same losses (the same batches, masks, initialisation and dropout) and the same
+// held-out evaluation, within 1e-3 relative; then cancellation through an AbortSignal and the host-side
+// snapshot.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,8 @@ import path from 'node:path';
 import { nativeBin, repoDir, startBrowser, webDir } from './harness.mjs';
 
 const CORPUS = path.join(webDir, 'data', 'pride-and-prejudice-1-5.txt');
-const SETTINGS = { steps: 10, batchSize: 4, seqLen: 64, lr: 1e-3, seed: 7 };
+// Every 3rd of the text's five chapters is held out on both sides.
+const SETTINGS = { steps: 10, batchSize: 4, seqLen: 64, lr: 1e-3, seed: 7, holdoutEvery: 3 };
 // f32 on two devices that sum in different orders, through ten optimizer steps: about 1e-5 seen.
 const REL_TOL = 1e-3;
 
@@ -28,8 +30,8 @@ after(async () => {
   await browser?.close();
 });
 
-/** Per-step training losses of the native CLI on the same run. */
-function nativeLosses() {
+/** Per-step training losses and the final held-out evaluation of the native CLI on the same run. */
+function nativeRun() {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-wgpu-pretrain-'));
   try {
     const s = SETTINGS;
@@ -39,32 +41,41 @@ function nativeLosses() {
         'pretrain', '--corpus', CORPUS, '--config', 'tiny',
         '--tokenizer', path.join(repoDir, 'pretrained', 'austen-bert-tiny'),
         '--out', path.join(out, 'run'), '--steps', String(s.steps), '--batch-size', String(s.batchSize),
-        '--seq-len', String(s.seqLen), '--lr', String(s.lr), '--seed', String(s.seed), '--holdout-every', '0',
-        '--log-every', '1', '--eval-every', '1000', '--save-every', '1000',
+        '--seq-len', String(s.seqLen), '--lr', String(s.lr), '--seed', String(s.seed),
+        '--holdout-every', String(s.holdoutEvery), '--log-every', '1', '--eval-every', '1000', '--save-every', '1000',
       ],
       { stdio: ['ignore', 'inherit', 'inherit'], timeout: 600_000 },
     );
-    return fs
+    const lines = fs
       .readFileSync(path.join(out, 'run', 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((l) => l.split === 'train')
-      .map((l) => l.loss);
+      .map((l) => JSON.parse(l));
+    return {
+      losses: lines.filter((l) => l.split === 'train').map((l) => l.loss),
+      heldOut: lines.filter((l) => l.split === 'eval'),
+    };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
 }
 
-test('ten pretraining steps in the browser give the losses of ten native steps', async () => {
-  const native = nativeLosses();
+test('ten pretraining steps in the browser give the losses and held-out scores of ten native steps', async () => {
+  const { losses: native, heldOut } = nativeRun();
   const r = await page.evaluate(async (settings) => {
     const { Trainer } = await import('/pkg/index.js');
     const text = await (await fetch('/data/pride-and-prejudice-1-5.txt')).text();
     const trainer = await Trainer.pretrain({ tokenizer: '/pretrained/austen-bert-tiny/', text, ...settings });
     const seen = [];
     const result = await trainer.train({ onProgress: (m) => seen.push(m.step) });
-    return { losses: trainer.history.map((m) => m.loss), seen, result, info: await trainer.info(), snapshotStep: trainer.snapshot?.step };
+    return {
+      losses: trainer.history.map((m) => m.loss),
+      seen,
+      result,
+      info: await trainer.info(),
+      snapshotStep: trainer.snapshot?.step,
+      heldOut: await trainer.evaluate(),
+    };
   }, SETTINGS);
   console.log(`  native:  ${native.map((l) => l.toFixed(5)).join(' ')}`);
   console.log(`  browser: ${r.losses.map((l) => l.toFixed(5)).join(' ')}`);
@@ -80,6 +91,15 @@ test('ten pretraining steps in the browser give the losses of ten native steps',
   assert.deepEqual(r.seen, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   assert.equal(r.info.step, 10);
   assert.equal(r.snapshotStep, 10);
+  // The native run evaluates once, at its last step; the browser when asked, after the same ten steps.
+  assert.equal(heldOut.length, 1);
+  assert.equal(r.info.heldOutDocuments, 1);
+  assert.equal(r.heldOut.step, 10);
+  assert.equal(r.heldOut.maskedTokens, heldOut[0].masked_tokens);
+  for (const [browser, nativeKey] of [['loss', 'loss'], ['mlmLoss', 'mlm_loss'], ['nspLoss', 'nsp_loss']]) {
+    const rel = Math.abs(r.heldOut[browser] - heldOut[0][nativeKey]) / Math.abs(heldOut[0][nativeKey]);
+    assert.ok(rel <= REL_TOL, `held-out ${browser}: browser ${r.heldOut[browser]} vs native ${heldOut[0][nativeKey]}`);
+  }
   assert.deepEqual(problems, []);
 });
 
@@ -142,7 +162,7 @@ test('pretraining input errors: no text, too few sentences, unknown option', asy
   assert.equal(r.empty.code, 'input');
   assert.match(r.empty.message, /empty/);
   assert.equal(r.one.code, 'input');
-  assert.match(r.one.message, /at least two/);
+  assert.match(r.one.message, /single sentence: an instance needs two/); // the CLI's message
   assert.equal(r.typo.code, 'input');
   assert.match(r.typo.message, /bachSize/);
   const named = [/^lr -0\.001/, /^lr 0/, /^weightDecay -0\.1/, /^maxPredictions 33: must be at most seqLen \(32\)/];

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model_dir::read_model_dir;
 use super::run_dir;
+use bert_wgpu::error::Context;
 
 mod run;
 
@@ -162,7 +163,7 @@ pub fn read_examples(task: TaskKind, path: &Path, limit: Option<usize>) -> Resul
 pub fn check_head(bert: &Bert, task: TaskKind, dir: &Path) -> Result<()> {
     let want = head_kind(task);
     match bert.weights.task.as_ref().map(|t| t.kind) {
-        Some(kind) if kind != want => Err(Error(format!(
+        Some(kind) if kind != want => Err(Error::new(format!(
             "{}: the model is a {}, but --task {} needs a {} (or an encoder without a task head)",
             dir.display(),
             kind.architecture(),
@@ -200,15 +201,15 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
     let saved: Option<FinetuneState> = match &checkpoint {
         Some((_, dir)) => {
             let path = dir.join("trainer_state.json");
-            let bytes = std::fs::read(&path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
-            Some(serde_json::from_slice(&bytes).map_err(|e| Error(format!("{}: {e}", path.display())))?)
+            let bytes = std::fs::read(&path).context(path.display())?;
+            Some(serde_json::from_slice(&bytes).context(path.display())?)
         }
         None => None,
     };
     let mut args = args;
     if let Some(s) = &saved {
         if s.task != args.task {
-            return Err(Error(format!(
+            return Err(Error::new(format!(
                 "--resume: the checkpoint was trained for --task {}",
                 s.task
             )));
@@ -222,12 +223,11 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
 
     // Everything is read and checked before the output directory is touched.
     let gpu = Rc::new(Gpu::new().await?);
-    let bert =
-        Bert::load(gpu, &read_model_dir(&model_dir)?).map_err(|e| Error(format!("{}: {e}", model_dir.display())))?;
+    let bert = Bert::load(gpu, &read_model_dir(&model_dir)?).context(model_dir.display())?;
     check_head(&bert, task, &model_dir)?;
     let max_length = args.max_length.unwrap_or(bert.config.max_position_embeddings.min(128));
     if max_length > bert.config.max_position_embeddings || max_length < 8 {
-        return Err(Error(format!(
+        return Err(Error::new(format!(
             "--max-length {max_length}: must be between 8 and the model's max_position_embeddings ({})",
             bert.config.max_position_embeddings
         )));
@@ -274,7 +274,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         None => None,
     };
     if args.early_stopping.is_some() && eval.is_none() {
-        return Err(Error("--early-stopping needs --eval".into()));
+        return Err(Error::new("--early-stopping needs --eval"));
     }
     run_dir::check_optimizer_flags(args.lr, args.weight_decay, Some(args.clip))?;
     bert.gpu.set_limit_hint("--batch-size or --max-length");
@@ -304,10 +304,8 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
     super::tuning::prepare(&trainer.bert.gpu, &shapes).await?;
     if let (Some(s), Some((_, dir))) = (&saved, &checkpoint) {
         let path = dir.join("optimizer.safetensors");
-        let bytes = std::fs::read(&path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
-        trainer
-            .load_optimizer_state(&bytes, s.step)
-            .map_err(|e| Error(format!("{}: {e}", dir.display())))?;
+        let bytes = std::fs::read(&path).context(path.display())?;
+        trainer.load_optimizer_state(&bytes, s.step).context(dir.display())?;
         eprintln!("resuming from {} at step {}", dir.display(), s.step);
     }
     let state = saved.clone().unwrap_or(FinetuneState {

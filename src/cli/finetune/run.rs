@@ -10,7 +10,7 @@ use bert_wgpu::io::SaveDtype;
 use bert_wgpu::tasks::TaskKind;
 use bert_wgpu::{Error, Result};
 
-use super::super::model_dir::{model_files_list, read_model_dir, write_atomic, write_model_dir};
+use super::super::model_dir::{read_model_dir, write_atomic, write_model_dir};
 use super::super::plot::{line_chart_svg, Series};
 use super::super::run_dir;
 use super::{main_metric, Run};
@@ -40,7 +40,7 @@ impl Run {
                     .trainer
                     .step(&b)
                     .await
-                    .map_err(|e| Error(format!("{e}; {}", run_dir::what_is_kept(&self.args.out))))?;
+                    .map_err(|e| Error::of(e.kind, format!("{e}; {}", run_dir::what_is_kept(&self.args.out))))?;
                 let step = self.trainer.step;
                 let rate = tokens as f64 / started.elapsed().as_secs_f64();
                 bar.set_position(step);
@@ -62,7 +62,7 @@ impl Run {
                 }
                 if stop {
                     bar.abandon_with_message(format!("interrupted: checkpoint-{step} saved"));
-                    return Err(Error(format!("interrupted at step {step}; resume with --resume")));
+                    return Err(Error::new(format!("interrupted at step {step}; resume with --resume")));
                 }
             }
         }
@@ -110,7 +110,7 @@ impl Run {
         v["step"] = step.into();
         v["split"] = split.into();
         v["epoch"] = (step as f64 / self.steps_per_epoch as f64).into();
-        writeln!(self.log, "{v}").map_err(|e| Error(format!("metrics.jsonl: {e}")))?;
+        writeln!(self.log, "{v}").map_err(|e| Error::new(format!("metrics.jsonl: {e}")))?;
         for (k, x) in v.as_object().unwrap() {
             if let Some(x) = x.as_f64() {
                 self.history.push((step, format!("{split} {k}"), x));
@@ -152,7 +152,7 @@ impl Run {
         let optimizer = self.trainer.optimizer_state().await?;
         self.state.step = self.trainer.step;
         let state = serde_json::to_vec_pretty(&self.state).unwrap();
-        let mut list = model_files_list(&files);
+        let mut list = files.named();
         list.push(("optimizer.safetensors", &optimizer));
         list.push(("trainer_state.json", &state));
         write_model_dir(&self.args.out.join(format!("checkpoint-{}", self.trainer.step)), &list)?;
@@ -171,7 +171,7 @@ impl Run {
             }
             _ => self.trainer.bert.save_files(SaveDtype::F32).await?,
         };
-        for (name, bytes) in model_files_list(&files) {
+        for (name, bytes) in files.named() {
             write_atomic(&self.args.out.join(name), bytes)?;
         }
         write_atomic(&self.args.out.join("curve.svg"), self.curve_svg().as_bytes())?;

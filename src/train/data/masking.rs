@@ -10,23 +10,10 @@
 //! before it only (the original also joins a `##` piece that begins segment B after the `[SEP]`, across
 //! the separator, to the last word of A); the 80/10/10 choice is made per piece, as in the original.
 
-use serde::{Deserialize, Serialize};
-
+use super::instance::{Instance, MaskKind, PretrainingOptions};
 use crate::rng::Rng;
 use crate::tokenizer::BertTokenizer;
-use crate::train::data::{Instance, PretrainingOptions};
 use crate::{bail, Result};
-
-/// What happened to a chosen position; the label is always the original token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MaskKind {
-    /// Replaced by `[MASK]` (80%).
-    Masked,
-    /// Replaced by a token drawn uniformly from the vocabulary (10%; it may draw the original token).
-    Random,
-    /// Left as it was (10%).
-    Kept,
-}
 
 /// The token ids that instance creation and masking need: the specials, the vocabulary size, and which
 /// ids are `##` continuation pieces (for whole-word masking).
