@@ -1,0 +1,281 @@
+//! The activations of one (batch, seq) shape, allocated once and reused, and the check that a model and
+//! its activations fit the adapter before anything is allocated.
+
+use super::BertConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::gpu::{Gpu, Tensor};
+use crate::ops::attention::{self, Shape};
+
+/// The activations of one encoder layer. Inference shares one set across layers; training keeps one
+/// per layer for the backward pass.
+pub struct LayerActs {
+    pub qkv: Tensor,       // (tokens, 3H) Q | K | V
+    pub ctx: Tensor,       // (tokens, H) attention context
+    pub attn_proj: Tensor, // (tokens, H) attention output projection
+    pub attn_norm: Tensor, // (tokens, H) LayerNorm(attn_proj + input)
+    /// (tokens, I) intermediate before the activation; training only (inference fuses GELU into the matmul).
+    pub inter_pre: Option<Tensor>,
+    pub inter: Tensor,   // (tokens, I) after the activation
+    pub ffn_out: Tensor, // (tokens, H) output projection
+    /// Training with dropout: what dropout made of the attention probabilities and projections.
+    pub dropped: Option<DroppedActs>,
+}
+
+/// The dropped copies of one layer's activations (the originals stay for the backward pass).
+pub struct DroppedActs {
+    pub probs: Tensor,     // (batch, heads, seq, seq) multiplies V
+    pub attn_proj: Tensor, // (tokens, H) enters the first residual LayerNorm
+    pub ffn_out: Tensor,   // (tokens, H) enters the second residual LayerNorm
+}
+
+/// Dropout of one training step: the step's seed (see `ops::dropout::step_seed`) and the probabilities.
+/// Sites (dropout streams): 0 the embeddings, then for layer l 1 + 3l the attention probabilities,
+/// 2 + 3l the attention output, 3 + 3l the feed-forward output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    pub seed: u32,
+    pub hidden: f32,
+    pub attention: f32,
+}
+
+impl LayerActs {
+    fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, training: bool) -> Result<LayerActs> {
+        let (h, i, t) = (c.hidden_size, c.intermediate_size, batch * seq);
+        let dropped = if training && c.uses_dropout() {
+            Some(DroppedActs {
+                probs: gpu.zeros(&[batch, c.num_attention_heads, seq, seq], "attention_probs_dropped")?,
+                attn_proj: gpu.zeros(&[t, h], "attention_projection_dropped")?,
+                ffn_out: gpu.zeros(&[t, h], "ffn_output_dropped")?,
+            })
+        } else {
+            None
+        };
+        Ok(LayerActs {
+            qkv: gpu.zeros(&[t, 3 * h], "qkv")?,
+            ctx: gpu.zeros(&[t, h], "context")?,
+            attn_proj: gpu.zeros(&[t, h], "attention_projection")?,
+            attn_norm: gpu.zeros(&[t, h], "attention_output")?,
+            inter_pre: if training {
+                Some(gpu.zeros(&[t, i], "intermediate_pre")?)
+            } else {
+                None
+            },
+            inter: gpu.zeros(&[t, i], "intermediate")?,
+            ffn_out: gpu.zeros(&[t, h], "ffn_output")?,
+            dropped,
+        })
+    }
+}
+
+/// How inference computes attention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionMode {
+    /// Fused when one layer's probabilities would take more than `FUSED_ABOVE_BYTES` (or the head size
+    /// rules it out), unfused otherwise: on CPU adapters (lavapipe) the unfused matmuls are quicker at
+    /// BERT's usual lengths, and the fused kernel keeps long or wide batches within memory.
+    Auto,
+    /// One kernel per block of queries (online softmax); nothing of size (seq x seq) is stored.
+    Fused,
+    /// Scores, softmax and context as three dispatches, through one probabilities buffer shared by layers.
+    Unfused,
+    /// Unfused, keeping each layer's probabilities (attention maps).
+    KeepProbabilities,
+}
+
+/// [`AttentionMode::Auto`] switches to the fused attention above this many bytes of probabilities per layer.
+pub const FUSED_ABOVE_BYTES: usize = 64 << 20;
+
+impl AttentionMode {
+    /// `Auto` decided for a shape; `Fused` falls back to `Unfused` where the head size rules it out.
+    pub fn resolve(self, c: &BertConfig, batch: usize, seq: usize) -> AttentionMode {
+        let fusable = attention::fused_supported(c.head_dim());
+        match self {
+            AttentionMode::Auto if fusable && batch * c.num_attention_heads * seq * seq * 4 > FUSED_ABOVE_BYTES => {
+                AttentionMode::Fused
+            }
+            AttentionMode::Auto => AttentionMode::Unfused,
+            AttentionMode::Fused if !fusable => AttentionMode::Unfused,
+            m => m,
+        }
+    }
+}
+
+/// Activations for one (batch, seq) shape, allocated once and reused while the shape stays.
+pub struct Workspace {
+    pub batch: usize,
+    pub seq: usize,
+    pub training: bool,
+    /// How inference attends (training always keeps every layer's probabilities).
+    pub attention: AttentionMode,
+    pub ids: wgpu::Buffer,       // (tokens) u32
+    pub positions: wgpu::Buffer, // (tokens) u32
+    pub types: wgpu::Buffer,     // (tokens) u32
+    pub mask: Tensor,            // (batch, seq)
+    pub emb: Tensor,             // (tokens, H) embedding sum before LayerNorm
+    /// (tokens, H) the embeddings' LayerNorm output before dropout (training with dropout only).
+    pub emb_norm: Option<Tensor>,
+    /// hidden[0] = embeddings output, hidden[l + 1] = output of layer l; each (tokens, H).
+    pub hidden: Vec<Tensor>,
+    /// Attention probabilities, (batch, heads, seq, seq): one per layer for training and
+    /// `AttentionMode::KeepProbabilities`; one shared by all layers for unfused inference; none for the fused
+    /// attention, which never stores them.
+    pub probs: Vec<Tensor>,
+    /// (mean, rstd) of each LayerNorm, each (tokens): embeddings, then two per layer.
+    pub ln_stats: Vec<(Tensor, Tensor)>,
+    /// One set per layer when training, one shared set for inference.
+    pub layers: Vec<LayerActs>,
+    pub cls_index: wgpu::Buffer,  // (batch) u32: row of each [CLS]
+    pub cls: Tensor,              // (batch, H)
+    pub pool_pre: Option<Tensor>, // (batch, H) pooler dense output before tanh (training only)
+    pub pooled: Tensor,           // (batch, H)
+    pub nsp_logits: Tensor,       // (batch, 2)
+}
+
+impl Workspace {
+    pub(super) fn new(
+        gpu: &Gpu,
+        c: &BertConfig,
+        batch: usize,
+        seq: usize,
+        training: bool,
+        attention: AttentionMode,
+    ) -> Result<Workspace> {
+        let (h, t) = (c.hidden_size, batch * seq);
+        let probs_sets = match attention.resolve(c, batch, seq) {
+            _ if training => c.num_hidden_layers,
+            AttentionMode::KeepProbabilities => c.num_hidden_layers,
+            AttentionMode::Unfused => 1,
+            _ => 0,
+        };
+        let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
+        // Padding slots past the table (seq is rounded up to a multiple of 4) reuse its last row.
+        let last_pos = c.max_position_embeddings - 1;
+        let positions: Vec<u32> = (0..t).map(|i| (i % seq).min(last_pos) as u32).collect();
+        let cls_rows: Vec<u32> = (0..batch).map(|b| (b * seq) as u32).collect();
+        let layers = c.num_hidden_layers;
+        let act_sets = if training { layers } else { 1 };
+        Ok(Workspace {
+            batch,
+            seq,
+            training,
+            attention,
+            ids: gpu.upload_u32(&vec![0; t], "input_ids")?,
+            positions: gpu.upload_u32(&positions, "position_ids")?,
+            types: gpu.upload_u32(&vec![0; t], "token_type_ids")?,
+            mask: z(&[batch, seq], "attention_mask")?,
+            emb: z(&[t, h], "embedding_sum")?,
+            emb_norm: if training && c.uses_dropout() {
+                Some(z(&[t, h], "embedding_output_predropout")?)
+            } else {
+                None
+            },
+            hidden: (0..=layers)
+                .map(|l| z(&[t, h], &format!("hidden_states.{l}")))
+                .collect::<Result<_>>()?,
+            probs: (0..probs_sets)
+                .map(|l| z(&[batch, c.num_attention_heads, seq, seq], &format!("attentions.{l}")))
+                .collect::<Result<_>>()?,
+            ln_stats: (0..1 + 2 * layers)
+                .map(|_| Ok((z(&[t], "ln_mean")?, z(&[t], "ln_rstd")?)))
+                .collect::<Result<_>>()?,
+            layers: (0..act_sets)
+                .map(|_| LayerActs::new(gpu, c, batch, seq, training))
+                .collect::<Result<_>>()?,
+            cls_index: gpu.upload_u32(&cls_rows, "cls_index")?,
+            cls: z(&[batch, h], "cls")?,
+            pool_pre: if training {
+                Some(z(&[batch, h], "pooler_pre")?)
+            } else {
+                None
+            },
+            pooled: z(&[batch, h], "pooled_output")?,
+            nsp_logits: z(&[batch, 2], "nsp_logits")?,
+        })
+    }
+
+    /// The last hidden state, (tokens, H).
+    pub fn last_hidden(&self) -> &Tensor {
+        self.hidden.last().unwrap()
+    }
+
+    /// The activations of layer `l` (shared across layers for inference).
+    pub fn layer(&self, l: usize) -> &LayerActs {
+        &self.layers[l.min(self.layers.len() - 1)]
+    }
+
+    pub fn shape(&self, c: &BertConfig) -> Shape {
+        Shape {
+            batch: self.batch,
+            seq: self.seq,
+            heads: c.num_attention_heads,
+            head_dim: c.head_dim(),
+        }
+    }
+}
+
+/// Checks, before anything is allocated, that the model's largest tensors and the activations of a
+/// `batch` x `seq` forward fit the adapter's per-buffer limits; names the tensor that does not and, for
+/// activations, what to lower ([`Gpu::set_limit_hint`]).
+pub fn check_fits(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize) -> Result<()> {
+    let max = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size);
+    let (h, i, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
+    let (b, s, heads) = (batch as u64, seq as u64, c.num_attention_heads as u64);
+    let product = |xs: &[u64]| xs.iter().fold(1u64, |n, &x| n.saturating_mul(x));
+    // (what, f32 values, whether it is an activation: a smaller batch or sequence shrinks it)
+    let tensors = [
+        (
+            "bert.embeddings.word_embeddings.weight (vocab_size x hidden_size)",
+            product(&[v, h]),
+            false,
+        ),
+        (
+            "bert.embeddings.position_embeddings.weight",
+            product(&[c.max_position_embeddings as u64, h]),
+            false,
+        ),
+        (
+            "the fused query/key/value weight (3 x hidden_size x hidden_size)",
+            product(&[3, h, h]),
+            false,
+        ),
+        (
+            "intermediate.dense.weight (intermediate_size x hidden_size)",
+            product(&[i, h]),
+            false,
+        ),
+        (
+            "the intermediate activations (tokens x intermediate_size)",
+            product(&[b, s, i]),
+            true,
+        ),
+        (
+            "the attention probabilities (batch x heads x seq x seq)",
+            product(&[b, heads, s, s]),
+            true,
+        ),
+    ];
+    for (name, floats, activation) in tensors {
+        let bytes = floats.saturating_mul(4);
+        if bytes > max {
+            let what = if activation {
+                "the batch is too large"
+            } else {
+                "the model is too large"
+            };
+            return Err(Error::of(
+                ErrorKind::Limits,
+                format!(
+                "{what} for this adapter: {name} needs {:.1} MiB, but the adapter allows {:.1} MiB per buffer; this \
+                 tensor exceeds this adapter's storage binding limit{}",
+                bytes as f64 / 1048576.0,
+                max as f64 / 1048576.0,
+                if activation { gpu.hint() } else { String::new() }
+            ),
+            ));
+        }
+    }
+    Ok(())
+}
