@@ -15,8 +15,13 @@ use bert_wgpu::error::Context;
 pub fn check_optimizer_flags(lr: f64, weight_decay: f64, clip: Option<f64>) -> Result<()> {
     OptimizerConfig::check_options(lr, weight_decay, clip, |field| match field {
         "max_grad_norm" => "--clip".into(),
-        field => format!("--{}", field.replace('_', "-")),
+        field => flag(field),
     })
+}
+
+/// A flag as the user types it: `seq_len` is `--seq-len`.
+pub fn flag(field: &str) -> String {
+    format!("--{}", field.replace('_', "-"))
 }
 
 /// The newest `checkpoint-<step>` directory in `out` that holds a trainer_state.json.

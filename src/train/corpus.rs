@@ -36,17 +36,12 @@ pub struct CorpusStats {
     pub instances: u64,
 }
 
-enum Open {
-    File(std::fs::File, LossyUtf8),
-    /// A text source is pushed whole at once.
-    Text,
-}
-
 pub struct Corpus {
     sources: Vec<Source>,
     tokenizer: BertTokenizer,
     next_source: usize,
-    open: Option<Open>,
+    /// The file being read, when the current source is a file (a text is pushed whole at once).
+    open: Option<(std::fs::File, LossyUtf8)>,
     reader: DocumentReader,
     /// Documents of the current pass so far (training and held out).
     document_index: u64,
@@ -149,18 +144,16 @@ impl Corpus {
             self.done = true;
             return Ok(false);
         };
-        let open = match self.open.take() {
-            Some(open) => open,
-            None => match source {
-                Source::File(path) => {
-                    let f = std::fs::File::open(path).context(path.display())?;
-                    Open::File(f, LossyUtf8::new())
-                }
-                Source::Text(_) => Open::Text,
-            },
-        };
-        let ended = match (open, source) {
-            (Open::File(mut file, mut lossy), Source::File(path)) => {
+        let ended = match source {
+            Source::Text(text) => {
+                self.reader.push_text(text)?;
+                true
+            }
+            Source::File(path) => {
+                let (mut file, mut lossy) = match self.open.take() {
+                    Some(open) => open,
+                    None => (std::fs::File::open(path).context(path.display())?, LossyUtf8::new()),
+                };
                 let mut buf = vec![0u8; CHUNK];
                 let n = file.read(&mut buf).context(path.display())?;
                 let text = if n == 0 {
@@ -177,15 +170,10 @@ impl Corpus {
                     );
                 }
                 if n != 0 {
-                    self.open = Some(Open::File(file, lossy));
+                    self.open = Some((file, lossy));
                 }
                 n == 0
             }
-            (_, Source::Text(text)) => {
-                self.reader.push_text(text)?;
-                true
-            }
-            (Open::Text, Source::File(_)) => unreachable!("a text is opened only for a text source"),
         };
         if ended {
             // The end of a source ends its last document.

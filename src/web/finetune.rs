@@ -259,11 +259,7 @@ async fn create(
         ))));
     }
     // The optimizer's domains (lr, weightDecay) before anything is allocated, as the CLI checks its flags.
-    OptimizerConfig::check_options(o.lr, o.weight_decay, None, |field| match field {
-        "weight_decay" => "weightDecay".into(),
-        field => field.into(),
-    })
-    .map_err(input)?;
+    OptimizerConfig::check_options(o.lr, o.weight_decay, None, super::camel).map_err(input)?;
     // The rows first: a bad file is reported before the model is loaded.
     let mut train_examples = Examples::parse(task, &train.0, &train.1).map_err(input)?;
     if let Some(n) = o.limit {

@@ -157,6 +157,23 @@ pub(crate) fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsValue> {
         .map_err(|e| js_error(Code::Input, e))
 }
 
+/// A field as JS spells it: `seq_len` is `seqLen`.
+pub(crate) fn camel(field: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in field.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Options from a JS object (or undefined: the defaults); unknown keys are errors, so typos are caught.
 pub(crate) fn options<T: serde::de::DeserializeOwned + Default>(value: &JsValue, what: &str) -> Result<T, JsValue> {
     if value.is_undefined() || value.is_null() {

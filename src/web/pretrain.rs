@@ -20,23 +20,6 @@ use crate::train::recipe::{self, HeldOut, Recipe};
 use crate::{Error, Result};
 type JsResult<T> = std::result::Result<T, JsValue>;
 
-/// A field as JS spells it: `seq_len` is `seqLen`.
-fn camel(field: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in field.chars() {
-        match c {
-            '_' => upper = true,
-            c if upper => {
-                out.extend(c.to_uppercase());
-                upper = false;
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `Trainer.pretrain`'s options: `config` (a fresh model: a preset name or config.json fields over tiny),
 /// and the fields of [`Recipe`] in camelCase, with its defaults (the CLI's).
 fn recipe_and_config(mut json: serde_json::Value) -> Result<(Recipe, Option<serde_json::Value>)> {
@@ -45,7 +28,7 @@ fn recipe_and_config(mut json: serde_json::Value) -> Result<(Recipe, Option<serd
         serde_json::Value::Null => Recipe::default(),
         json => serde_json::from_value(json).map_err(|e| Error::new(format!("Trainer.pretrain options: {e}")))?,
     };
-    recipe.check(camel)?;
+    recipe.check(super::camel)?;
     Ok((recipe, config))
 }
 

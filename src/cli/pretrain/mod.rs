@@ -133,11 +133,6 @@ impl PretrainArgs {
     }
 }
 
-/// A flag as the user types it: `seq_len` is `--seq-len`.
-fn flag(field: &str) -> String {
-    format!("--{}", field.replace('_', "-"))
-}
-
 /// A fresh model's config: a preset or a config.json, for the tokenizer's vocabulary.
 fn fresh_config(spec: &str, tokenizer: &BertTokenizer) -> Result<BertConfig> {
     let config = match recipe::preset(spec, tokenizer.vocab_size()) {
@@ -161,7 +156,7 @@ pub async fn run(args: PretrainArgs) -> Result<()> {
 }
 
 async fn run_in(args: PretrainArgs) -> Result<()> {
-    args.recipe().check(flag)?;
+    args.recipe().check(run_dir::flag)?;
     let out = args.out.clone();
     let resume = match args.resume {
         true => Some(run_dir::checkpoint_to_resume(&out)?),
