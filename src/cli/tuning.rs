@@ -8,9 +8,6 @@ use bert_wgpu::ops::tune::{self, MatmulShape, TuneReport};
 use bert_wgpu::{Gpu, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Largest run while tuning: shapes above it are timed on a cut-down copy of the same class.
-const TUNE_MAX_FLOPS: f64 = 2e8;
-
 pub fn cache_file() -> Option<PathBuf> {
     let dir = match (
         std::env::var_os("BERT_WGPU_CACHE_DIR"),
@@ -79,7 +76,7 @@ pub async fn prepare(gpu: &Gpu, shapes: &[MatmulShape]) -> Result<TuneReport> {
         bar.set_position(done as u64);
         bar.set_message(what.to_string());
     };
-    let report = tune::tune(gpu, &gpu.candidates(), shapes, TUNE_MAX_FLOPS, 3, &mut progress).await?;
+    let report = tune::tune(gpu, &gpu.candidates(), shapes, tune::TUNE_MAX_FLOPS, 3, &mut progress).await?;
     bar.finish_and_clear();
     for (k, why) in &report.excluded {
         eprintln!("warning: matmul kernel {} excluded on {}: {why}", k.name, gpu.info.name);

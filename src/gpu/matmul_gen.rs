@@ -5,8 +5,9 @@
 //! Three designs:
 //! - `Register`: no workgroup memory; each invocation reads its A rows and B columns straight from the
 //!   storage buffers into a `tm x tn` block of accumulators (the design that suits CPU drivers).
-//! - `Subgroup`: `Register` with 8 x 8 blocks where eight lanes that share rows fetch one A row each and
-//!   pass it around with `subgroupShuffle`.
+//! - `Subgroup`: `Register` where eight lanes that share their rows fetch A once between them (a row each, or
+//!   in TN one vec4 of four rows each) and pass it around with `subgroupShuffle`. On CPU drivers, where a
+//!   fetch from a storage buffer costs many times a multiply-add, tall blocks (up to 64 rows per lane) win.
 //! - `Tiled`: the standard GPU design: a `bm x bn` output tile per workgroup, k-tiles of A and B staged in
 //!   workgroup memory with vec4 loads, a `tm x tn` block per invocation read from there.
 
@@ -46,8 +47,9 @@ impl Entry {
 pub enum Design {
     /// 64 invocations (8 x 8), each a `tm x tn` block: a (8 tm) x (8 tn) tile per workgroup.
     Register { tm: u32, tn: u32 },
-    /// 64 invocations, 8 x 8 blocks, A rows shared through `subgroupShuffle` in groups of 8 lanes.
-    Subgroup,
+    /// 64 invocations in groups of 8 lanes, each lane a `tm x tn` block (`tm` a multiple of 8): the group's
+    /// `tm` rows of A are fetched once, `tm / 8` rows per lane, and shared through `subgroupShuffle`.
+    Subgroup { tm: u32, tn: u32 },
     /// A `bm x bn` tile per workgroup of (bm / tm) x (bn / tn) invocations, k-tiles of `bk` in workgroup memory.
     Tiled {
         bm: u32,
@@ -73,7 +75,11 @@ pub const CANDIDATES: &[MatmulKernel] = &[
     MatmulKernel::new("portable", Design::Register { tm: 8, tn: 8 }),
     MatmulKernel::new("register-4x4", Design::Register { tm: 4, tn: 4 }),
     MatmulKernel::new("register-4x8", Design::Register { tm: 4, tn: 8 }),
-    MatmulKernel::new("subgroup", Design::Subgroup),
+    MatmulKernel::new("subgroup", Design::Subgroup { tm: 8, tn: 8 }),
+    MatmulKernel::new("subgroup-16x8", Design::Subgroup { tm: 16, tn: 8 }),
+    MatmulKernel::new("subgroup-32x4", Design::Subgroup { tm: 32, tn: 4 }),
+    MatmulKernel::new("subgroup-32x8", Design::Subgroup { tm: 32, tn: 8 }),
+    MatmulKernel::new("subgroup-64x4", Design::Subgroup { tm: 64, tn: 4 }),
     MatmulKernel::new(
         "tiled-64x64x8-8x8",
         Design::Tiled {
@@ -142,14 +148,13 @@ impl MatmulKernel {
     }
 
     pub fn uses_subgroups(&self) -> bool {
-        self.design == Design::Subgroup
+        matches!(self.design, Design::Subgroup { .. })
     }
 
     /// Output tile of one workgroup: (rows, columns).
     pub fn tile(&self) -> (u32, u32) {
         match self.design {
-            Design::Register { tm, tn } => (8 * tm, 8 * tn),
-            Design::Subgroup => (64, 64),
+            Design::Register { tm, tn } | Design::Subgroup { tm, tn } => (8 * tm, 8 * tn),
             Design::Tiled { bm, bn, .. } => (bm, bn),
         }
     }
@@ -157,7 +162,7 @@ impl MatmulKernel {
     /// Invocations per workgroup.
     pub fn threads(&self) -> u32 {
         match self.design {
-            Design::Register { .. } | Design::Subgroup => 64,
+            Design::Register { .. } | Design::Subgroup { .. } => 64,
             Design::Tiled { bm, bn, tm, tn, .. } => (bm / tm) * (bn / tn),
         }
     }
@@ -223,26 +228,26 @@ impl MatmulKernel {
     /// Register and subgroup designs: straight-line code, every accumulator a named vec4.
     fn register_entry(&self, s: &mut String, entry: Entry) {
         let (tm, tn) = match self.design {
-            Design::Register { tm, tn } => (tm, tn),
-            _ => (8, 8),
+            Design::Register { tm, tn } | Design::Subgroup { tm, tn } => (tm, tn),
+            Design::Tiled { .. } => unreachable!("tiled kernels are written by tiled_entry"),
         };
-        // The subgroup design shares A through shuffles except in TnA4, where each lane reads vec4s.
-        let shuffle = self.design == Design::Subgroup && entry != Entry::TnA4;
+        // The subgroup design shares A through shuffles.
+        let shuffle = self.uses_subgroups();
         self.header(s, entry, shuffle);
         let (tile_m, tile_n) = (8 * tm, 8 * tn);
         if shuffle {
             s.push_str(
-                "    // Eight consecutive lanes share the same 8 rows of Y: lane i fetches what row m0 + i needs and\n\
-                 \x20   // the others read it through subgroupShuffle, so each A value is fetched once per group.\n\
+                "    // Eight consecutive lanes share the same rows of Y: lane i fetches what rows m0 + i, m0 + 8 + i, ...\n\
+                 \x20   // need and the others read it through subgroupShuffle, so each A value is fetched once per group.\n\
                  \x20   let lane = sid % 8u;\n    let first = sid - lane;\n",
             );
             let _ = writeln!(
                 s,
-                "    let m0 = wg.y * 64u + (lid / 8u) * 8u;  // the group's 8 rows of Y"
+                "    let m0 = wg.y * {tile_m}u + (lid / 8u) * {tm}u;  // the group's {tm} rows of Y"
             );
             let _ = writeln!(
                 s,
-                "    let n0 = wg.x * 64u + lane * 8u;  // this invocation's 8 columns"
+                "    let n0 = wg.x * {tile_n}u + lane * {tn}u;  // this invocation's {tn} columns"
             );
         } else {
             let _ = writeln!(
@@ -263,7 +268,13 @@ impl MatmulKernel {
         let a_rows = |s: &mut String| {
             s.push_str("    let a_rs = p.a_rs / 4u;\n");
             if shuffle {
-                s.push_str("    let my_row = a_base / 4u + min(m0 + lane, p.m - 1u) * a_rs;\n");
+                for r in 0..tm / 8 {
+                    let _ = writeln!(
+                        s,
+                        "    let my_row{r} = a_base / 4u + min(m0 + {}u + lane, p.m - 1u) * a_rs;",
+                        8 * r
+                    );
+                }
             } else {
                 for i in 0..tm {
                     let _ = writeln!(s, "    let ra{i} = a_base / 4u + min(m0 + {i}u, p.m - 1u) * a_rs;");
@@ -273,10 +284,10 @@ impl MatmulKernel {
         // Fetches A(m0 + i, k-step kk) as vec4 `a{i}` from rows set up by `a_rows`.
         let a_fetch = |s: &mut String, kk: &str| {
             if shuffle {
-                let _ = writeln!(s, "        let mine = a[my_row + {kk}];");
-                for i in 0..tm {
-                    let _ = writeln!(s, "        let a{i} = subgroupShuffle(mine, first + {i}u);");
+                for r in 0..tm / 8 {
+                    let _ = writeln!(s, "        let mine{r} = a[my_row{r} + {kk}];");
                 }
+                shuffles(s, tm);
             } else {
                 for i in 0..tm {
                     let _ = writeln!(s, "        let a{i} = a[ra{i} + {kk}];");
@@ -326,10 +337,10 @@ impl MatmulKernel {
                         );
                     };
                     if shuffle {
-                        at(s, "mine", "m0 + lane");
-                        for i in 0..tm {
-                            let _ = writeln!(s, "        let a{i} = subgroupShuffle(mine, first + {i}u);");
+                        for r in 0..tm / 8 {
+                            at(s, &format!("mine{r}"), &format!("m0 + {}u + lane", 8 * r));
                         }
+                        shuffles(s, tm);
                     } else {
                         for i in 0..tm {
                             at(s, &format!("a{i}"), &format!("m0 + {i}u"));
@@ -364,25 +375,44 @@ impl MatmulKernel {
                     // A row kk holds A^T's column: m0.. m0 + tm are tm / 4 vec4s. Past m (up to the next
                     // multiple of 4, within the aligned row stride) they feed rows of Y that are not stored.
                     s.push_str("        let arow = a_base / 4u + kk * a_rs;\n");
-                    for g in 0..tm / 4 {
-                        let _ = writeln!(
-                            s,
-                            "        let av{g} = a[arow + min(m0 / 4u + {g}u, (p.m + 3u) / 4u - 1u)];"
-                        );
-                    }
-                    for i in 0..tm {
-                        let _ = writeln!(
-                            s,
-                            "        let a{i} = av{}.{};",
-                            i / 4,
-                            ["x", "y", "z", "w"][i as usize % 4]
-                        );
+                    if shuffle {
+                        // Lane i fetches vec4 i of the group's tm values (then 8 + i, ...): one read per lane.
+                        for r in 0..tm.div_ceil(32) {
+                            let _ = writeln!(
+                                s,
+                                "        let mine{r} = a[arow + min(m0 / 4u + {}u + lane, (p.m + 3u) / 4u - 1u)];",
+                                8 * r
+                            );
+                        }
+                        for i in 0..tm {
+                            let _ = writeln!(
+                                s,
+                                "        let a{i} = subgroupShuffle(mine{}.{}, first + {}u);",
+                                i / 32,
+                                XYZW[i as usize % 4],
+                                (i % 32) / 4
+                            );
+                        }
+                    } else {
+                        for g in 0..tm / 4 {
+                            let _ = writeln!(
+                                s,
+                                "        let av{g} = a[arow + min(m0 / 4u + {g}u, (p.m + 3u) / 4u - 1u)];"
+                            );
+                        }
+                        for i in 0..tm {
+                            let _ = writeln!(s, "        let a{i} = av{}.{};", i / 4, XYZW[i as usize % 4]);
+                        }
                     }
                 } else if shuffle {
-                    s.push_str("        let mine = a_at(a_base, kk, m0 + lane, p.k, p.m);\n");
-                    for i in 0..tm {
-                        let _ = writeln!(s, "        let a{i} = subgroupShuffle(mine, first + {i}u);");
+                    for r in 0..tm / 8 {
+                        let _ = writeln!(
+                            s,
+                            "        let mine{r} = a_at(a_base, kk, m0 + {}u + lane, p.k, p.m);",
+                            8 * r
+                        );
                     }
+                    shuffles(s, tm);
                 } else {
                     for i in 0..tm {
                         let _ = writeln!(s, "        let a{i} = a_at(a_base, kk, m0 + {i}u, p.k, p.m);");
@@ -484,6 +514,20 @@ impl MatmulKernel {
              \x20       for (var j = 0u; j < TN / 4u; j++) {\n\
              \x20           store4(y_base, row0 + ty * TM + i, col0 + tx * TN + 4u * j, acc[i * (TN / 4u) + j]);\n\
              \x20       }\n    }\n}\n",
+        );
+    }
+}
+
+const XYZW: [&str; 4] = ["x", "y", "z", "w"];
+
+/// Subgroup design: `a{i}` (row m0 + i) from `mine{i / 8}`, the value lane `i % 8` of the group fetched.
+fn shuffles(s: &mut String, tm: u32) {
+    for i in 0..tm {
+        let _ = writeln!(
+            s,
+            "        let a{i} = subgroupShuffle(mine{}, first + {}u);",
+            i / 8,
+            i % 8
         );
     }
 }

@@ -14,9 +14,6 @@ use crate::model::BertConfig;
 use crate::ops::tune::{self, MatmulShape};
 use crate::{Error, Gpu};
 
-/// Largest run while tuning, as natively: shapes above it are timed on a cut-down copy of the same class.
-const TUNE_MAX_FLOPS: f64 = 2e8;
-
 /// The model and batch whose matmul shapes are tuned or measured.
 #[derive(Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -138,7 +135,7 @@ pub fn tune_matmul(options: JsValue, on_progress: Option<js_sys::Function>) -> j
     future_to_promise(async move {
         let (_, gpu, shapes, candidates) = prepare(&options, "tune options").await?;
         let mut progress = progress_to(on_progress);
-        let report = tune::tune(&gpu, &candidates, &shapes, TUNE_MAX_FLOPS, 3, &mut progress)
+        let report = tune::tune(&gpu, &candidates, &shapes, tune::TUNE_MAX_FLOPS, 3, &mut progress)
             .await
             .map_err(|e| js_error(Code::Gpu, e))?;
         let excluded: Vec<serde_json::Value> = report

@@ -18,6 +18,9 @@ use crate::error::Result;
 use crate::gpu::matmul_gen::{MatmulKernel, ShapeClass, CANDIDATES, PORTABLE};
 use crate::gpu::{shaders, Gpu};
 
+/// Largest run while tuning: shapes above it are timed on a cut-down copy of the same class.
+pub const TUNE_MAX_FLOPS: f64 = 2e8;
+
 /// What tuning found: per class, each candidate's seconds on the class's shape (None: excluded).
 #[derive(Debug, Default)]
 pub struct TuneReport {
@@ -94,9 +97,9 @@ pub async fn tune(
     let scratch = Scratch::new(gpu, &shapes)?;
     for (i, (class, s)) in todo.into_iter().enumerate() {
         progress(i, shapes.len(), &s.label);
-        // Screening: one run each on a copy cut to an eighth of the budget; then the three quickest, and
+        // Screening: one run each on a copy cut to a quarter of the budget; then the three quickest, and
         // any within 25% of the quickest, are timed on the class's shape.
-        let small = s.capped(max_flops / 8.0);
+        let small = s.capped(max_flops / 4.0);
         let mut screen = Vec::new();
         for &k in &valid {
             screen.push((k, time_on(gpu, &scratch, Some(k), &small, 1).await?));

@@ -71,23 +71,28 @@ impl MatmulShape {
         (z * a_rows * a_rs, z * b_rows * b_rs, z * self.m * self.n)
     }
 
-    /// The same shape with its largest dimension cut so that one run costs at most `max_flops` (tuning
-    /// stays short; the class, and so the choice, is the real shape's).
+    /// The same shape cut so that one run costs at most `max_flops` (tuning stays short; the class, and so
+    /// the choice, is the real shape's). k is cut first, down to 256: time grows linearly with k, while
+    /// the grid of output tiles, which decides between kernels of different tile sizes, stays the real
+    /// shape's. Then the largest dimension is halved, as long as one is over 64.
     pub fn capped(&self, max_flops: f64) -> MatmulShape {
+        // Halved, keeping the remainder by 4 so that the cut copy runs the same entry point.
+        let half = |d: usize| (d / 2) / 4 * 4 + d % 4;
         let mut s = self.clone();
+        while s.flops() > max_flops && s.k > 256 {
+            s.k = half(s.k).max(256);
+        }
         while s.flops() > max_flops {
             let biggest = s.m.max(s.n).max(s.k);
             if biggest <= 64 {
                 break;
             }
-            // Halved, keeping the remainder by 4 so that the cut copy runs the same entry point.
-            let half = (biggest / 2) / 4 * 4 + biggest % 4;
             if s.m == biggest {
-                s.m = half;
+                s.m = half(biggest);
             } else if s.n == biggest {
-                s.n = half;
+                s.n = half(biggest);
             } else {
-                s.k = half;
+                s.k = half(biggest);
             }
         }
         s

@@ -121,7 +121,7 @@ pub async fn rates(
     for (i, s) in shapes.iter().enumerate() {
         progress(i, shapes.len(), &s.label);
         let runs: Vec<Option<MatmulKernel>> = candidates.iter().map(|&k| Some(k)).chain([None]).collect();
-        let small = s.capped(2e8);
+        let small = s.capped(super::TUNE_MAX_FLOPS);
         let mut first = Vec::new();
         for k in &runs {
             first.push(small.flops() / time_on(gpu, &scratch, *k, &small, 1).await? / 1e9);
