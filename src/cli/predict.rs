@@ -232,11 +232,7 @@ fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
 pub async fn eval(args: EvalArgs) -> Result<()> {
     let bert = load_task_model(&args.model).await?;
     let kind = bert.task_head()?.kind;
-    let task = match kind {
-        HeadKind::Sequence => TaskKind::SeqCls,
-        HeadKind::Token => TaskKind::TokenCls,
-        HeadKind::Span => TaskKind::Qa,
-    };
+    let task = TaskKind::of_head(kind);
     let regression = kind == HeadKind::Sequence && is_regression(&bert.config);
     let labels = match kind {
         HeadKind::Span => None,

@@ -10,6 +10,7 @@ pub mod postprocess;
 
 use serde_json::{Map, Value};
 
+use crate::model::weights::HeadKind;
 use crate::{bail, BertConfig, Error, Result};
 
 /// The label of a position or example that is not scored (transformers' -100 as an unsigned id).
@@ -51,13 +52,28 @@ impl TaskKind {
         }
     }
 
+    /// The head this task trains (pairs and single texts share the sequence head).
+    pub fn head(self) -> HeadKind {
+        match self {
+            TaskKind::SeqCls | TaskKind::PairCls => HeadKind::Sequence,
+            TaskKind::TokenCls => HeadKind::Token,
+            TaskKind::Qa => HeadKind::Span,
+        }
+    }
+
+    /// The task a model with this head is evaluated on (a sequence head: single texts or pairs, as the
+    /// rows say; `seq-cls` names both).
+    pub fn of_head(head: HeadKind) -> TaskKind {
+        match head {
+            HeadKind::Sequence => TaskKind::SeqCls,
+            HeadKind::Token => TaskKind::TokenCls,
+            HeadKind::Span => TaskKind::Qa,
+        }
+    }
+
     /// The transformers class whose head this task trains (config.json `architectures`).
     pub fn architecture(self) -> &'static str {
-        match self {
-            TaskKind::SeqCls | TaskKind::PairCls => "BertForSequenceClassification",
-            TaskKind::TokenCls => "BertForTokenClassification",
-            TaskKind::Qa => "BertForQuestionAnswering",
-        }
+        self.head().architecture()
     }
 }
 

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::{AttentionMode, Bert};
 use bert_wgpu::tasks::data::read_text_file;
 use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
@@ -132,14 +131,6 @@ struct FinetuneState {
     since_best: u32,
 }
 
-fn head_kind(task: TaskKind) -> HeadKind {
-    match task {
-        TaskKind::SeqCls | TaskKind::PairCls => HeadKind::Sequence,
-        TaskKind::TokenCls => HeadKind::Token,
-        TaskKind::Qa => HeadKind::Span,
-    }
-}
-
 /// The metric early stopping and the best model follow, and whether higher is better.
 fn main_metric(task: TaskKind, regression: bool) -> (&'static str, bool) {
     match task {
@@ -161,7 +152,7 @@ pub fn read_examples(task: TaskKind, path: &Path, limit: Option<usize>) -> Resul
 
 /// A model's head against the task: an error when it has another head.
 pub fn check_head(bert: &Bert, task: TaskKind, dir: &Path) -> Result<()> {
-    let want = head_kind(task);
+    let want = task.head();
     match bert.weights.task.as_ref().map(|t| t.kind) {
         Some(kind) if kind != want => Err(Error::new(format!(
             "{}: the model is a {}, but --task {} needs a {} (or an encoder without a task head)",
@@ -281,7 +272,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
     bert_wgpu::model::check_fits(&bert.gpu, &bert.config, args.batch_size, max_length.next_multiple_of(4))?;
     run_dir::prepare(&args.out, args.overwrite, args.resume)?;
 
-    let bert = with_task(bert, head_kind(task), labels.as_ref(), args.seed)?;
+    let bert = with_task(bert, task.head(), labels.as_ref(), args.seed)?;
     let recipe = args.recipe();
     let steps_per_epoch = recipe.steps_per_epoch(train.features.len());
     let opt = recipe.optimizer(train.features.len());
