@@ -1,6 +1,7 @@
 //! The activations of one (batch, seq) shape, allocated once and reused, and the check that a model and
 //! its activations fit the adapter before anything is allocated.
 
+use super::weights::{self, Dims, Parts};
 use super::BertConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::gpu::{Gpu, Tensor};
@@ -221,42 +222,32 @@ pub fn check_fits(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize) -> Result
         .limits
         .max_storage_buffer_binding_size
         .min(gpu.limits.max_buffer_size);
-    let (h, i, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
-    let (b, s, heads) = (batch as u64, seq as u64, c.num_attention_heads as u64);
+    let (b, s, heads, i) = (
+        batch as u64,
+        seq as u64,
+        c.num_attention_heads as u64,
+        c.intermediate_size as u64,
+    );
     let product = |xs: &[u64]| xs.iter().fold(1u64, |n, &x| n.saturating_mul(x));
     // (what, f32 values, whether it is an activation: a smaller batch or sequence shrinks it)
-    let tensors = [
+    let parameters = weights::params(Dims::of(c), Parts::PRETRAINING).into_iter().map(|p| {
+        let shape: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
+        let floats = product(&p.shape.iter().map(|&d| d as u64).collect::<Vec<_>>());
+        (format!("{} ({})", p.name, shape.join(" x ")), floats, false)
+    });
+    let activations = [
         (
-            "bert.embeddings.word_embeddings.weight (vocab_size x hidden_size)",
-            product(&[v, h]),
-            false,
-        ),
-        (
-            "bert.embeddings.position_embeddings.weight",
-            product(&[c.max_position_embeddings as u64, h]),
-            false,
-        ),
-        (
-            "the fused query/key/value weight (3 x hidden_size x hidden_size)",
-            product(&[3, h, h]),
-            false,
-        ),
-        (
-            "intermediate.dense.weight (intermediate_size x hidden_size)",
-            product(&[i, h]),
-            false,
-        ),
-        (
-            "the intermediate activations (tokens x intermediate_size)",
+            "the intermediate activations (tokens x intermediate_size)".to_string(),
             product(&[b, s, i]),
             true,
         ),
         (
-            "the attention probabilities (batch x heads x seq x seq)",
+            "the attention probabilities (batch x heads x seq x seq)".to_string(),
             product(&[b, heads, s, s]),
             true,
         ),
     ];
+    let tensors = parameters.chain(activations);
     for (name, floats, activation) in tensors {
         let bytes = floats.saturating_mul(4);
         if bytes > max {
