@@ -6,42 +6,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::bin;
-
-fn fixture(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(p)
-}
-
-/// A fresh scratch directory under the target directory.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs and returns (exit code, stdout, stderr).
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use common::{assert_clear_error, bin, fixture, run, scratch};
 
 fn has_gpu() -> bool {
     common::gpu().is_some()
-}
-
-/// Asserts a failure whose last stderr line mentions every `needle`, without a panic.
-fn assert_clear_error((code, _, err): (i32, String, String), needles: &[&str]) {
-    assert_ne!(code, 0, "expected a failure; stderr: {err}");
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
-    let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
-    for n in needles {
-        assert!(last.contains(n), "error {last:?} does not mention {n:?}");
-    }
 }
 
 /// Copies the tiny model to a scratch directory, optionally replacing one file.

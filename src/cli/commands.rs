@@ -7,10 +7,10 @@ use bert_wgpu::error::Context;
 use bert_wgpu::pipelines::{cosine_matrix, fill_mask_json};
 use bert_wgpu::{Bert, Gpu, Pooling, Result};
 
-use super::model_dir::{gather_texts, read_model_dir};
+use super::model_dir::{gather_texts, ModelArg};
 
-async fn load(model: &Path) -> Result<Bert> {
-    let files = read_model_dir(model)?;
+async fn load(model: &ModelArg) -> Result<Bert> {
+    let files = model.read()?;
     let gpu = Rc::new(Gpu::new().await?);
     let bert = Bert::load(gpu, &files).context(model.display())?;
     bert.gpu.set_limit_hint("--batch-size");
@@ -24,7 +24,7 @@ async fn load(model: &Path) -> Result<Bert> {
 }
 
 /// The model and the texts (arguments or `--input`), with a warning for each text that will be truncated.
-async fn load_with_texts(model: &Path, input: Option<&Path>, texts: Vec<String>) -> Result<(Bert, Vec<String>)> {
+async fn load_with_texts(model: &ModelArg, input: Option<&Path>, texts: Vec<String>) -> Result<(Bert, Vec<String>)> {
     let texts = gather_texts(input, texts)?;
     let bert = load(model).await?;
     warn_truncation(&bert, &texts)?;
@@ -47,7 +47,7 @@ fn warn_truncation(bert: &Bert, texts: &[String]) -> Result<()> {
 }
 
 pub async fn fill_mask(
-    model: &Path,
+    model: &ModelArg,
     top_k: usize,
     json: bool,
     input: Option<&Path>,
@@ -82,7 +82,7 @@ pub async fn fill_mask(
 
 #[allow(clippy::too_many_arguments)]
 pub async fn embed(
-    model: &Path,
+    model: &ModelArg,
     pooling: Pooling,
     normalize: bool,
     similarity: bool,

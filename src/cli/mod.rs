@@ -21,6 +21,7 @@ macro_rules! out {
 mod bench;
 mod commands;
 mod finetune;
+mod hub;
 mod model_dir;
 mod plot;
 mod predict;
@@ -56,12 +57,12 @@ struct Cli {
 enum Command {
     /// Predict the words behind every [MASK] (top-k per mask), like transformers' fill-mask pipeline.
     #[command(
-        after_help = "Example:\n  bert-wgpu fill-mask --model DIR --top-k 5 --json \"Paris is the [MASK] of France.\""
+        after_help = "Examples:\n  bert-wgpu fill-mask --model DIR --top-k 5 --json \"Paris is the [MASK] of France.\"\n  \
+                      bert-wgpu fill-mask --model bert-base-uncased \"Paris is the [MASK] of France.\"  (from the Hugging Face cache)"
     )]
     FillMask {
-        /// Hugging Face model directory (config.json, model.safetensors, tokenizer.json or vocab.txt).
-        #[arg(long)]
-        model: std::path::PathBuf,
+        #[command(flatten)]
+        model: model_dir::ModelArg,
         /// Predictions per mask.
         #[arg(long, default_value_t = 5)]
         top_k: usize,
@@ -82,8 +83,8 @@ enum Command {
         after_help = "Example:\n  bert-wgpu embed --model models/all-MiniLM-L6-v2 --normalize --similarity \"A cat.\" \"A dog.\""
     )]
     Embed {
-        #[arg(long)]
-        model: std::path::PathBuf,
+        #[command(flatten)]
+        model: model_dir::ModelArg,
         #[arg(long, value_enum, default_value_t = PoolingArg::Mean)]
         pooling: PoolingArg,
         /// L2-normalise each vector.

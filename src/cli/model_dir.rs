@@ -1,24 +1,71 @@
-//! Reading a Hugging Face model directory and text inputs from disk.
+//! Reading a Hugging Face model (a directory, or a hub id through the cache) and text inputs from disk.
 
 use std::path::Path;
 
 use bert_wgpu::error::Context;
-use bert_wgpu::io::ModelFiles;
+use bert_wgpu::io::hub::{self, RepoId};
+use bert_wgpu::io::{safetensors, ModelFiles};
 use bert_wgpu::{Error, Result};
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).context(path.display())
 }
 
+/// A file that may be absent; a link to nothing (a cache blob that is gone) is an error, not an absence.
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     if path.exists() {
         read(path).map(Some)
+    } else if let Ok(target) = std::fs::read_link(path) {
+        Err(Error::new(format!(
+            "{}: a broken link (its target {} is missing); download the model again",
+            path.display(),
+            target.display()
+        )))
     } else {
         Ok(None)
     }
 }
 
-/// The bytes of config.json, model.safetensors and the tokenizer files of `dir`.
+/// `--model DIR|ID` and `--revision`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModelArg {
+    /// A Hugging Face model directory (config.json, model.safetensors, tokenizer.json or vocab.txt), or a
+    /// hub id (`bert-base-uncased`, `org/name`) read from the Hugging Face cache.
+    #[arg(long, value_name = "DIR|ID")]
+    pub model: std::path::PathBuf,
+    /// With a hub id: the branch, tag or commit hash.
+    #[arg(long, default_value = hub::DEFAULT_REVISION)]
+    pub revision: String,
+}
+
+impl ModelArg {
+    pub fn read(&self) -> Result<ModelFiles> {
+        read_model(&self.model, &self.revision)
+    }
+
+    /// How errors name the model.
+    pub fn display(&self) -> std::path::Display<'_> {
+        self.model.display()
+    }
+}
+
+/// `--model`: a model directory, or else a hub id (`name` or `org/name`) read from the Hugging Face cache
+/// at `revision`.
+pub fn read_model(model: &Path, revision: &str) -> Result<ModelFiles> {
+    if model.is_dir() {
+        return read_model_dir(model);
+    }
+    let spec = model.to_string_lossy();
+    let id = match RepoId::parse(&spec) {
+        Ok(id) if !model.exists() => id,
+        _ => return Err(Error::new(format!("{spec}: not a model directory"))),
+    };
+    let snapshot = super::hub::snapshot_dir(&super::hub::cache_dir(), &id, revision)?;
+    read_model_dir(&snapshot).map_err(|e| Error::new(format!("model {id} (revision {revision}): {e}")))
+}
+
+/// The bytes of config.json, model.safetensors (or the shards its index names, joined) and the tokenizer
+/// files of `dir`.
 pub fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
     if !dir.is_dir() {
         return Err(Error::new(format!("{}: not a model directory", dir.display())));
@@ -29,11 +76,38 @@ pub fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
             named.push((name, bytes));
         }
     }
+    let has_weights = named.iter().any(|(n, _)| *n == ModelFiles::FILE_NAMES[1]);
+    if !has_weights {
+        if let Some(index) = read_optional(&dir.join(hub::WEIGHTS_INDEX))? {
+            named.push((ModelFiles::FILE_NAMES[1], read_shards(dir, &index)?));
+        }
+    }
     let files = ModelFiles::from_named(named).context(dir.display())?;
     if files.tokenizer_json.is_none() && files.vocab_txt.is_none() {
         return Err(Error::new(format!("{}: no tokenizer.json or vocab.txt", dir.display())));
     }
     Ok(files)
+}
+
+/// The shards a `model.safetensors.index.json` names, joined into one safetensors file.
+fn read_shards(dir: &Path, index: &[u8]) -> Result<Vec<u8>> {
+    let index_path = dir.join(hub::WEIGHTS_INDEX);
+    let files = hub::shard_files(index).context(index_path.display())?;
+    let mut shards = Vec::with_capacity(files.len());
+    for file in &files {
+        let path = dir.join(file);
+        match read_optional(&path)? {
+            Some(bytes) => shards.push((file.as_str(), bytes)),
+            None => {
+                return Err(Error::new(format!(
+                    "{}: names the shard {file}, which is missing",
+                    index_path.display()
+                )))
+            }
+        }
+    }
+    let refs: Vec<(&str, &[u8])> = shards.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    safetensors::merge(&refs).context(dir.display())
 }
 
 /// Texts from the command line, or one per line from `--input` (blank lines skipped).

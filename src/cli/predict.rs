@@ -13,7 +13,7 @@ use bert_wgpu::train::task_data::{FeatureSettings, TaskData};
 use bert_wgpu::{Error, Gpu, Result};
 
 use super::finetune::read_examples;
-use super::model_dir::read_model_dir;
+use super::model_dir::ModelArg;
 use bert_wgpu::error::Context;
 
 #[derive(clap::Args)]
@@ -24,10 +24,10 @@ use bert_wgpu::error::Context;
     bert-wgpu predict --model models/qa --context \"the prince lived in new england .\" \"where did the prince live ?\"\n  \
     bert-wgpu predict --model models/sentiment --input dev.tsv --json")]
 pub struct PredictArgs {
-    /// A fine-tuned model directory (BertForSequenceClassification, BertForTokenClassification or
-    /// BertForQuestionAnswering).
-    #[arg(long)]
-    model: PathBuf,
+    /// A fine-tuned model (BertForSequenceClassification, BertForTokenClassification or
+    /// BertForQuestionAnswering): a directory or a hub id in the Hugging Face cache.
+    #[command(flatten)]
+    model: ModelArg,
     /// Print the JSON of transformers' pipeline instead of a table.
     #[arg(long)]
     json: bool,
@@ -59,9 +59,9 @@ pub struct PredictArgs {
     bert-wgpu eval --model models/sentiment --data dev.tsv\n  \
     bert-wgpu eval --model models/ner --data ner-dev.conll --json")]
 pub struct EvalArgs {
-    /// A fine-tuned model directory.
-    #[arg(long)]
-    model: PathBuf,
+    /// A fine-tuned model: a directory or a hub id in the Hugging Face cache.
+    #[command(flatten)]
+    model: ModelArg,
     /// Labelled data in the format `finetune` reads.
     #[arg(long)]
     data: PathBuf,
@@ -82,11 +82,12 @@ pub struct EvalArgs {
 }
 
 /// Loads a model that has a task head (the error says so when it has none).
-async fn load_task_model(dir: &Path) -> Result<Bert> {
+async fn load_task_model(model: &ModelArg) -> Result<Bert> {
+    let dir = model.display().to_string();
     let gpu = Rc::new(Gpu::new().await?);
-    let bert = Bert::load(gpu, &read_model_dir(dir)?).context(dir.display())?;
+    let bert = Bert::load(gpu, &model.read()?).context(&dir)?;
     bert.gpu.set_limit_hint("--batch-size");
-    bert.task_head().context(dir.display())?;
+    bert.task_head().context(&dir)?;
     let seq = bert.config.max_position_embeddings.min(128);
     super::tuning::prepare(
         &bert.gpu,

@@ -1,6 +1,7 @@
 //! Hugging Face model directories as bytes: the caller reads the files (the CLI from disk, the browser
 //! from `fetch` or a file picker); nothing here touches the file system.
 
+pub mod hub;
 pub mod safetensors;
 
 pub use self::safetensors::{load, load_ints, save, HostTensor, IntTensor, SaveDtype};

@@ -110,3 +110,38 @@ pub fn reference_file(tensors: &[(&str, safetensors::Dtype, &[usize], Vec<u8>)])
         .collect();
     safetensors::serialize(views, None).unwrap()
 }
+
+/// A file or directory under `tests/fixtures`.
+pub fn fixture(p: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(p)
+}
+
+/// A fresh, empty scratch directory under the target directory.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+pub fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Asserts a failure whose last stderr line mentions every `needle`, without a panic.
+pub fn assert_clear_error((code, _, err): (i32, String, String), needles: &[&str]) {
+    assert_ne!(code, 0, "expected a failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
+    for n in needles {
+        assert!(last.contains(n), "error {last:?} does not mention {n:?}");
+    }
+}

@@ -14,7 +14,7 @@ use bert_wgpu::train::task_data::{Examples, FeatureSettings, TaskData};
 use bert_wgpu::{Error, Gpu, Result};
 use serde::{Deserialize, Serialize};
 
-use super::model_dir::read_model_dir;
+use super::model_dir::{read_model, read_model_dir};
 use super::run_dir;
 use bert_wgpu::error::Context;
 
@@ -32,10 +32,13 @@ pub struct FinetuneArgs {
     /// and tags) or qa (SQuAD JSON).
     #[arg(long, value_parser = TaskKind::NAMES)]
     task: String,
-    /// A Hugging Face model directory: a pretrained encoder (its pretraining heads are dropped and a fresh
-    /// head is added) or a model with this task's head.
-    #[arg(long, required_unless_present = "resume")]
+    /// A Hugging Face model (a directory or a hub id in the Hugging Face cache): a pretrained encoder (its
+    /// pretraining heads are dropped and a fresh head is added) or a model with this task's head.
+    #[arg(long, value_name = "DIR|ID", required_unless_present = "resume")]
     model: Option<PathBuf>,
+    /// With a hub id for --model: the branch, tag or commit hash.
+    #[arg(long, default_value = bert_wgpu::io::hub::DEFAULT_REVISION)]
+    revision: String,
     /// Training data: .tsv / .csv with a header or .jsonl (classification), .conll / .jsonl (tokens), .json (QA).
     #[arg(long)]
     train: PathBuf,
@@ -214,7 +217,11 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
 
     // Everything is read and checked before the output directory is touched.
     let gpu = Rc::new(Gpu::new().await?);
-    let bert = Bert::load(gpu, &read_model_dir(&model_dir)?).context(model_dir.display())?;
+    let files = match &checkpoint {
+        Some(_) => read_model_dir(&model_dir)?,
+        None => read_model(&model_dir, &args.revision)?,
+    };
+    let bert = Bert::load(gpu, &files).context(model_dir.display())?;
     check_head(&bert, task, &model_dir)?;
     let max_length = args.max_length.unwrap_or(bert.config.max_position_embeddings.min(128));
     if max_length > bert.config.max_position_embeddings || max_length < 8 {

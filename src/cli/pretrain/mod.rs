@@ -21,7 +21,7 @@ mod run;
 
 use run::{read_history, Run};
 
-use super::model_dir::read_model_dir;
+use super::model_dir::{read_model, read_model_dir};
 use super::run_dir;
 use bert_wgpu::error::Context;
 
@@ -34,9 +34,13 @@ pub struct PretrainArgs {
     /// Corpus files: one sentence a line, a blank line between documents.
     #[arg(long, num_args = 1.., required = true)]
     corpus: Vec<PathBuf>,
-    /// Continue pretraining a Hugging Face BertForPreTraining directory.
-    #[arg(long, conflicts_with = "config")]
+    /// Continue pretraining a Hugging Face BertForPreTraining model: a directory or a hub id in the Hugging
+    /// Face cache.
+    #[arg(long, value_name = "DIR|ID", conflicts_with = "config")]
     model: Option<PathBuf>,
+    /// With a hub id for --model: the branch, tag or commit hash.
+    #[arg(long, default_value = bert_wgpu::io::hub::DEFAULT_REVISION)]
+    revision: String,
     /// A fresh model: a preset (tiny, mini, small, medium, base) or a config.json.
     #[arg(long, requires = "tokenizer")]
     config: Option<String>,
@@ -175,7 +179,7 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
             (bert, Some(state))
         }
         (None, Some(dir), _) => (
-            Bert::load(gpu.clone(), &read_model_dir(dir)?).context(dir.display())?,
+            Bert::load(gpu.clone(), &read_model(dir, &args.revision)?).context(dir.display())?,
             None,
         ),
         (None, None, Some(spec)) => {
