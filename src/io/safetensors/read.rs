@@ -1,92 +1,14 @@
-//! safetensors files as host tensors, bytes in and bytes out. Loads F32, F16, BF16 and F64 as f32 and
-//! I64/I32 as i64; saves F32 or F16. Any byte input gives a tensor list or an error, never a panic.
+//! Reading: the header parsed and checked against the bytes, then each tensor decoded.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
 use half::{bf16, f16};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
+use super::{Dtype, Entry, HostTensor, IntTensor};
 use crate::error::Context;
 use crate::{bail, Error, Result};
-
-/// A tensor in host memory, row-major: `data.len()` is the product of `shape` (1 for a scalar).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
-
-/// An integer tensor in host memory (token ids, labels), row-major.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<i64>,
-}
-
-/// The element type [`save`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaveDtype {
-    F32,
-    F16,
-}
-
-/// One tensor of a parsed file: its name, dtype and bytes.
-struct Entry<'a> {
-    name: String,
-    start: usize,
-    dtype: Dtype,
-    shape: Vec<usize>,
-    bytes: &'a [u8],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dtype {
-    F64,
-    F32,
-    F16,
-    BF16,
-    I64,
-    I32,
-}
-
-impl Dtype {
-    fn parse(s: &str) -> Option<Dtype> {
-        Some(match s {
-            "F64" => Dtype::F64,
-            "F32" => Dtype::F32,
-            "F16" => Dtype::F16,
-            "BF16" => Dtype::BF16,
-            "I64" => Dtype::I64,
-            "I32" => Dtype::I32,
-            _ => return None,
-        })
-    }
-
-    fn size(self) -> usize {
-        match self {
-            Dtype::F64 | Dtype::I64 => 8,
-            Dtype::F32 | Dtype::I32 => 4,
-            Dtype::F16 | Dtype::BF16 => 2,
-        }
-    }
-
-    /// The dtype as the header spells it.
-    fn name(self) -> &'static str {
-        match self {
-            Dtype::F64 => "F64",
-            Dtype::F32 => "F32",
-            Dtype::F16 => "F16",
-            Dtype::BF16 => "BF16",
-            Dtype::I64 => "I64",
-            Dtype::I32 => "I32",
-        }
-    }
-
-    fn is_float(self) -> bool {
-        !matches!(self, Dtype::I64 | Dtype::I32)
-    }
-}
 
 /// One tensor's header entry, as the format spells it.
 #[derive(Deserialize)]
@@ -138,7 +60,7 @@ const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// checks: a header of at most 100 MB that is a JSON object, each name once, `__metadata__` (if any) a map
 /// of strings, sizes that match dtype × shape, and data offsets that tile the data exactly (sorted by
 /// start they begin at 0, each starts where the previous ended, and the last ends at the end of the file).
-fn parse<'a>(bytes: &'a [u8], file: &str) -> Result<Vec<Entry<'a>>> {
+pub(super) fn parse<'a>(bytes: &'a [u8], file: &str) -> Result<Vec<Entry<'a>>> {
     if bytes.is_empty() {
         bail!("{file}: empty file");
     }
@@ -368,108 +290,4 @@ pub fn wrong_dtype(file_name: &str, name: &str, dtype: &str) -> Error {
         "{file_name}: tensor {name} has dtype {dtype}, but a floating-point dtype (F32, F16, BF16 or F64) \
          is needed"
     ))
-}
-
-/// Writes a safetensors file, tensors sorted by name as the `safetensors` package does. The metadata
-/// gets `"format": "pt"` unless it names a format: transformers refuses files without it.
-pub fn save<S: AsRef<str>>(
-    tensors: &[(S, &HostTensor)],
-    dtype: SaveDtype,
-    metadata: Option<HashMap<String, String>>,
-) -> Result<Vec<u8>> {
-    let mut sorted: BTreeMap<&str, &HostTensor> = BTreeMap::new();
-    for (name, tensor) in tensors {
-        let name = name.as_ref();
-        let numel = tensor.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if numel != Some(tensor.data.len()) {
-            bail!(
-                "tensor {name}: shape {:?} does not hold {} values",
-                tensor.shape,
-                tensor.data.len()
-            );
-        }
-        if name == "__metadata__" || sorted.insert(name, tensor).is_some() {
-            bail!("tensor {name}: name used twice or reserved");
-        }
-        // What `load` refuses is never written: a value that is not finite, or not in the f16 range.
-        let representable = |v: f32| match dtype {
-            SaveDtype::F32 => v.is_finite(),
-            SaveDtype::F16 => f16::from_f32(v).is_finite(),
-        };
-        if let Some(i) = tensor.data.iter().position(|&v| !representable(v)) {
-            let v = tensor.data[i];
-            match dtype {
-                SaveDtype::F32 => bail!("tensor {name}: value {i} is {v}; weights must be finite"),
-                SaveDtype::F16 => bail!("tensor {name}: value {i} is {v}, beyond the range of F16; save in F32"),
-            }
-        }
-    }
-    let (type_name, size) = match dtype {
-        SaveDtype::F32 => ("F32", 4),
-        SaveDtype::F16 => ("F16", 2),
-    };
-    let mut metadata = metadata.unwrap_or_default();
-    metadata.entry("format".to_string()).or_insert_with(|| "pt".to_string());
-    let entries = sorted
-        .iter()
-        .map(|(name, t)| (*name, type_name, t.shape.as_slice(), t.data.len() * size));
-    let mut out = start_file(json!(metadata), entries)?;
-    for tensor in sorted.values() {
-        match dtype {
-            SaveDtype::F32 => tensor.data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            SaveDtype::F16 => tensor
-                .data
-                .iter()
-                .for_each(|v| out.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
-        }
-    }
-    Ok(out)
-}
-
-/// Joins the shards of a sharded checkpoint (`model-00001-of-00002.safetensors`, ...) into one file,
-/// each tensor's bytes kept as stored (dtype unchanged). `shards` are (file name, bytes); a tensor in two
-/// shards is an error naming both.
-pub fn merge(shards: &[(&str, &[u8])]) -> Result<Vec<u8>> {
-    let mut entries: BTreeMap<String, (&str, Entry)> = BTreeMap::new();
-    for (file, bytes) in shards {
-        for e in parse(bytes, file)? {
-            if let Some((other, _)) = entries.get(&e.name) {
-                bail!("tensor {} is in both {other} and {file}", e.name);
-            }
-            entries.insert(e.name.clone(), (file, e));
-        }
-    }
-    let header =
-        (entries.iter()).map(|(name, (_, e))| (name.as_str(), e.dtype.name(), e.shape.as_slice(), e.bytes.len()));
-    let mut out = start_file(json!({"format": "pt"}), header)?;
-    for (_, e) in entries.values() {
-        out.extend_from_slice(e.bytes);
-    }
-    Ok(out)
-}
-
-/// The start of a safetensors file: the header's length, then the header with the metadata and each
-/// (name, dtype, shape, bytes) at consecutive offsets, padded with spaces so that the data starts 8-byte
-/// aligned as the reference writer does. The caller appends the tensors' bytes in the same order.
-fn start_file<'a>(
-    metadata: Value,
-    tensors: impl Iterator<Item = (&'a str, &'static str, &'a [usize], usize)>,
-) -> Result<Vec<u8>> {
-    let mut header = Map::new();
-    header.insert("__metadata__".to_string(), metadata);
-    let mut offset = 0;
-    for (name, dtype, shape, bytes) in tensors {
-        let end = offset + bytes;
-        header.insert(
-            name.to_string(),
-            json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, end]}),
-        );
-        offset = end;
-    }
-    let mut header = serde_json::to_vec(&header).context("safetensors header")?;
-    header.resize(header.len().next_multiple_of(8), b' ');
-    let mut out = Vec::with_capacity(8 + header.len() + offset);
-    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    out.extend_from_slice(&header);
-    Ok(out)
 }
