@@ -1,6 +1,6 @@
 //! Models by Hugging Face hub id (`bert-base-uncased`, `google/bert_uncased_L-2_H-128_A-2`): the rules of
-//! an id, the cache layout that transformers and `huggingface_hub` share, and the resolve URLs. Pure: the
-//! CLI reads the cache from disk, the browser fetches the URLs.
+//! an id, and the cache layout that transformers and `huggingface_hub` share. Pure: the CLI reads the cache
+//! from disk.
 //!
 //! The cache: `{cache}/models--{org}--{name}/refs/{revision}` holds the commit a branch or tag points at,
 //! `snapshots/{commit}/{file}` the files of that commit (links into `blobs/`), `.no_exist/{commit}/{file}`
@@ -8,8 +8,6 @@
 
 use crate::{bail, Result};
 
-/// The endpoint when `HF_ENDPOINT` does not name another.
-pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 /// The revision when none is given.
 pub const DEFAULT_REVISION: &str = "main";
 
@@ -78,15 +76,6 @@ pub fn check_revision(revision: &str) -> Result<()> {
         bail!("{revision:?} is not a revision (a branch, tag or commit hash)");
     }
     Ok(())
-}
-
-/// `{endpoint}/{id}/resolve/{revision}/{file}`, the revision's `/` escaped as the hub expects.
-pub fn resolve_url(endpoint: &str, id: &RepoId, revision: &str, file: &str) -> String {
-    format!(
-        "{}/{id}/resolve/{}/{file}",
-        endpoint.trim_end_matches('/'),
-        revision.replace('/', "%2F")
-    )
 }
 
 /// The index of sharded weights.
