@@ -112,6 +112,19 @@ enum Command {
     Predict(Box<predict::PredictArgs>),
     /// Score a fine-tuned model on labelled data (accuracy / F1, entity F1, exact match / F1).
     Eval(predict::EvalArgs),
+    /// Fetch a model from the Hugging Face hub into the cache that transformers shares (as `hf download`), so
+    /// that later runs work offline; prints the snapshot directory.
+    #[command(after_help = "Examples:\n  bert-wgpu download bert-base-uncased\n  \
+                      bert-wgpu download google/bert_uncased_L-2_H-128_A-2 --revision main\n  \
+                      HF_ENDPOINT=https://hf-mirror.example bert-wgpu download org/name")]
+    Download {
+        /// A hub id: `name` or `org/name`.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// A branch, tag or commit hash.
+        #[arg(long, default_value = bert_wgpu::io::hub::DEFAULT_REVISION)]
+        revision: String,
+    },
     /// The GPU adapter in use: name, backend, device type, features and limits.
     Info,
     /// Every matmul candidate's GFLOP/s on BERT-base's shapes (auto's pick marked), BERT-base forward and
@@ -192,6 +205,7 @@ pub fn run() -> i32 {
                 .await
             }
             Command::Info => commands::info().await,
+            Command::Download { id, revision } => hub::download(&id, &revision),
             Command::Vocab(args) => vocab::run(&args),
             Command::Pretrain(args) => pretrain::run(*args).await,
             Command::Finetune(args) => finetune::run(*args).await,

@@ -50,7 +50,7 @@ impl ModelArg {
 }
 
 /// `--model`: a model directory, or else a hub id (`name` or `org/name`) read from the Hugging Face cache
-/// at `revision`.
+/// at `revision`, downloaded into it first where the cache lacks it.
 pub fn read_model(model: &Path, revision: &str) -> Result<ModelFiles> {
     if model.is_dir() {
         return read_model_dir(model);
@@ -60,7 +60,7 @@ pub fn read_model(model: &Path, revision: &str) -> Result<ModelFiles> {
         Ok(id) if !model.exists() => id,
         _ => return Err(Error::new(format!("{spec}: not a model directory"))),
     };
-    let snapshot = super::hub::snapshot_dir(&super::hub::cache_dir(), &id, revision)?;
+    let snapshot = super::hub::model_snapshot(&id, revision)?;
     read_model_dir(&snapshot).map_err(|e| Error::new(format!("model {id} (revision {revision}): {e}")))
 }
 

@@ -11,6 +11,9 @@ use crate::{bail, Result};
 /// The revision when none is given.
 pub const DEFAULT_REVISION: &str = "main";
 
+/// The hub's address when `HF_ENDPOINT` does not name another.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
 /// A model repository id: `name` or `org/name`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RepoId {
@@ -78,6 +81,30 @@ pub fn check_revision(revision: &str) -> Result<()> {
     Ok(())
 }
 
+/// The URL of one file of a repository at a revision: `{endpoint}/{id}/resolve/{revision}/{file}`, the
+/// revision percent-encoded (a branch such as `refs/pr/1` has slashes).
+pub fn resolve_url(endpoint: &str, id: &RepoId, revision: &str, file: &str) -> String {
+    let mut encoded = String::new();
+    for b in revision.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{}/{id}/resolve/{encoded}/{file}", endpoint.trim_end_matches('/'))
+}
+
+/// A blob's name in the cache from an `ETag` header (`"abc"`, `W/"abc"`): the tag without quotes, checked to
+/// be a plain name (letters, digits, `-`, `_`) so that `blobs/{etag}` stays inside the cache.
+pub fn blob_name(etag: &str) -> Result<String> {
+    let tag = etag.trim().trim_start_matches("W/").trim_matches('"');
+    if tag.is_empty() || tag.len() > 128 || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        bail!("the hub sent the ETag {etag:?}, which is not a blob name");
+    }
+    Ok(tag.to_string())
+}
+
 /// The index of sharded weights.
 pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
 
@@ -104,4 +131,31 @@ pub fn shard_files(index_json: &[u8]) -> Result<Vec<String>> {
         bail!("{WEIGHTS_INDEX}: weight_map names no files");
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_urls_encode_the_revision() {
+        let id = RepoId::parse("org/name").unwrap();
+        assert_eq!(
+            resolve_url("https://hub.test/", &id, "refs/pr/1", "config.json"),
+            "https://hub.test/org/name/resolve/refs%2Fpr%2F1/config.json"
+        );
+        assert_eq!(
+            resolve_url(DEFAULT_ENDPOINT, &id, "main", "vocab.txt"),
+            "https://huggingface.co/org/name/resolve/main/vocab.txt"
+        );
+    }
+
+    #[test]
+    fn blob_names_come_from_plain_etags_only() {
+        assert_eq!(blob_name("\"0a1b\"").unwrap(), "0a1b");
+        assert_eq!(blob_name("W/\"0a1b-c\"").unwrap(), "0a1b-c");
+        for bad in ["", "\"\"", "\"../x\"", "\"a/b\"", "\"a.b\""] {
+            assert!(blob_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }
