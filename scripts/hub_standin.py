@@ -13,7 +13,8 @@
 - `bert-wgpu-tests/flaky`: the first download of its weights stops halfway (the connection is closed);
 - `bert-wgpu-tests/pytorch-only`: config, vocab and a `pytorch_model.bin`, no safetensors;
 - `tiny-bert-sharded`: the weights in two shards with `model.safetensors.index.json`, `vocab.txt` only.
-`GET /_log` returns the requests so far as JSON lines `[method, path, range]`.
+`GET /_log` returns the requests so far as a JSON list of `[method, path, range]`. Every answer carries
+the hub's CORS headers, so that pages on another origin can load from it.
 
 Only the standard library. Run by the tests (prints its address, then serves until stdin closes):
 
@@ -33,6 +34,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 SHARDED_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 TOKEN = "hf_standin_token"
 LARGE = (".safetensors", ".bin")
+EXPOSED = "X-Repo-Commit, X-Linked-Etag, X-Linked-Size, ETag, X-Error-Code, Content-Range"
 
 
 def tiny_files():
@@ -103,6 +105,12 @@ def make_handler(repos, cdn):
     class Hub(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def end_headers(self):
+            # As the hub: readable from any page (the browser tests load from here).
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Expose-Headers", EXPOSED)
+            super().end_headers()
+
         def reply(self, status, headers=(), body=b"", send_body=True):
             self.send_response(status)
             for name, value in headers:
@@ -115,7 +123,9 @@ def make_handler(repos, cdn):
         def error(self, status, code):
             self.reply(status, [("X-Error-Code", code)])
 
-        def serve_blob(self, sha, send_body):
+        def serve_blob(self, name, send_body):
+            flaky = name.startswith("flaky/")
+            sha = name.removeprefix("flaky/")
             data = blobs.get(sha)
             if data is None:
                 return self.reply(404)
@@ -127,7 +137,7 @@ def make_handler(repos, cdn):
             headers = [("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")] if start else []
             part = data[start:]
             # The flaky repository's weights: the first full download stops halfway.
-            if send_body and not start and sha in flaky_blobs and sha not in dropped:
+            if send_body and not start and flaky and sha not in dropped:
                 dropped.add(sha)
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(part)))
@@ -164,7 +174,7 @@ def make_handler(repos, cdn):
                     ("X-Repo-Commit", commit),
                     ("X-Linked-Etag", f'"{sha}"'),
                     ("X-Linked-Size", str(len(data))),
-                    ("Location", f"http://{cdn[0]}/cdn/{sha}"),
+                    ("Location", f"http://{cdn[0]}/cdn/{'flaky/' if repo.endswith('/flaky') else ''}{sha}"),
                 ], send_body=False)
             self.reply(200, [("X-Repo-Commit", commit), ("ETag", f'"{git_blob_hash(data)}"')], data, send_body)
 
@@ -177,11 +187,6 @@ def make_handler(repos, cdn):
         def log_message(self, *args):
             pass
 
-    flaky_blobs = {
-        hashlib.sha256(d).hexdigest()
-        for n, d in repos.get("bert-wgpu-tests/flaky", ("", {}))[1].items()
-        if n.endswith(LARGE)
-    }
     return Hub
 
 

@@ -1,10 +1,13 @@
 // The demo page: the UI only. Models, WebGPU and training live in worker.js (the page stays responsive).
 //
 //   index.html?model=/pretrained/austen-bert-tiny/   (default; any URL of a Hugging Face model directory)
+//   index.html?model=org/name[&endpoint=URL]         (a hub id: fetched once, then from the browser's cache)
 //
 // Tests drive it through `window.bertDemo` (see the end of this file); `document.body.dataset.state` is
 // "loading", then "ready" or "error"; `dataset.training` (pretraining) and `dataset.finetune` are "running",
 // "done", "stopped" or "failed".
+
+import { isHubId } from './pkg/hub-id.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -13,8 +16,10 @@ function setStatus(text, kind = '') {
   $('status').className = kind;
 }
 
+/** `?model=`: a hub id as given (`name`, `org/name`), else the URL of a model directory. */
 function modelUrl() {
   const param = new URLSearchParams(location.search).get('model') || 'pretrained/austen-bert-tiny/';
+  if (isHubId(param)) return param;
   const url = new URL(param, location.href);
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return url.href;
@@ -484,7 +489,12 @@ async function main() {
   setStatus('Starting the worker…');
   await startWorker();
   setStatus(`Loading the model from ${url}…`);
-  const { info, architecture } = await call('init', { modelUrl: url });
+  const endpoint = new URLSearchParams(location.search).get('endpoint') || undefined;
+  const { info, architecture } = await call('init', { modelUrl: url, endpoint }, (p) => {
+    if (p.status === 'progress' && p.total) {
+      setStatus(`Loading ${url}: ${p.file} ${(p.loaded / 2 ** 20).toFixed(1)} of ${(p.total / 2 ** 20).toFixed(1)} MiB…`);
+    }
+  });
   const hasMlm = /ForPreTraining|ForMaskedLM/.test(architecture);
   $('adapter').textContent = describeAdapter(info);
 

@@ -19,7 +19,8 @@ const api = await import('./pkg/index.js');
 const { Bert, Trainer, zip, adapterInfo, bench, prepareKernels, matmulRates } = api;
 
 const state = {
-  modelUrl: null,
+  modelUrl: null, // a model directory's URL or a hub id
+  loadOptions: {}, // { endpoint, progress } for a hub id
   pretrained: null, // the loaded model (fill-mask, attention)
   trainer: null, // the model being pretrained ("watch it learn")
   finetuner: null, // the classifier being fine-tuned
@@ -28,7 +29,7 @@ const state = {
 
 /** The loaded model, loaded again after a lost device. */
 async function pretrained() {
-  state.pretrained ??= Bert.load(state.modelUrl);
+  state.pretrained ??= Bert.load(state.modelUrl, state.loadOptions);
   try {
     return await state.pretrained;
   } catch (e) {
@@ -82,7 +83,7 @@ async function pretrain(id, { text, options, probe, probeEvery = 10, batchEvery 
   state.controller = controller;
   try {
     state.trainer = null;
-    const trainer = await Trainer.pretrain({ tokenizer: state.modelUrl, text, snapshotEvery: 10, ...options });
+    const trainer = await Trainer.pretrain({ tokenizer: await pretrained(), text, snapshotEvery: 10, ...options });
     state.trainer = trainer;
     const info = await trainer.info();
     self.postMessage({ id, progress: { info } });
@@ -126,8 +127,9 @@ async function download(which) {
 }
 
 const ops = {
-  async init({ modelUrl }) {
+  async init({ modelUrl, endpoint }, id) {
     state.modelUrl = modelUrl;
+    state.loadOptions = { endpoint, progress: (p) => self.postMessage({ id, progress: p }) };
     const info = await adapterInfo();
     const bert = await pretrained();
     return { info, config: await bert.config(), architecture: await bert.architecture() };

@@ -287,3 +287,21 @@ pub fn open_device() -> js_sys::Promise {
 pub fn device_lost_reason() -> Option<String> {
     device_lost()
 }
+
+/// Sharded weights (`model.safetensors.index.json` and the shards it names) joined into one safetensors
+/// file, as the command line joins them (`io::safetensors::merge`): `names[i]` is the file name of
+/// `shards[i]`.
+#[wasm_bindgen(js_name = mergeSafetensors)]
+pub fn merge_safetensors(
+    #[wasm_bindgen(unchecked_param_type = "string[]")] names: js_sys::Array,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array[]")] shards: js_sys::Array,
+) -> Result<Vec<u8>, JsValue> {
+    let names: Vec<String> = names.iter().map(|n| n.as_string().unwrap_or_default()).collect();
+    let bytes: Vec<Vec<u8>> = shards.iter().map(|s| js_sys::Uint8Array::new(&s).to_vec()).collect();
+    let pairs: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(String::as_str)
+        .zip(bytes.iter().map(Vec::as_slice))
+        .collect();
+    crate::io::safetensors::merge(&pairs).map_err(|e| js_error(Code::BadFile, e))
+}

@@ -45,17 +45,60 @@ export interface ModelFileSet {
 export type ModelDirectory = Record<string, Uint8Array>;
 
 /**
- * Where a model comes from: the base URL of a Hugging Face model directory (config.json, model.safetensors,
+ * Where a model comes from: a Hugging Face hub id (`"bert-base-uncased"`, `"org/name"`: fetched from the hub
+ * once, then from the browser's Cache API), the base URL of a Hugging Face model directory (a string that
+ * starts with a scheme, `/`, `./` or `../`, or ends with `/`) (config.json, model.safetensors,
  * tokenizer.json or vocab.txt, optional tokenizer_config.json and special_tokens_map.json), Files (e.g. from
  * `<input type="file" multiple>` or a directory picker), files by role, files by name, or a loaded Bert.
  */
 export type ModelSource = string | URL | FileList | Blob[] | ModelFileSet | Record<string, FileData> | Bert;
 
 export interface LoadOptions {
-  /** A fetch to use instead of globalThis.fetch (e.g. with credentials or a cache). */
+  /** A fetch to use instead of globalThis.fetch (e.g. with credentials, or an Authorization header). */
   fetch?: typeof fetch;
   signal?: AbortSignal;
+  /** With a hub id: the hub's address (default HUB_ENDPOINT; a mirror, or a stand-in in tests). */
+  endpoint?: string;
+  /** With a hub id: the branch, tag or commit hash (default "main"). */
+  revision?: string;
+  /** With a hub id: called as each file is found in the cache, downloaded (with bytes so far) and done. */
+  progress?: (event: HubProgress) => void;
+  /** With a hub id: keep the files in the browser's Cache API and read them from there (default true). */
+  cache?: boolean;
 }
+
+/** A step of loading a hub model: `cached` (read from the cache), `download`, `progress`, `done`. */
+export interface HubProgress {
+  status: "cached" | "download" | "progress" | "done";
+  /** The file's name in the repository, e.g. "model.safetensors". */
+  file: string;
+  /** Bytes received so far (progress, done). */
+  loaded?: number;
+  /** The file's size in bytes when the server says it (0 when unknown). */
+  total?: number;
+}
+
+/** A hub model kept in the browser's Cache API. */
+export interface CachedModel {
+  id: string;
+  revision: string;
+  endpoint: string;
+  /** The files kept (the repository's absent files are remembered too, but not listed). */
+  files: string[];
+  bytes: number;
+}
+
+/** The hub when LoadOptions.endpoint is not given: "https://huggingface.co". */
+export const HUB_ENDPOINT: string;
+
+/** Whether a string is a hub id (`name` or `org/name`) rather than the URL of a model directory. */
+export function isHubId(source: string): boolean;
+
+/** The hub models kept in the browser's Cache API, one entry per id, endpoint and revision. */
+export function cachedModels(): Promise<CachedModel[]>;
+
+/** Removes a hub model (every revision) from the browser's Cache API, or every model when no id is given. */
+export function clearCache(id?: string): Promise<void>;
 
 /** One candidate for one [MASK], as transformers' fill-mask pipeline reports it. */
 export interface FillMaskPrediction {

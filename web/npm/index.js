@@ -2,13 +2,14 @@
 // compiled to WebAssembly. This module is the package's public API, a thin layer over the wasm-bindgen
 // classes in ./bert_wgpu.js: it fetches or reads model directories, turns every failure into a rejected
 // promise with a BertError (message + code), runs one call at a time per model, and keeps host-side
-// snapshots of a model being trained. Nothing is fetched but the URLs the caller gives (and the package's
-// own .wasm next to this file, or the URL given to init()).
+// snapshots of a model being trained. Nothing is fetched but the URLs the caller gives, the files of a hub
+// id it gives (hub.js), and the package's own .wasm next to this file (or the URL given to init()).
 
 import initWasm, * as wasm from './bert_wgpu.js';
 import { zip } from './zip.js';
+import { cachedModels, clearCache, HUB_ENDPOINT, isHubId, readHubModel } from './hub.js';
 
-export { zip };
+export { zip, cachedModels, clearCache, HUB_ENDPOINT, isHubId };
 
 /** An error of this package: `code` says what kind ("no-webgpu", "network", "bad-file", "input", "limits",
  * "device-lost", "gpu", "busy", "aborted", "wasm", "internal"). */
@@ -165,12 +166,14 @@ async function fetchFile(base, name, { optional = false, fetch: fetchFn = global
  * The bytes of a model directory (`{ config, weights, tokenizerJson?, vocabTxt?, ... }`) from any source
  * that Bert.load accepts. With `tokenizerOnly`, config.json and model.safetensors are not needed.
  */
-export async function readModelFiles(source, { tokenizerOnly = false, fetch, signal } = {}) {
+export async function readModelFiles(source, { tokenizerOnly = false, fetch, signal, ...hub } = {}) {
   const out = {};
   if (source instanceof Bert) {
     return readModelFiles(await source.save(), { tokenizerOnly });
   }
-  if (typeof source === 'string' || source instanceof URL) {
+  if (isHubId(source)) {
+    Object.assign(out, await readHubModel(source, { fetch, signal, ...hub }));
+  } else if (typeof source === 'string' || source instanceof URL) {
     const base = new URL(String(source), globalThis.location?.href);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
     const get = (name, optional) => fetchFile(base, name, { optional, fetch, signal });

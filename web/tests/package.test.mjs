@@ -38,6 +38,8 @@ test('npm pack holds exactly the package files', () => {
     'bert_wgpu.js',
     'bert_wgpu_bg.wasm',
     'bert_wgpu_bg.wasm.d.ts',
+    'hub-id.js',
+    'hub.js',
     'index.d.ts',
     'index.js',
     'package.json',
