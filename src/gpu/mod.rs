@@ -31,6 +31,9 @@ pub struct Kernel {
     pub shader: Shader,
     pub entry: &'static str,
     pub bindings: &'static [Access],
+    /// Bytes of the uniform parameters (binding 0): the size of the op's `#[repr(C)]` Pod struct that
+    /// mirrors the WGSL struct field by field (tests/shaders.rs checks the sizes agree).
+    pub params: usize,
 }
 
 struct Pipeline {

@@ -49,9 +49,21 @@ impl<'g> Recorder<'g> {
         self.gpu
     }
 
-    /// Queues one kernel launch. `uniform` is the kernel's sizes struct (bytes of u32/f32 fields);
-    /// `buffers` follow the kernel's bindings after the uniform, in order.
-    pub fn dispatch(&mut self, kernel: &Kernel, uniform: &[u32], buffers: &[&wgpu::Buffer], workgroups: [u32; 3]) {
+    /// Queues one kernel launch. `params` is the kernel's uniform (binding 0), the op's `#[repr(C)]` Pod
+    /// struct that mirrors the WGSL struct; `buffers` follow the kernel's bindings after it, in order.
+    pub fn dispatch<P: bytemuck::Pod>(
+        &mut self,
+        kernel: &Kernel,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) {
+        debug_assert_eq!(
+            std::mem::size_of::<P>(),
+            kernel.params,
+            "{}: parameter struct",
+            kernel.entry
+        );
         debug_assert_eq!(
             kernel.bindings.len(),
             buffers.len() + 1,
@@ -70,7 +82,7 @@ impl<'g> Recorder<'g> {
         }
         self.dispatches.push(Dispatch {
             kernel: *kernel,
-            uniform: bytemuck::cast_slice(uniform).to_vec(),
+            uniform: bytemuck::bytes_of(params).to_vec(),
             buffers: buffers.iter().map(|b| (*b).clone()).collect(),
             workgroups,
         });

@@ -8,6 +8,35 @@ use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 /// Partial sums per gradient tensor (workgroups of `adamw_sumsq`); `partials` holds slots * PARTS.
 pub const PARTS: usize = 64;
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SumsqParams {
+    n: u32,
+    offset: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ClipParams {
+    count: u32,
+    max_norm: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct UpdateParams {
+    n: u32,
+    variant: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    decay: f32,
+    step_size: f32,
+    bc2_sqrt: f32,
+}
+
 const SUMSQ: Kernel = Kernel {
     shader: Shader::Adamw,
     entry: "adamw_sumsq",
@@ -16,6 +45,7 @@ const SUMSQ: Kernel = Kernel {
         Access::Read,      // grad (n)
         Access::ReadWrite, // partials (slots * PARTS)
     ],
+    params: std::mem::size_of::<SumsqParams>(),
 };
 
 const CLIP_SCALE: Kernel = Kernel {
@@ -26,6 +56,7 @@ const CLIP_SCALE: Kernel = Kernel {
         Access::Read,      // partials (slots * PARTS)
         Access::ReadWrite, // out (2) [global norm, scale]
     ],
+    params: std::mem::size_of::<ClipParams>(),
 };
 
 const UPDATE: Kernel = Kernel {
@@ -39,6 +70,7 @@ const UPDATE: Kernel = Kernel {
         Access::ReadWrite, // m (n)
         Access::ReadWrite, // v (n)
     ],
+    params: std::mem::size_of::<UpdateParams>(),
 };
 
 /// Which AdamW (also `OptimizerConfig::variant`, saved in checkpoints as "Torch" or "Google"; the browser's
@@ -80,7 +112,10 @@ pub fn sumsq(rec: &mut Recorder, grad: &Tensor, partials: &Tensor, slot: usize) 
     );
     rec.dispatch(
         &SUMSQ,
-        &[grad.len() as u32, (slot * PARTS) as u32],
+        &SumsqParams {
+            n: grad.len() as u32,
+            offset: (slot * PARTS) as u32,
+        },
         &[&grad.buf, &partials.buf],
         [PARTS as u32, 1, 1],
     );
@@ -93,7 +128,10 @@ pub fn clip_scale(rec: &mut Recorder, partials: &Tensor, slots: usize, max_norm:
     assert!(out.len() >= 2, "adamw clip_scale: out holds [norm, scale]");
     rec.dispatch(
         &CLIP_SCALE,
-        &[(slots * PARTS) as u32, max_norm.to_bits()],
+        &ClipParams {
+            count: (slots * PARTS) as u32,
+            max_norm,
+        },
         &[&partials.buf, &out.buf],
         [1, 1, 1],
     );
@@ -110,26 +148,28 @@ pub fn update(rec: &mut Recorder, param: &Tensor, grad: &Tensor, m: &Tensor, v: 
     let (lr, wd) = (h.lr as f64, h.weight_decay as f64);
     let bc1 = 1.0 - (h.beta1 as f64).powi(h.step as i32);
     let bc2 = 1.0 - (h.beta2 as f64).powi(h.step as i32);
-    let f = |x: f64| (x as f32).to_bits();
     let variant = match h.variant {
         AdamVariant::Torch => 0,
         AdamVariant::Google => 1,
     };
     rec.dispatch(
         &UPDATE,
-        &[
-            n as u32,
+        &UpdateParams {
+            n: n as u32,
             variant,
-            h.lr.to_bits(),
-            h.beta1.to_bits(),
-            h.beta2.to_bits(),
-            h.eps.to_bits(),
-            h.weight_decay.to_bits(),
-            f(1.0 - lr * wd),
-            f(lr / bc1),
-            f(bc2.sqrt()),
-        ],
+            lr: h.lr,
+            beta1: h.beta1,
+            beta2: h.beta2,
+            eps: h.eps,
+            weight_decay: h.weight_decay,
+            decay: (1.0 - lr * wd) as f32,
+            step_size: (lr / bc1) as f32,
+            bc2_sqrt: bc2.sqrt() as f32,
+        },
         &[&clip.buf, &param.buf, &grad.buf, &m.buf, &v.buf],
         grid_1d(n),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[SUMSQ, CLIP_SCALE, UPDATE];

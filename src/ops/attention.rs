@@ -7,6 +7,24 @@ use super::grid_1d;
 use super::matmul::{self, Dims, Epilogue, Form, Operand};
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SoftmaxParams {
+    rows: u32,
+    seq: u32,
+    rows_per_seq: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FusedParams {
+    seq: u32,
+    heads: u32,
+    d4: u32,
+    hidden: u32,
+    scale: f32,
+}
+
 const SOFTMAX_FORWARD: Kernel = Kernel {
     shader: Shader::Attention,
     entry: "attention_softmax_forward",
@@ -15,6 +33,7 @@ const SOFTMAX_FORWARD: Kernel = Kernel {
         Access::Read,      // mask (batch, seq)
         Access::ReadWrite, // scores (batch, heads, seq, seq)
     ],
+    params: std::mem::size_of::<SoftmaxParams>(),
 };
 
 /// Sizes of one attention call.
@@ -87,7 +106,11 @@ pub fn forward(
     let rows = s.batch * s.heads * s.seq;
     rec.dispatch(
         &SOFTMAX_FORWARD,
-        &[rows as u32, s.seq as u32, (s.heads * s.seq) as u32],
+        &SoftmaxParams {
+            rows: rows as u32,
+            seq: s.seq as u32,
+            rows_per_seq: (s.heads * s.seq) as u32,
+        },
         &[&mask.buf, &probs.buf],
         grid_1d(rows),
     );
@@ -137,6 +160,7 @@ const FUSED_FORWARD: Kernel = Kernel {
         Access::Read,      // qkv (batch * seq, 3 * hidden)
         Access::ReadWrite, // ctx (batch * seq, hidden)
     ],
+    params: std::mem::size_of::<FusedParams>(),
 };
 
 /// Whether the fused kernel handles this head size (a multiple of 4, at most 128).
@@ -154,16 +178,13 @@ pub fn fused_forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, 
     let scale = 1.0 / (s.head_dim as f32).sqrt();
     rec.dispatch(
         &FUSED_FORWARD,
-        &[
-            s.seq as u32,
-            s.heads as u32,
-            (s.head_dim / 4) as u32,
-            hidden as u32,
-            scale.to_bits(),
-            0,
-            0,
-            0,
-        ],
+        &FusedParams {
+            seq: s.seq as u32,
+            heads: s.heads as u32,
+            d4: (s.head_dim / 4) as u32,
+            hidden: hidden as u32,
+            scale,
+        },
         &[&mask.buf, &qkv.buf, &ctx.buf],
         [s.seq.div_ceil(64) as u32, (s.batch * s.heads) as u32, 1],
     );
@@ -177,6 +198,7 @@ const SOFTMAX_BACKWARD: Kernel = Kernel {
         Access::Read,      // probs (rows, seq)
         Access::ReadWrite, // dprobs (rows, seq), in place
     ],
+    params: std::mem::size_of::<SoftmaxParams>(),
 };
 
 /// Softmax backward, in place: for each of `rows` rows of length `seq`, dprobs becomes
@@ -187,8 +209,15 @@ pub fn softmax_backward(rec: &mut Recorder, rows: usize, seq: usize, probs: &Ten
     assert_eq!(dprobs.len(), rows * seq, "attention softmax backward: dprobs shape");
     rec.dispatch(
         &SOFTMAX_BACKWARD,
-        &[rows as u32, seq as u32, 1],
+        &SoftmaxParams {
+            rows: rows as u32,
+            seq: seq as u32,
+            rows_per_seq: 1,
+        },
         &[&probs.buf, &dprobs.buf],
         grid_1d(rows),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[SOFTMAX_FORWARD, FUSED_FORWARD, SOFTMAX_BACKWARD];

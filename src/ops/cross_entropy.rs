@@ -8,6 +8,15 @@ use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 /// The label of a row or token that is not scored (any label >= V is skipped; this one is >= every V).
 pub const IGNORE: u32 = u32::MAX;
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CrossEntropyParams {
+    rows: u32,
+    v: u32,
+    scale: f32,
+    stride: u32,
+}
+
 const FORWARD: Kernel = Kernel {
     shader: Shader::CrossEntropy,
     entry: "cross_entropy_forward",
@@ -19,6 +28,7 @@ const FORWARD: Kernel = Kernel {
         Access::ReadWrite, // lse (rows)
         Access::ReadWrite, // correct (rows)
     ],
+    params: std::mem::size_of::<CrossEntropyParams>(),
 };
 
 const BACKWARD: Kernel = Kernel {
@@ -30,6 +40,7 @@ const BACKWARD: Kernel = Kernel {
         Access::Read,      // lse (rows)
         Access::ReadWrite, // dlogits (rows, stride >= V), in place over the logits
     ],
+    params: std::mem::size_of::<CrossEntropyParams>(),
 };
 
 /// Workgroup counts for one workgroup per row, folded into y beyond 65535 (the kernel rebuilds the row as
@@ -73,7 +84,12 @@ pub fn forward(
     assert_eq!(correct.len(), rows, "cross_entropy: correct shape");
     rec.dispatch(
         &FORWARD,
-        &[rows as u32, classes as u32, 0, stride as u32],
+        &CrossEntropyParams {
+            rows: rows as u32,
+            v: classes as u32,
+            scale: 0.0,
+            stride: stride as u32,
+        },
         &[&logits.buf, labels, &losses.buf, &lse.buf, &correct.buf],
         grid_rows(rows),
     );
@@ -94,8 +110,16 @@ pub fn backward(
     assert_eq!(lse.len(), rows, "cross_entropy backward: lse shape");
     rec.dispatch(
         &BACKWARD,
-        &[rows as u32, classes as u32, scale.to_bits(), stride as u32],
+        &CrossEntropyParams {
+            rows: rows as u32,
+            v: classes as u32,
+            scale,
+            stride: stride as u32,
+        },
         &[labels, &lse.buf, &logits_to_dlogits.buf],
         grid_1d(rows * classes),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[FORWARD, BACKWARD];

@@ -9,12 +9,14 @@ const FORWARD: Kernel = Kernel {
     shader: Shader::Dropout,
     entry: "dropout_forward",
     bindings: &[Access::Uniform, Access::Read, Access::ReadWrite], // inp (n), out (n)
+    params: std::mem::size_of::<DropoutParams>(),
 };
 
 const BACKWARD: Kernel = Kernel {
     shader: Shader::Dropout,
     entry: "dropout_backward",
     bindings: &[Access::Uniform, Access::Read, Access::ReadWrite], // dout (n), dinp (n)
+    params: std::mem::size_of::<DropoutParams>(),
 };
 
 /// The PCG hash of common.wgsl (Jarzynski & Olano 2020), a bijection on u32.
@@ -46,9 +48,24 @@ fn threshold(p: f32) -> u32 {
     (p as f64 * 4294967296.0).round().min(u32::MAX as f64) as u32
 }
 
-fn uniform(n: usize, p: f32, seed: u32, stream: u32) -> [u32; 5] {
-    let scale = (1.0 / (1.0 - p as f64)) as f32;
-    [n as u32, threshold(p), scale.to_bits(), seed, stream]
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DropoutParams {
+    n: u32,
+    threshold: u32,
+    scale: f32,
+    seed: u32,
+    stream: u32,
+}
+
+fn params(n: usize, p: f32, seed: u32, stream: u32) -> DropoutParams {
+    DropoutParams {
+        n: n as u32,
+        threshold: threshold(p),
+        scale: (1.0 / (1.0 - p as f64)) as f32,
+        seed,
+        stream,
+    }
 }
 
 /// out = inp * keep / (1 - p), elementwise over the flat index. `seed` is the step's seed (`step_seed`),
@@ -56,12 +73,7 @@ fn uniform(n: usize, p: f32, seed: u32, stream: u32) -> [u32; 5] {
 pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, p: f32, seed: u32, stream: u32) {
     assert_eq!(inp.len(), out.len(), "dropout: inp and out sizes");
     let n = inp.len();
-    rec.dispatch(
-        &FORWARD,
-        &uniform(n, p, seed, stream),
-        &[&inp.buf, &out.buf],
-        grid_1d(n),
-    );
+    rec.dispatch(&FORWARD, &params(n, p, seed, stream), &[&inp.buf, &out.buf], grid_1d(n));
 }
 
 /// dinp = dout * keep / (1 - p), with the mask of the forward of the same p, seed and stream.
@@ -70,8 +82,11 @@ pub fn backward(rec: &mut Recorder, dout: &Tensor, dinp: &Tensor, p: f32, seed: 
     let n = dout.len();
     rec.dispatch(
         &BACKWARD,
-        &uniform(n, p, seed, stream),
+        &params(n, p, seed, stream),
         &[&dout.buf, &dinp.buf],
         grid_1d(n),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[FORWARD, BACKWARD];

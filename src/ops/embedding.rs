@@ -5,6 +5,21 @@ use crate::bail;
 use crate::error::Result;
 use crate::gpu::{Access, Gpu, Kernel, Recorder, Shader, Tensor};
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct EmbeddingParams {
+    tokens: u32,
+    c: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct EmbeddingBackwardParams {
+    tokens: u32,
+    c: u32,
+    max_tokens: u32,
+}
+
 const FORWARD: Kernel = Kernel {
     shader: Shader::Embedding,
     entry: "embedding_forward",
@@ -18,6 +33,7 @@ const FORWARD: Kernel = Kernel {
         Access::Read,      // token_type (type_vocab, c)
         Access::ReadWrite, // out (tokens, c)
     ],
+    params: std::mem::size_of::<EmbeddingParams>(),
 };
 
 /// The id buffers of one batch, each (tokens) u32.
@@ -41,7 +57,10 @@ pub fn forward(
     let n = out.len() / c;
     rec.dispatch(
         &FORWARD,
-        &[n as u32, c as u32],
+        &EmbeddingParams {
+            tokens: n as u32,
+            c: c as u32,
+        },
         &[
             tokens.ids,
             tokens.positions,
@@ -64,6 +83,7 @@ const BACKWARD: Kernel = Kernel {
         Access::Read,      // demb (tokens, c)
         Access::ReadWrite, // dtable (table rows, c), accumulated
     ],
+    params: std::mem::size_of::<EmbeddingBackwardParams>(),
 };
 
 /// A batch's tokens grouped by id, so that the table gradient needs no atomics: one GPU buffer, allocated
@@ -141,8 +161,15 @@ pub fn backward(rec: &mut Recorder, index: &GradIndex, demb: &Tensor, dtable: &T
     );
     rec.dispatch(
         &BACKWARD,
-        &[tokens as u32, c as u32, index.max_tokens as u32],
+        &EmbeddingBackwardParams {
+            tokens: tokens as u32,
+            c: c as u32,
+            max_tokens: index.max_tokens as u32,
+        },
         &[&index.buf, &demb.buf, &dtable.buf],
         grid_1d(tokens * c / 4),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[FORWARD, BACKWARD];

@@ -3,10 +3,26 @@
 use super::grid_1d;
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GatherParams {
+    rows: u32,
+    c: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GatherBackwardParams {
+    tokens: u32,
+    c: u32,
+    accumulate: u32,
+}
+
 const FORWARD: Kernel = Kernel {
     shader: Shader::Gather,
     entry: "gather_forward",
     bindings: &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite],
+    params: std::mem::size_of::<GatherParams>(),
 };
 
 /// out[i, :] = inp[index[i], :]; inp is (source rows, c), out is (rows, c), index holds `rows` u32.
@@ -17,7 +33,10 @@ pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Ten
     let rows = out.len() / c;
     rec.dispatch(
         &FORWARD,
-        &[rows as u32, c as u32],
+        &GatherParams {
+            rows: rows as u32,
+            c: c as u32,
+        },
         &[index, &inp.buf, &out.buf],
         grid_1d(rows * c / 4),
     );
@@ -32,6 +51,7 @@ const BACKWARD: Kernel = Kernel {
         Access::Read,      // dout (rows, c)
         Access::ReadWrite, // dinp (tokens, c)
     ],
+    params: std::mem::size_of::<GatherBackwardParams>(),
 };
 
 /// The inverse of a gather index: for each of `tokens` source rows, the output row that gathered it, or -1.
@@ -56,8 +76,15 @@ pub fn backward(rec: &mut Recorder, inverse: &wgpu::Buffer, dout: &Tensor, dinp:
     let tokens = dinp.len() / c;
     rec.dispatch(
         &BACKWARD,
-        &[tokens as u32, c as u32, accumulate as u32],
+        &GatherBackwardParams {
+            tokens: tokens as u32,
+            c: c as u32,
+            accumulate: accumulate as u32,
+        },
         &[inverse, &dout.buf, &dinp.buf],
         grid_1d(tokens * c / 4),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[FORWARD, BACKWARD];

@@ -4,17 +4,33 @@
 use super::{grid_1d, Act};
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GeluParams {
+    n: u32,
+    act: u32,
+}
+
 const FORWARD: Kernel = Kernel {
     shader: Shader::Gelu,
     entry: "gelu_forward",
     bindings: &[Access::Uniform, Access::Read, Access::ReadWrite],
+    params: std::mem::size_of::<GeluParams>(),
 };
 
 /// out = gelu(inp), elementwise; `act` is `Act::Gelu` (erf) or `Act::GeluTanh`.
 pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
     assert_eq!(inp.len(), out.len(), "gelu: inp and out sizes");
     let n = inp.len();
-    rec.dispatch(&FORWARD, &[n as u32, act as u32], &[&inp.buf, &out.buf], grid_1d(n));
+    rec.dispatch(
+        &FORWARD,
+        &GeluParams {
+            n: n as u32,
+            act: act as u32,
+        },
+        &[&inp.buf, &out.buf],
+        grid_1d(n),
+    );
 }
 
 const BACKWARD: Kernel = Kernel {
@@ -26,6 +42,7 @@ const BACKWARD: Kernel = Kernel {
         Access::Read,      // dout (n)
         Access::ReadWrite, // dinp (n)
     ],
+    params: std::mem::size_of::<GeluParams>(),
 };
 
 /// dinp = dout * act'(inp), elementwise, from the saved pre-activation `inp`: the exact erf derivative
@@ -37,8 +54,14 @@ pub fn backward(rec: &mut Recorder, inp: &Tensor, dout: &Tensor, dinp: &Tensor, 
     let n = inp.len();
     rec.dispatch(
         &BACKWARD,
-        &[n as u32, act as u32],
+        &GeluParams {
+            n: n as u32,
+            act: act as u32,
+        },
         &[&inp.buf, &dout.buf, &dinp.buf],
         grid_1d(n),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[FORWARD, BACKWARD];

@@ -3,6 +3,15 @@
 use super::grid_1d;
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LayernormParams {
+    rows: u32,
+    c: u32,
+    eps: f32,
+    has_residual: u32,
+}
+
 const FORWARD: Kernel = Kernel {
     shader: Shader::Layernorm,
     entry: "layernorm_forward",
@@ -16,6 +25,7 @@ const FORWARD: Kernel = Kernel {
         Access::ReadWrite, // mean (rows)
         Access::ReadWrite, // rstd (rows)
     ],
+    params: std::mem::size_of::<LayernormParams>(),
 };
 
 /// out = LayerNorm(inp [+ residual]) * weight + bias over the last dimension; mean and rstd (rows) are saved.
@@ -38,7 +48,12 @@ pub fn forward(
     let res = residual.unwrap_or(inp);
     rec.dispatch(
         &FORWARD,
-        &[rows as u32, c as u32, eps.to_bits(), residual.is_some() as u32],
+        &LayernormParams {
+            rows: rows as u32,
+            c: c as u32,
+            eps,
+            has_residual: residual.is_some() as u32,
+        },
         &[
             &inp.buf,
             &res.buf,
@@ -65,6 +80,7 @@ const BACKWARD: Kernel = Kernel {
         Access::Read,      // weight (c)
         Access::ReadWrite, // dinp (rows, c)
     ],
+    params: std::mem::size_of::<LayernormParams>(),
 };
 
 const BACKWARD_DRES: Kernel = Kernel {
@@ -81,6 +97,7 @@ const BACKWARD_DRES: Kernel = Kernel {
         Access::ReadWrite, // dinp (rows, c)
         Access::ReadWrite, // dres (rows, c)
     ],
+    params: std::mem::size_of::<LayernormParams>(),
 };
 
 const BACKWARD_PARAMS: Kernel = Kernel {
@@ -96,6 +113,7 @@ const BACKWARD_PARAMS: Kernel = Kernel {
         Access::ReadWrite, // dweight (c)
         Access::ReadWrite, // dbias (c)
     ],
+    params: std::mem::size_of::<LayernormParams>(),
 };
 
 /// Rows and channels of a backward call, with its shape checks.
@@ -137,7 +155,12 @@ pub fn backward(
     let (rows, c) = backward_shape(dout, inp, residual, mean, rstd);
     assert_eq!(weight.len(), c, "layernorm backward: weight shape");
     assert_eq!(dinp.len(), rows * c, "layernorm backward: dinp shape");
-    let uniform = [rows as u32, c as u32, 0, residual.is_some() as u32];
+    let params = LayernormParams {
+        rows: rows as u32,
+        c: c as u32,
+        eps: 0.0,
+        has_residual: residual.is_some() as u32,
+    };
     let res = residual.unwrap_or(inp);
     let mut buffers = vec![
         &dout.buf,
@@ -156,7 +179,7 @@ pub fn backward(
         }
         None => &BACKWARD,
     };
-    rec.dispatch(kernel, &uniform, &buffers, grid_1d(rows));
+    rec.dispatch(kernel, &params, &buffers, grid_1d(rows));
 }
 
 /// Backward to the parameters, accumulated: dweight += sum over rows of dout * xhat, dbias += sum of dout
@@ -178,7 +201,12 @@ pub fn backward_params(
     let res = residual.unwrap_or(inp);
     rec.dispatch(
         &BACKWARD_PARAMS,
-        &[rows as u32, c as u32, 0, residual.is_some() as u32],
+        &LayernormParams {
+            rows: rows as u32,
+            c: c as u32,
+            eps: 0.0,
+            has_residual: residual.is_some() as u32,
+        },
         &[
             &dout.buf,
             &inp.buf,
@@ -191,3 +219,6 @@ pub fn backward_params(
         grid_1d(c / 4),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[FORWARD, BACKWARD, BACKWARD_DRES, BACKWARD_PARAMS];

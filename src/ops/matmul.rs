@@ -16,6 +16,24 @@ const BINDINGS: &[Access] = &[
     Access::ReadWrite, // y (batch, m, n)
 ];
 
+/// The uniform of every matmul entry point (`MatmulParams` in shaders/matmul_common.wgsl); offsets and
+/// strides of A, B and Y in elements: `[offset, row stride, outer batch stride, inner batch stride]`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch_inner: u32,
+    a: [u32; 4],
+    b: [u32; 4],
+    y: [u32; 4],
+    alpha: f32,
+    act: u32,
+    has_bias: u32,
+    accumulate: u32,
+}
+
 /// Operand layouts. `Nt`: A (m, k), B (n, k), both contiguous along k. `Nn`: A (m, k), B (k, n).
 /// `Tn`: A stored (k, m), B (k, n). B of `Nn`/`Tn` is contiguous along n; A of `Nn`/`Tn` may have any stride.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +49,7 @@ pub fn kernel(k: MatmulKernel, entry: Entry) -> Kernel {
         shader: Shader::Matmul(k),
         entry: entry.name(),
         bindings: BINDINGS,
+        params: std::mem::size_of::<MatmulParams>(),
     }
 }
 
@@ -238,28 +257,19 @@ fn split_along_k(
 /// Records one dispatch of candidate `k`.
 #[allow(clippy::too_many_arguments)]
 fn record(rec: &mut Recorder, k: MatmulKernel, form: Form, d: Dims, a: Operand, b: Operand, y: Operand, epi: Epilogue) {
-    let uniform = [
-        d.m as u32,
-        d.n as u32,
-        d.k as u32,
-        d.batch_inner as u32,
-        a.off as u32,
-        a.rs as u32,
-        a.so as u32,
-        a.si as u32,
-        b.off as u32,
-        b.rs as u32,
-        b.so as u32,
-        b.si as u32,
-        y.off as u32,
-        y.rs as u32,
-        y.so as u32,
-        y.si as u32,
-        epi.alpha.to_bits(),
-        epi.act as u32,
-        epi.bias.is_some() as u32,
-        epi.accumulate as u32,
-    ];
+    let params = MatmulParams {
+        m: d.m as u32,
+        n: d.n as u32,
+        k: d.k as u32,
+        batch_inner: d.batch_inner as u32,
+        a: [a.off, a.rs, a.so, a.si].map(|x| x as u32),
+        b: [b.off, b.rs, b.so, b.si].map(|x| x as u32),
+        y: [y.off, y.rs, y.so, y.si].map(|x| x as u32),
+        alpha: epi.alpha,
+        act: epi.act as u32,
+        has_bias: epi.bias.is_some() as u32,
+        accumulate: epi.accumulate as u32,
+    };
     let bias = epi.bias.unwrap_or(a.buf);
     let (tile_m, tile_n) = k.tile();
     let groups = [
@@ -268,7 +278,7 @@ fn record(rec: &mut Recorder, k: MatmulKernel, form: Form, d: Dims, a: Operand, 
         (d.batch_outer * d.batch_inner) as u32,
     ];
     let kernel = kernel(k, entry_for(form, &d, &a));
-    rec.dispatch(&kernel, &uniform, &[a.buf, b.buf, bias, y.buf], groups);
+    rec.dispatch(&kernel, &params, &[a.buf, b.buf, bias, y.buf], groups);
 }
 
 /// Backward of [`linear`]: dx (rows, in) (=, or += when `accumulate_dx`) = dy . weight,

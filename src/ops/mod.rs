@@ -14,6 +14,28 @@ pub mod span;
 pub mod sum_rows;
 pub mod tune;
 
+/// Every kernel of every op, each matmul candidate with each of its entry points included: what
+/// tests/shaders.rs checks against the WGSL (bindings, their access, the uniform's size).
+pub fn all_kernels() -> Vec<crate::gpu::Kernel> {
+    let ops = [
+        adamw::KERNELS,
+        attention::KERNELS,
+        cross_entropy::KERNELS,
+        dropout::KERNELS,
+        embedding::KERNELS,
+        gather::KERNELS,
+        gelu::KERNELS,
+        layernorm::KERNELS,
+        mse::KERNELS,
+        span::KERNELS,
+        sum_rows::KERNELS,
+    ];
+    let matmuls = crate::gpu::matmul_gen::CANDIDATES
+        .iter()
+        .flat_map(|&k| crate::gpu::matmul_gen::Entry::ALL.map(|entry| matmul::kernel(k, entry)));
+    ops.concat().into_iter().chain(matmuls).collect()
+}
+
 /// Workgroup counts for `n` invocations of a 64-wide 1-D kernel, folded into y when x would exceed the
 /// 65535 limit. Kernels rebuild the index as `gid.x + gid.y * num_workgroups.x * 64`.
 pub fn grid_1d(n: usize) -> [u32; 3] {

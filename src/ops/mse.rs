@@ -3,6 +3,14 @@
 use super::grid_1d;
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MseParams {
+    rows: u32,
+    scored: u32,
+    scale: f32,
+}
+
 const FORWARD: Kernel = Kernel {
     shader: Shader::Mse,
     entry: "mse_forward",
@@ -12,6 +20,7 @@ const FORWARD: Kernel = Kernel {
         Access::Read,      // targets (rows)
         Access::ReadWrite, // losses (rows)
     ],
+    params: std::mem::size_of::<MseParams>(),
 };
 
 const BACKWARD: Kernel = Kernel {
@@ -22,6 +31,7 @@ const BACKWARD: Kernel = Kernel {
         Access::Read,      // targets (rows)
         Access::ReadWrite, // values (rows, 1), become gradients
     ],
+    params: std::mem::size_of::<MseParams>(),
 };
 
 /// losses[i] = (values[i] - targets[i])^2 for the first `scored` rows, 0 after.
@@ -31,7 +41,11 @@ pub fn forward(rec: &mut Recorder, values: &Tensor, targets: &Tensor, losses: &T
     assert_eq!(losses.len(), rows, "mse: losses shape");
     rec.dispatch(
         &FORWARD,
-        &[rows as u32, scored as u32, 0],
+        &MseParams {
+            rows: rows as u32,
+            scored: scored as u32,
+            scale: 0.0,
+        },
         &[&values.buf, &targets.buf, &losses.buf],
         grid_1d(rows),
     );
@@ -44,8 +58,15 @@ pub fn backward(rec: &mut Recorder, values_to_grad: &Tensor, targets: &Tensor, s
     assert_eq!(targets.len(), rows, "mse backward: targets shape");
     rec.dispatch(
         &BACKWARD,
-        &[rows as u32, scored as u32, scale.to_bits()],
+        &MseParams {
+            rows: rows as u32,
+            scored: scored as u32,
+            scale,
+        },
         &[&targets.buf, &values_to_grad.buf],
         grid_1d(rows),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[FORWARD, BACKWARD];

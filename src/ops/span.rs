@@ -4,6 +4,14 @@
 use super::grid_1d;
 use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SpanParams {
+    batch: u32,
+    seq: u32,
+    valid: u32,
+}
+
 const FORWARD: Kernel = Kernel {
     shader: Shader::Span,
     entry: "span_forward",
@@ -12,6 +20,7 @@ const FORWARD: Kernel = Kernel {
         Access::Read,      // pairs (batch * seq, 2)
         Access::ReadWrite, // rows (2, batch, seq)
     ],
+    params: std::mem::size_of::<SpanParams>(),
 };
 
 const BACKWARD: Kernel = Kernel {
@@ -22,6 +31,7 @@ const BACKWARD: Kernel = Kernel {
         Access::Read,      // drows (2, batch, seq)
         Access::ReadWrite, // dpairs (batch * seq, 2)
     ],
+    params: std::mem::size_of::<SpanParams>(),
 };
 
 /// rows[c, b, s] = pairs[b * seq + s, c] for s < valid, else -1e30 (out of the softmax). `rows` is
@@ -34,7 +44,11 @@ pub fn forward(rec: &mut Recorder, pairs: &Tensor, rows: &Tensor, valid: usize) 
     assert!(valid <= seq, "span: valid positions exceed seq");
     rec.dispatch(
         &FORWARD,
-        &[batch as u32, seq as u32, valid as u32],
+        &SpanParams {
+            batch: batch as u32,
+            seq: seq as u32,
+            valid: valid as u32,
+        },
         &[&pairs.buf, &rows.buf],
         grid_1d(2 * batch * seq),
     );
@@ -48,8 +62,15 @@ pub fn backward(rec: &mut Recorder, drows: &Tensor, dpairs: &Tensor, valid: usiz
     assert_eq!(dpairs.shape, [batch * seq, 2], "span backward: dpairs shape");
     rec.dispatch(
         &BACKWARD,
-        &[batch as u32, seq as u32, valid as u32],
+        &SpanParams {
+            batch: batch as u32,
+            seq: seq as u32,
+            valid: valid as u32,
+        },
         &[&drows.buf, &dpairs.buf],
         grid_1d(2 * batch * seq),
     );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[FORWARD, BACKWARD];

@@ -4,6 +4,14 @@
 use super::grid_1d;
 use crate::gpu::{Access, Kernel, Recorder, Shader};
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SumRowsParams {
+    rows: u32,
+    n: u32,
+    stride: u32,
+}
+
 const ADD: Kernel = Kernel {
     shader: Shader::SumRows,
     entry: "add_row_sum",
@@ -12,10 +20,23 @@ const ADD: Kernel = Kernel {
         Access::Read,      // x (rows, stride)
         Access::ReadWrite, // out (n), accumulated
     ],
+    params: std::mem::size_of::<SumRowsParams>(),
 };
 
 /// out (n) += sums over the rows of x (rows, stride >= n), whose columns past n are not read.
 pub fn add(rec: &mut Recorder, x: &wgpu::Buffer, rows: usize, stride: usize, out: &wgpu::Buffer, n: usize) {
     assert!(stride >= n, "sum_rows: row stride {stride} below {n} columns");
-    rec.dispatch(&ADD, &[rows as u32, n as u32, stride as u32], &[x, out], grid_1d(n));
+    rec.dispatch(
+        &ADD,
+        &SumRowsParams {
+            rows: rows as u32,
+            n: n as u32,
+            stride: stride as u32,
+        },
+        &[x, out],
+        grid_1d(n),
+    );
 }
+
+/// This op's kernels, for the check of their bindings against the WGSL (tests/shaders.rs).
+pub const KERNELS: &[Kernel] = &[ADD];

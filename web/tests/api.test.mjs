@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { assertSamePredictions, repoDir, runNative, startBrowser } from './harness.mjs';
+import { assertSamePredictions, repoDir, runNative, startBrowser, packageCaller } from './harness.mjs';
 
 const AUSTEN = '/pretrained/austen-bert-tiny/';
 const austenDir = path.join(repoDir, 'pretrained', 'austen-bert-tiny');
@@ -27,27 +27,7 @@ after(async () => {
   await browser?.close();
 });
 
-/** Runs `fn(api, ...args)` in the page, with the package imported as `api`. */
-const inPage = (fn, ...args) =>
-  page.evaluate(
-    async ([source, args]) => {
-      const api = await import('/pkg/index.js');
-      // eslint-disable-next-line no-new-func
-      return new Function('api', 'args', `return (${source})(api, ...args);`)(api, args);
-    },
-    [fn.toString(), args],
-  );
-
-/** `{ code, name, message }` of the rejection of `fn(api, ...args)` in the page, or 'resolved'. */
-const rejection = (fn, ...args) =>
-  inPage(
-    new Function(
-      'api',
-      '...args',
-      `return (${fn.toString()})(api, ...args).then(() => 'resolved', (e) => ({ code: e.code, name: e.name, message: e.message, isBertError: e instanceof api.BertError }));`,
-    ),
-    ...args,
-  );
+const { inPage, rejection } = packageCaller(() => page);
 
 test('Bert.load from a URL: fill-mask for every [MASK] equals the native binary', async () => {
   for (const text of TEXTS) {

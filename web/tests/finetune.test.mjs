@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fixturesDir, nativeBin, readJson, repoDir, runNative, startBrowser, webDir } from './harness.mjs';
+import { fixturesDir, nativeBin, readJson, repoDir, runNative, startBrowser, webDir, packageCaller } from './harness.mjs';
 
 const AUSTEN = '/pretrained/austen-bert-tiny/';
 const austenDir = path.join(repoDir, 'pretrained', 'austen-bert-tiny');
@@ -36,27 +36,7 @@ after(async () => {
   await browser?.close();
 });
 
-/** Runs `fn(api, ...args)` in the page, with the package imported as `api`. */
-const inPage = (fn, ...args) =>
-  page.evaluate(
-    async ([source, args]) => {
-      const api = await import('/pkg/index.js');
-      // eslint-disable-next-line no-new-func
-      return new Function('api', 'args', `return (${source})(api, ...args);`)(api, args);
-    },
-    [fn.toString(), args],
-  );
-
-/** `{ code, name, message }` of the rejection of `fn(api, ...args)` in the page, or 'resolved'. */
-const rejection = (fn, ...args) =>
-  inPage(
-    new Function(
-      'api',
-      '...args',
-      `return (${fn.toString()})(api, ...args).then(() => 'resolved', (e) => ({ code: e.code, name: e.name, message: e.message, isBertError: e instanceof api.BertError }));`,
-    ),
-    ...args,
-  );
+const { inPage, rejection } = packageCaller(() => page);
 
 const tmpDir = (what) => fs.mkdtempSync(path.join(os.tmpdir(), `bert-wgpu-${what}-`));
 const relClose = (a, b, tol) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));

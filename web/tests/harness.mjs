@@ -188,3 +188,30 @@ function crc32(bytes) {
   }
   return ~c >>> 0;
 }
+
+/**
+ * `inPage(fn, ...args)` runs `fn(api, ...args)` in the page `getPage()` returns, with the package imported as
+ * `api`; `rejection(fn, ...args)` gives `{ code, name, message, isBertError }` of the promise's rejection, or
+ * 'resolved'. Functions travel as source text, so they use only their arguments.
+ */
+export function packageCaller(getPage) {
+  const inPage = (fn, ...args) =>
+    getPage().evaluate(
+      async ([source, args]) => {
+        const api = await import('/pkg/index.js');
+        // eslint-disable-next-line no-new-func
+        return new Function('api', 'args', `return (${source})(api, ...args);`)(api, args);
+      },
+      [fn.toString(), args],
+    );
+  const rejection = (fn, ...args) =>
+    inPage(
+      new Function(
+        'api',
+        '...args',
+        `return (${fn.toString()})(api, ...args).then(() => 'resolved', (e) => ({ code: e.code, name: e.name, message: e.message, isBertError: e instanceof api.BertError }));`,
+      ),
+      ...args,
+    );
+  return { inPage, rejection };
+}

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import readline from 'node:readline';
 import { spawn } from 'node:child_process';
-import { assertSamePredictions, fixturesDir, repoDir, runNative, startBrowser } from './harness.mjs';
+import { assertSamePredictions, fixturesDir, repoDir, runNative, startBrowser, packageCaller } from './harness.mjs';
 
 const ID = 'bert-wgpu-tests/tiny-bert';
 const TEXT = 'the king [MASK] to paris .';
@@ -46,16 +46,7 @@ async function requests() {
   return log.filter(([, p]) => p !== '/_log');
 }
 
-/** Runs `fn(api, ...args)` in the page, with the package imported as `api`. */
-const inPage = (fn, ...args) =>
-  page.evaluate(
-    async ([source, args]) => {
-      const api = await import('/pkg/index.js');
-      // eslint-disable-next-line no-new-func
-      return new Function('api', 'args', `return (${source})(api, ...args);`)(api, args);
-    },
-    [fn.toString(), args],
-  );
+const { inPage } = packageCaller(() => page);
 
 const load = (id, text) =>
   inPage(
