@@ -60,7 +60,7 @@ fi
 
 echo "build-web: package files from web/npm"
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
-cp web/npm/index.js web/npm/index.d.ts web/npm/zip.js web/npm/hub.js web/npm/hub-id.js web/npm/README.md web/npm/LICENSE-MIT web/npm/LICENSE-APACHE "$out/"
+cp web/npm/*.js web/npm/index.d.ts web/npm/README.md web/npm/LICENSE-MIT web/npm/LICENSE-APACHE "$out/"
 sed "s/0.0.0-set-by-build-web/$version/" web/npm/package.json >"$out/package.json"
 rm -f "$out/.gitignore"
 

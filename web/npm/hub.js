@@ -4,7 +4,7 @@
 // the same id and revision asks the network nothing. `cachedModels()` lists what is kept, `clearCache()`
 // removes it.
 
-import { BertError } from './index.js';
+import { BertError } from './runtime.js';
 import * as wasm from './bert_wgpu.js';
 import { isHubId } from './hub-id.js';
 
