@@ -1,4 +1,4 @@
-// Prepended to every generated matmul kernel (src/gpu/matmul_gen.rs): the sizes, the bindings and the
+// Prepended to every generated matmul kernel (src/gpu/matmul_gen/): the sizes, the bindings and the
 // epilogue of the three matrix-product forms.
 
 struct MatmulParams {

@@ -1,5 +1,5 @@
 //! The registry of kernel sources: one WGSL file per op family, `common.wgsl` prepended to each; the matmul
-//! family is generated per candidate (`matmul_gen.rs`).
+//! family is generated per candidate (`matmul_gen/`: candidates and plans in `mod.rs`, the WGSL writer in `wgsl.rs`).
 
 use std::borrow::Cow;
 
