@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bert_wgpu::error::Context;
 use bert_wgpu::io::hub::{self, blob_name, resolve_url, RepoId};
 use bert_wgpu::io::ModelFiles;
 use bert_wgpu::{Error, Result};
@@ -90,7 +91,7 @@ impl<'a> Download<'a> {
         } else if let Some(info) = self.head(&commit, hub::WEIGHTS_INDEX)? {
             absent.push(weights);
             let index = self.fetch(hub::WEIGHTS_INDEX, info)?;
-            let index = std::fs::read(&index).map_err(|e| Error::new(format!("{}: {e}", index.display())))?;
+            let index = std::fs::read(&index).context(index.display())?;
             for shard in hub::shard_files(&index)? {
                 let Some(info) = self.head(&commit, &shard)? else {
                     return Err(Error::new(format!(
@@ -126,7 +127,7 @@ impl<'a> Download<'a> {
         for name in absent {
             let marker = self.repo_dir.join(".no_exist").join(&commit).join(name);
             create_parent(&marker)?;
-            std::fs::write(&marker, b"").map_err(|e| Error::new(format!("{}: {e}", marker.display())))?;
+            std::fs::write(&marker, b"").context(marker.display())?;
         }
         if revision != commit {
             self.write_ref(revision, &commit)?;
@@ -213,7 +214,7 @@ impl<'a> Download<'a> {
                 .and_then(|s| s.parse().ok());
             return Ok(Some(FileInfo {
                 commit,
-                blob: blob_name(&etag).map_err(|e| Error::new(format!("{url}: {e}")))?,
+                blob: blob_name(&etag).context(&url)?,
                 size,
             }));
         }
@@ -269,7 +270,6 @@ impl<'a> Download<'a> {
                 .expect("a valid progress template"),
         );
         bar.set_message(format!("{}/{file}", self.id));
-        let io_err = |e: std::io::Error| Error::new(format!("{}: {e}", part.display()));
         let mut last_error = String::new();
         for _ in 0..=RESUMES {
             let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
@@ -293,7 +293,7 @@ impl<'a> Download<'a> {
                 .append(append)
                 .truncate(!append)
                 .open(&part)
-                .map_err(io_err)?;
+                .context(part.display())?;
             let mut written = if append { have } else { 0 };
             bar.set_position(written);
             let mut body = response.into_body().into_reader();
@@ -302,14 +302,14 @@ impl<'a> Download<'a> {
                 match body.read(&mut chunk) {
                     Ok(0) => break Ok(()),
                     Ok(n) => {
-                        out.write_all(&chunk[..n]).map_err(io_err)?;
+                        out.write_all(&chunk[..n]).context(part.display())?;
                         written += n as u64;
                         bar.set_position(written);
                     }
                     Err(e) => break Err(e),
                 }
             };
-            out.sync_all().map_err(io_err)?;
+            out.sync_all().context(part.display())?;
             match outcome {
                 Ok(()) if info.size.is_none() || Some(written) == info.size => break,
                 Ok(()) => last_error = format!("the connection closed after {written} bytes"),
@@ -327,7 +327,7 @@ impl<'a> Download<'a> {
                 part.display()
             )));
         }
-        std::fs::rename(&part, blob).map_err(io_err)
+        std::fs::rename(&part, blob).context(part.display())
     }
 
     /// `refs/{revision}` names the commit a branch or tag points at.
@@ -349,7 +349,7 @@ fn origin(endpoint: &str) -> &str {
 
 fn create_parent(path: &Path) -> Result<()> {
     let parent = path.parent().expect("a path inside the cache");
-    std::fs::create_dir_all(parent).map_err(|e| Error::new(format!("{}: {e}", parent.display())))
+    std::fs::create_dir_all(parent).context(parent.display())
 }
 
 /// A relative symbolic link where the system has them, else a copy of the blob.
@@ -362,7 +362,7 @@ fn link_or_copy(target: &Path, blob: &Path, link: &Path) -> Result<()> {
     let linked: std::io::Result<()> = Err(std::io::ErrorKind::Unsupported.into());
     if linked.is_err() {
         let _ = target;
-        std::fs::copy(blob, link).map_err(|e| Error::new(format!("{}: {e}", link.display())))?;
+        std::fs::copy(blob, link).context(link.display())?;
     }
     Ok(())
 }
