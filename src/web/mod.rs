@@ -305,3 +305,10 @@ pub fn merge_safetensors(
         .collect();
     crate::io::safetensors::merge(&pairs).map_err(|e| js_error(Code::BadFile, e))
 }
+
+/// The shard files a `model.safetensors.index.json` names, each once, checked as the command line checks
+/// them (`io::hub::shard_files`: `.safetensors` files beside the index).
+#[wasm_bindgen(js_name = shardFiles, unchecked_return_type = "string[]")]
+pub fn shard_files(index: &[u8]) -> Result<Vec<String>, JsValue> {
+    crate::io::hub::shard_files(index).map_err(|e| js_error(Code::BadFile, e))
+}

@@ -127,9 +127,9 @@ async function shardedWeights(id, get, endpoint) {
   }
   let names;
   try {
-    names = [...new Set(Object.values(JSON.parse(new TextDecoder().decode(index)).weight_map))];
+    names = wasm.shardFiles(index);
   } catch (e) {
-    throw new BertError(`model ${id}: model.safetensors.index.json: ${e.message}`, 'bad-file', { cause: e });
+    throw new BertError(`model ${id}: ${e.message}`, 'bad-file', { cause: e });
   }
   const shards = await Promise.all(names.map(get));
   const missing = names.find((_, i) => !shards[i]);
