@@ -14,7 +14,7 @@ use bert_wgpu::tokenizer::BertTokenizer;
 use bert_wgpu::train::data::PretrainBatch;
 use bert_wgpu::train::optimizer::{AdamVariant, OptimizerConfig};
 use bert_wgpu::train::pretrain::Pretrainer;
-use bert_wgpu::Result;
+use bert_wgpu::{Error, Result};
 
 use super::tuning;
 
@@ -102,18 +102,49 @@ fn forward_flops(c: &BertConfig, batch: usize, seq: usize, rows: usize) -> f64 {
     c.num_hidden_layers as f64 * per_layer + heads
 }
 
+/// The model and batch of a benchmarked training step.
+pub struct StepShape {
+    name: String,
+    config: BertConfig,
+    /// Sequences per step.
+    batch: usize,
+    /// Tokens per sequence.
+    seq: usize,
+    /// Masked positions per sequence (15% of `seq`, rounded up).
+    rows: usize,
+}
+
+impl StepShape {
+    /// A preset by name with `vocab_size` tokens, `batch` sequences of `seq` tokens.
+    pub fn new(preset: &str, vocab_size: usize, batch: usize, seq: usize) -> Result<Self> {
+        let config = bert_wgpu::train::recipe::preset(preset, vocab_size).ok_or_else(|| {
+            Error::new(format!(
+                "--preset {preset:?}: not a preset (one of {})",
+                bert_wgpu::train::recipe::preset_names()
+            ))
+        })?;
+        if batch == 0 || seq < 8 || seq > config.max_position_embeddings {
+            return Err(Error::new(format!(
+                "--batch-size {batch} --seq-len {seq}: need at least 1 sequence of 8 to {} tokens",
+                config.max_position_embeddings
+            )));
+        }
+        config.validate()?;
+        Ok(StepShape {
+            name: preset.into(),
+            config,
+            batch,
+            seq,
+            rows: (seq * 15).div_ceil(100),
+        })
+    }
+}
+
 /// Tokens/s of a full training step (forward, backward, AdamW) for a preset, against what the measured
 /// matmul rate alone would allow, and the runtime's peak allocation.
-async fn bench_train(
-    gpu: &Rc<Gpu>,
-    name: &str,
-    config: &BertConfig,
-    reps: usize,
-    matmul_gflops: f64,
-    profile: bool,
-) -> Result<()> {
-    let (batch, seq, rows) = (8, 128, 20);
-    let config = config.clone();
+async fn bench_train(gpu: &Rc<Gpu>, step: &StepShape, reps: usize, matmul_gflops: f64, profile: bool) -> Result<()> {
+    let (name, batch, seq, rows) = (&step.name, step.batch, step.seq, step.rows);
+    let config = step.config.clone();
     let before = gpu.allocated_bytes().0;
     let weights = Weights::from_host(gpu, &config, weights::init_host(&config, 0), "random weights")?;
     let (tokenizer, tokenizer_files) = bench_tokenizer()?;
@@ -212,7 +243,7 @@ pub fn print_plan(gpu: &Gpu) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -> Result<()> {
+pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool, step: StepShape) -> Result<()> {
     let gpu = Rc::new(Gpu::new().await?);
     outln!(
         "adapter: {} ({:?}, {:?}, driver {} {})",
@@ -223,11 +254,10 @@ pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -
         gpu.info.driver_info
     );
     let base = BertConfig::new(30522, 768, 12, 12, 3072);
-    let mini = BertConfig::new(30522, 256, 4, 4, 1024);
     let (batch, seq, rows) = (8, 128, 20);
     let base_shapes = tune::model_shapes(&base, batch, seq, batch * rows, true);
-    let mini_shapes = tune::model_shapes(&mini, batch, seq, batch * rows, true);
-    let all: Vec<MatmulShape> = base_shapes.iter().chain(&mini_shapes).cloned().collect();
+    let step_shapes = tune::model_shapes(&step.config, step.batch, step.seq, step.batch * step.rows, true);
+    let all: Vec<MatmulShape> = base_shapes.iter().chain(&step_shapes).cloned().collect();
     let report = tuning::prepare(&gpu, &all).await?;
     if !report.timings.is_empty() {
         outln!(
@@ -236,10 +266,19 @@ pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -
         );
     }
     if profile {
-        return bench_train(&gpu, "mini", &mini, reps, 0.0, true).await;
+        return bench_train(&gpu, &step, reps, 0.0, true).await;
     }
     if training_only {
-        return bench_training(&gpu, None, &mini, reps, 0.0).await;
+        outln!(
+            "matmul candidates on {}'s training shapes (batch {} x seq {}, {} masked per sequence), GFLOP/s, best of \
+             {reps}; * marks auto's pick, ~ a rate from one run on a cut-down copy:",
+            step.name,
+            step.batch,
+            step.seq,
+            step.rows
+        );
+        let square = bench_matmuls(&gpu, reps, &step_shapes).await?;
+        return bench_training(&gpu, None, &step, reps, square).await;
     }
     outln!(
         "matmul candidates on BERT-base's training shapes (batch {batch} x seq {seq}, {rows} masked per sequence), \
@@ -261,26 +300,38 @@ pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool) -
         }
     }
     drop(bert);
-    bench_training(&gpu, Some(&base), &mini, reps, square).await
+    let base_step = StepShape {
+        name: "base".into(),
+        config: base,
+        batch,
+        seq,
+        rows,
+    };
+    bench_training(&gpu, Some(&base_step), &step, reps, square).await
 }
 
-/// Training steps of mini (and base when given) with the default kernel before tuning (the subgroup kernel where it
-/// runs, else the portable one) and with auto, in one run.
+/// Training steps of `step` (and base when given) with the default kernel before tuning (the subgroup kernel where
+/// it runs, else the portable one) and with auto, in one run.
 async fn bench_training(
     gpu: &Rc<Gpu>,
-    base: Option<&BertConfig>,
-    mini: &BertConfig,
+    base: Option<&StepShape>,
+    step: &StepShape,
     reps: usize,
     square: f64,
 ) -> Result<()> {
-    outln!("training step (forward, backward, AdamW; batch 8 x seq 128, 20 masked per sequence), best of {reps}:");
+    outln!(
+        "training step (forward, backward, AdamW; batch {} x seq {}, {} masked per sequence), best of {reps}:",
+        step.batch,
+        step.seq,
+        step.rows
+    );
     let before = gpu.matmul.borrow().default;
     for (label, forced) in [(before.name, Some(before)), ("auto", None)] {
         gpu.matmul.borrow_mut().forced = forced;
         outln!(" kernels: {label}");
-        bench_train(gpu, "mini", mini, reps, square, false).await?;
+        bench_train(gpu, step, reps, square, false).await?;
         if let Some(base) = base {
-            bench_train(gpu, "base", base, reps, square, false).await?;
+            bench_train(gpu, base, reps, square, false).await?;
         }
     }
     gpu.matmul.borrow_mut().forced = None;

@@ -43,6 +43,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     bert-wgpu embed --model models/all-MiniLM-L6-v2 --similarity \"A man is eating.\" \"A man eats food.\"\n  \
     bert-wgpu info\n  \
     bert-wgpu bench\n  \
+    bert-wgpu bench --training --preset tiny --vocab-size 8000 --batch-size 64 --seq-len 64\n  \
     bert-wgpu --kernels portable bench --quick")]
 struct Cli {
     /// Matmul kernels: `auto` (each shape class gets the fastest correct candidate, measured once per
@@ -136,12 +137,26 @@ enum Command {
         /// Skip the BERT-base forward (matmuls only).
         #[arg(long)]
         quick: bool,
-        /// Time every dispatch of one BERT-mini training step on its own and print where the time goes.
+        /// Time every dispatch of one training step (--preset, BERT-mini by default) on its own and print where the
+        /// time goes.
         #[arg(long)]
         profile: bool,
-        /// Only BERT-mini's training step, with the default kernel before tuning and with auto.
+        /// Only the matmul candidates on one training step's shapes (--preset, BERT-mini by default) and that step,
+        /// with the default kernel before tuning and with auto.
         #[arg(long)]
         training: bool,
+        /// The model of --profile and --training: a preset (tiny, mini, small, medium, base).
+        #[arg(long, default_value = "mini")]
+        preset: String,
+        /// Vocabulary size of that model.
+        #[arg(long, default_value_t = 30522)]
+        vocab_size: usize,
+        /// Sequences per training step of --profile and --training.
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        /// Tokens per sequence of --profile and --training (masked: 15% of them).
+        #[arg(long, default_value_t = 128)]
+        seq_len: usize,
     },
 }
 
@@ -216,7 +231,14 @@ pub fn run() -> i32 {
                 quick,
                 profile,
                 training,
-            } => bench::run(reps.max(1), quick, profile, training).await,
+                preset,
+                vocab_size,
+                batch_size,
+                seq_len,
+            } => {
+                let step = bench::StepShape::new(&preset, vocab_size, batch_size, seq_len)?;
+                bench::run(reps.max(1), quick, profile, training, step).await
+            }
         }
     });
     match result {
