@@ -36,6 +36,20 @@ pub struct Kernel {
     pub params: usize,
 }
 
+impl Kernel {
+    /// Entry point `entry` of `shader`, its group-0 bindings in order (`U`niform, `R`ead, read-`W`rite, as the
+    /// ops import `Access`'s variants; each binding's shape is commented in the WGSL) and the size of its
+    /// uniform parameter struct.
+    pub const fn new(shader: Shader, entry: &'static str, bindings: &'static [Access], params: usize) -> Kernel {
+        Kernel {
+            shader,
+            entry,
+            bindings,
+            params,
+        }
+    }
+}
+
 struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,

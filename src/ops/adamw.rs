@@ -3,7 +3,8 @@
 //! Every sum has a fixed order, so a step is deterministic.
 
 use super::grid_1d;
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 /// Partial sums per gradient tensor (workgroups of `adamw_sumsq`); `partials` holds slots * PARTS.
 pub const PARTS: usize = 64;
@@ -37,41 +38,19 @@ struct UpdateParams {
     bc2_sqrt: f32,
 }
 
-const SUMSQ: Kernel = Kernel {
-    shader: Shader::Adamw,
-    entry: "adamw_sumsq",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // grad (n)
-        Access::ReadWrite, // partials (slots * PARTS)
-    ],
-    params: std::mem::size_of::<SumsqParams>(),
-};
+// reads grad; writes partials
+const SUMSQ: Kernel = Kernel::new(Shader::Adamw, "adamw_sumsq", &[U, R, W], size_of::<SumsqParams>());
 
-const CLIP_SCALE: Kernel = Kernel {
-    shader: Shader::Adamw,
-    entry: "adamw_clip_scale",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // partials (slots * PARTS)
-        Access::ReadWrite, // out (2) [global norm, scale]
-    ],
-    params: std::mem::size_of::<ClipParams>(),
-};
+// reads partials; writes out
+const CLIP_SCALE: Kernel = Kernel::new(Shader::Adamw, "adamw_clip_scale", &[U, R, W], size_of::<ClipParams>());
 
-const UPDATE: Kernel = Kernel {
-    shader: Shader::Adamw,
-    entry: "adamw_update",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // clip (2) [global norm, scale]
-        Access::ReadWrite, // param (n)
-        Access::ReadWrite, // grad (n), zeroed
-        Access::ReadWrite, // m (n)
-        Access::ReadWrite, // v (n)
-    ],
-    params: std::mem::size_of::<UpdateParams>(),
-};
+// reads clip; writes param, grad, m, v
+const UPDATE: Kernel = Kernel::new(
+    Shader::Adamw,
+    "adamw_update",
+    &[U, R, W, W, W, W],
+    size_of::<UpdateParams>(),
+);
 
 /// Which AdamW (also `OptimizerConfig::variant`, saved in checkpoints as "Torch" or "Google"; the browser's
 /// options spell them "torch" and "google").

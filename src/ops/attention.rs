@@ -5,7 +5,8 @@
 
 use super::grid_1d;
 use super::matmul::{self, Dims, Epilogue, Form, Operand};
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -25,16 +26,13 @@ struct FusedParams {
     scale: f32,
 }
 
-const SOFTMAX_FORWARD: Kernel = Kernel {
-    shader: Shader::Attention,
-    entry: "attention_softmax_forward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // mask (batch, seq)
-        Access::ReadWrite, // scores (batch, heads, seq, seq)
-    ],
-    params: std::mem::size_of::<SoftmaxParams>(),
-};
+// reads mask; writes scores
+const SOFTMAX_FORWARD: Kernel = Kernel::new(
+    Shader::Attention,
+    "attention_softmax_forward",
+    &[U, R, W],
+    size_of::<SoftmaxParams>(),
+);
 
 /// Sizes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -151,17 +149,13 @@ pub fn forward(
     );
 }
 
-const FUSED_FORWARD: Kernel = Kernel {
-    shader: Shader::Attention,
-    entry: "attention_fused_forward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // mask (batch, seq)
-        Access::Read,      // qkv (batch * seq, 3 * hidden)
-        Access::ReadWrite, // ctx (batch * seq, hidden)
-    ],
-    params: std::mem::size_of::<FusedParams>(),
-};
+// reads mask, qkv; writes ctx
+const FUSED_FORWARD: Kernel = Kernel::new(
+    Shader::Attention,
+    "attention_fused_forward",
+    &[U, R, R, W],
+    size_of::<FusedParams>(),
+);
 
 /// Whether the fused kernel handles this head size (a multiple of 4, at most 128).
 pub fn fused_supported(head_dim: usize) -> bool {
@@ -190,16 +184,13 @@ pub fn fused_forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, 
     );
 }
 
-const SOFTMAX_BACKWARD: Kernel = Kernel {
-    shader: Shader::Attention,
-    entry: "attention_softmax_backward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // probs (rows, seq)
-        Access::ReadWrite, // dprobs (rows, seq), in place
-    ],
-    params: std::mem::size_of::<SoftmaxParams>(),
-};
+// reads probs; writes dprobs
+const SOFTMAX_BACKWARD: Kernel = Kernel::new(
+    Shader::Attention,
+    "attention_softmax_backward",
+    &[U, R, W],
+    size_of::<SoftmaxParams>(),
+);
 
 /// Softmax backward, in place: for each of `rows` rows of length `seq`, dprobs becomes
 /// d(scores) = P * (dP - rowsum(dP * P)). No 1/sqrt(d) scale: the caller's matmuls apply it.

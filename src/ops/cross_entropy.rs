@@ -3,7 +3,8 @@
 //! scored: loss 0, correct 0, gradient 0.
 
 use super::grid_1d;
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 /// The label of a row or token that is not scored (any label >= V is skipped; this one is >= every V).
 pub const IGNORE: u32 = u32::MAX;
@@ -17,31 +18,21 @@ struct CrossEntropyParams {
     stride: u32,
 }
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::CrossEntropy,
-    entry: "cross_entropy_forward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // logits (rows, stride >= V)
-        Access::Read,      // labels (rows) u32
-        Access::ReadWrite, // losses (rows)
-        Access::ReadWrite, // lse (rows)
-        Access::ReadWrite, // correct (rows)
-    ],
-    params: std::mem::size_of::<CrossEntropyParams>(),
-};
+// reads logits, labels; writes losses, lse, correct
+const FORWARD: Kernel = Kernel::new(
+    Shader::CrossEntropy,
+    "cross_entropy_forward",
+    &[U, R, R, W, W, W],
+    size_of::<CrossEntropyParams>(),
+);
 
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::CrossEntropy,
-    entry: "cross_entropy_backward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // labels (rows) u32
-        Access::Read,      // lse (rows)
-        Access::ReadWrite, // dlogits (rows, stride >= V), in place over the logits
-    ],
-    params: std::mem::size_of::<CrossEntropyParams>(),
-};
+// reads labels, lse; writes dlogits
+const BACKWARD: Kernel = Kernel::new(
+    Shader::CrossEntropy,
+    "cross_entropy_backward",
+    &[U, R, R, W],
+    size_of::<CrossEntropyParams>(),
+);
 
 /// Workgroup counts for one workgroup per row, folded into y beyond 65535 (the kernel rebuilds the row as
 /// `workgroup_id.x + workgroup_id.y * num_workgroups.x`).

@@ -3,21 +3,24 @@
 //! the mask and nothing is uploaded or stored. A run is reproducible from its seed.
 
 use super::grid_1d;
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::Dropout,
-    entry: "dropout_forward",
-    bindings: &[Access::Uniform, Access::Read, Access::ReadWrite], // inp (n), out (n)
-    params: std::mem::size_of::<DropoutParams>(),
-};
+// reads inp; writes out
+const FORWARD: Kernel = Kernel::new(
+    Shader::Dropout,
+    "dropout_forward",
+    &[U, R, W],
+    size_of::<DropoutParams>(),
+);
 
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::Dropout,
-    entry: "dropout_backward",
-    bindings: &[Access::Uniform, Access::Read, Access::ReadWrite], // dout (n), dinp (n)
-    params: std::mem::size_of::<DropoutParams>(),
-};
+// reads dout; writes dinp
+const BACKWARD: Kernel = Kernel::new(
+    Shader::Dropout,
+    "dropout_backward",
+    &[U, R, W],
+    size_of::<DropoutParams>(),
+);
 
 /// The PCG hash of common.wgsl (Jarzynski & Olano 2020), a bijection on u32.
 pub fn pcg_hash(x: u32) -> u32 {

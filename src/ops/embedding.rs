@@ -3,7 +3,8 @@
 use super::grid_1d;
 use crate::bail;
 use crate::error::Result;
-use crate::gpu::{Access, Gpu, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Gpu, Kernel, Recorder, Shader, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -20,21 +21,13 @@ struct EmbeddingBackwardParams {
     max_tokens: u32,
 }
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::Embedding,
-    entry: "embedding_forward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // ids (tokens)
-        Access::Read,      // positions (tokens)
-        Access::Read,      // types (tokens)
-        Access::Read,      // word (vocab, c)
-        Access::Read,      // position (max_positions, c)
-        Access::Read,      // token_type (type_vocab, c)
-        Access::ReadWrite, // out (tokens, c)
-    ],
-    params: std::mem::size_of::<EmbeddingParams>(),
-};
+// reads ids, positions, types, word, position, token_type; writes out
+const FORWARD: Kernel = Kernel::new(
+    Shader::Embedding,
+    "embedding_forward",
+    &[U, R, R, R, R, R, R, W],
+    size_of::<EmbeddingParams>(),
+);
 
 /// The id buffers of one batch, each (tokens) u32.
 pub struct TokenIds<'a> {
@@ -74,17 +67,13 @@ pub fn forward(
     );
 }
 
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::Embedding,
-    entry: "embedding_backward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // grad_index (2 + 3 * max_tokens) u32, see GradIndex
-        Access::Read,      // demb (tokens, c)
-        Access::ReadWrite, // dtable (table rows, c), accumulated
-    ],
-    params: std::mem::size_of::<EmbeddingBackwardParams>(),
-};
+// reads grad_index, demb; writes dtable
+const BACKWARD: Kernel = Kernel::new(
+    Shader::Embedding,
+    "embedding_backward",
+    &[U, R, R, W],
+    size_of::<EmbeddingBackwardParams>(),
+);
 
 /// A batch's tokens grouped by id, so that the table gradient needs no atomics: one GPU buffer, allocated
 /// once for `max_tokens` and rewritten each step with `queue.write_buffer`.

@@ -1,7 +1,8 @@
 //! Row gather (shaders/gather.wgsl): [CLS] rows for the pooler, masked rows for the MLM head.
 
 use super::grid_1d;
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -18,12 +19,12 @@ struct GatherBackwardParams {
     accumulate: u32,
 }
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::Gather,
-    entry: "gather_forward",
-    bindings: &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite],
-    params: std::mem::size_of::<GatherParams>(),
-};
+const FORWARD: Kernel = Kernel::new(
+    Shader::Gather,
+    "gather_forward",
+    &[U, R, R, W],
+    size_of::<GatherParams>(),
+);
 
 /// out[i, :] = inp[index[i], :]; inp is (source rows, c), out is (rows, c), index holds `rows` u32.
 pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Tensor) {
@@ -42,17 +43,13 @@ pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Ten
     );
 }
 
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::Gather,
-    entry: "gather_backward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // inverse (tokens) i32
-        Access::Read,      // dout (rows, c)
-        Access::ReadWrite, // dinp (tokens, c)
-    ],
-    params: std::mem::size_of::<GatherBackwardParams>(),
-};
+// reads inverse, dout; writes dinp
+const BACKWARD: Kernel = Kernel::new(
+    Shader::Gather,
+    "gather_backward",
+    &[U, R, R, W],
+    size_of::<GatherBackwardParams>(),
+);
 
 /// The inverse of a gather index: for each of `tokens` source rows, the output row that gathered it, or -1.
 /// Panics if a source row is gathered twice (its gradient would be a sum; the model never does that).

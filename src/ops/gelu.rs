@@ -2,7 +2,8 @@
 //! and the backward pass.
 
 use super::{grid_1d, Act};
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -11,12 +12,7 @@ struct GeluParams {
     act: u32,
 }
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::Gelu,
-    entry: "gelu_forward",
-    bindings: &[Access::Uniform, Access::Read, Access::ReadWrite],
-    params: std::mem::size_of::<GeluParams>(),
-};
+const FORWARD: Kernel = Kernel::new(Shader::Gelu, "gelu_forward", &[U, R, W], size_of::<GeluParams>());
 
 /// out = gelu(inp), elementwise; `act` is `Act::Gelu` (erf) or `Act::GeluTanh`.
 pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
@@ -33,17 +29,8 @@ pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
     );
 }
 
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::Gelu,
-    entry: "gelu_backward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // inp (n) pre-activation
-        Access::Read,      // dout (n)
-        Access::ReadWrite, // dinp (n)
-    ],
-    params: std::mem::size_of::<GeluParams>(),
-};
+// reads inp, dout; writes dinp
+const BACKWARD: Kernel = Kernel::new(Shader::Gelu, "gelu_backward", &[U, R, R, W], size_of::<GeluParams>());
 
 /// dinp = dout * act'(inp), elementwise, from the saved pre-activation `inp`: the exact erf derivative
 /// Phi(x) + x phi(x) for `Act::Gelu`, the tanh form's derivative for `Act::GeluTanh` (also `Act::Tanh`,

@@ -1,7 +1,8 @@
 //! LayerNorm (shaders/layernorm.wgsl), optionally of (inp + residual).
 
 use super::grid_1d;
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -12,21 +13,13 @@ struct LayernormParams {
     has_residual: u32,
 }
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::Layernorm,
-    entry: "layernorm_forward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // inp (rows, c)
-        Access::Read,      // residual (rows, c)
-        Access::Read,      // weight (c)
-        Access::Read,      // bias (c)
-        Access::ReadWrite, // out (rows, c)
-        Access::ReadWrite, // mean (rows)
-        Access::ReadWrite, // rstd (rows)
-    ],
-    params: std::mem::size_of::<LayernormParams>(),
-};
+// reads inp, residual, weight, bias; writes out, mean, rstd
+const FORWARD: Kernel = Kernel::new(
+    Shader::Layernorm,
+    "layernorm_forward",
+    &[U, R, R, R, R, W, W, W],
+    size_of::<LayernormParams>(),
+);
 
 /// out = LayerNorm(inp [+ residual]) * weight + bias over the last dimension; mean and rstd (rows) are saved.
 #[allow(clippy::too_many_arguments)]
@@ -67,54 +60,29 @@ pub fn forward(
     );
 }
 
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::Layernorm,
-    entry: "layernorm_backward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // dout (rows, c)
-        Access::Read,      // inp (rows, c)
-        Access::Read,      // residual (rows, c)
-        Access::Read,      // mean (rows)
-        Access::Read,      // rstd (rows)
-        Access::Read,      // weight (c)
-        Access::ReadWrite, // dinp (rows, c)
-    ],
-    params: std::mem::size_of::<LayernormParams>(),
-};
+// reads dout, inp, residual, mean, rstd, weight; writes dinp
+const BACKWARD: Kernel = Kernel::new(
+    Shader::Layernorm,
+    "layernorm_backward",
+    &[U, R, R, R, R, R, R, W],
+    size_of::<LayernormParams>(),
+);
 
-const BACKWARD_DRES: Kernel = Kernel {
-    shader: Shader::Layernorm,
-    entry: "layernorm_backward_dres",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // dout (rows, c)
-        Access::Read,      // inp (rows, c)
-        Access::Read,      // residual (rows, c)
-        Access::Read,      // mean (rows)
-        Access::Read,      // rstd (rows)
-        Access::Read,      // weight (c)
-        Access::ReadWrite, // dinp (rows, c)
-        Access::ReadWrite, // dres (rows, c)
-    ],
-    params: std::mem::size_of::<LayernormParams>(),
-};
+// reads dout, inp, residual, mean, rstd, weight; writes dinp, dres
+const BACKWARD_DRES: Kernel = Kernel::new(
+    Shader::Layernorm,
+    "layernorm_backward_dres",
+    &[U, R, R, R, R, R, R, W, W],
+    size_of::<LayernormParams>(),
+);
 
-const BACKWARD_PARAMS: Kernel = Kernel {
-    shader: Shader::Layernorm,
-    entry: "layernorm_backward_params",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // dout (rows, c)
-        Access::Read,      // inp (rows, c)
-        Access::Read,      // residual (rows, c)
-        Access::Read,      // mean (rows)
-        Access::Read,      // rstd (rows)
-        Access::ReadWrite, // dweight (c)
-        Access::ReadWrite, // dbias (c)
-    ],
-    params: std::mem::size_of::<LayernormParams>(),
-};
+// reads dout, inp, residual, mean, rstd; writes dweight, dbias
+const BACKWARD_PARAMS: Kernel = Kernel::new(
+    Shader::Layernorm,
+    "layernorm_backward_params",
+    &[U, R, R, R, R, R, W, W],
+    size_of::<LayernormParams>(),
+);
 
 /// Rows and channels of a backward call, with its shape checks.
 fn backward_shape(

@@ -6,15 +6,11 @@
 
 use super::{sum_rows, Act};
 use crate::gpu::matmul_gen::{Entry, MatmulKernel, ShapeClass};
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{self, Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
-const BINDINGS: &[Access] = &[
-    Access::Uniform,
-    Access::Read,      // a (batch, m, k)
-    Access::Read,      // b: NT (batch, n, k); NN (batch, k, n)
-    Access::Read,      // bias (n)
-    Access::ReadWrite, // y (batch, m, n)
-];
+/// Reads a (batch, m, k), b (NT: (batch, n, k); NN: (batch, k, n)) and bias (n); writes y (batch, m, n).
+const BINDINGS: &[Access] = &[U, R, R, R, W];
 
 /// The uniform of every matmul entry point (`MatmulParams` in shaders/matmul_common.wgsl); offsets and
 /// strides of A, B and Y in elements: `[offset, row stride, outer batch stride, inner batch stride]`.
@@ -45,12 +41,7 @@ pub enum Form {
 
 /// The pipeline of one entry point of one candidate.
 pub fn kernel(k: MatmulKernel, entry: Entry) -> Kernel {
-    Kernel {
-        shader: Shader::Matmul(k),
-        entry: entry.name(),
-        bindings: BINDINGS,
-        params: std::mem::size_of::<MatmulParams>(),
-    }
+    Kernel::new(Shader::Matmul(k), entry.name(), BINDINGS, size_of::<MatmulParams>())
 }
 
 /// The entry point for a form and operand layout: NN and TN read A four values at a time when its

@@ -1,7 +1,8 @@
 //! Squared-error loss of a regression head (shaders/mse.wgsl): per-row losses and the in-place backward.
 
 use super::grid_1d;
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -11,28 +12,11 @@ struct MseParams {
     scale: f32,
 }
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::Mse,
-    entry: "mse_forward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // values (rows, 1)
-        Access::Read,      // targets (rows)
-        Access::ReadWrite, // losses (rows)
-    ],
-    params: std::mem::size_of::<MseParams>(),
-};
+// reads values, targets; writes losses
+const FORWARD: Kernel = Kernel::new(Shader::Mse, "mse_forward", &[U, R, R, W], size_of::<MseParams>());
 
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::Mse,
-    entry: "mse_backward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // targets (rows)
-        Access::ReadWrite, // values (rows, 1), become gradients
-    ],
-    params: std::mem::size_of::<MseParams>(),
-};
+// reads targets; writes values
+const BACKWARD: Kernel = Kernel::new(Shader::Mse, "mse_backward", &[U, R, W], size_of::<MseParams>());
 
 /// losses[i] = (values[i] - targets[i])^2 for the first `scored` rows, 0 after.
 pub fn forward(rec: &mut Recorder, values: &Tensor, targets: &Tensor, losses: &Tensor, scored: usize) {

@@ -2,7 +2,8 @@
 //! and one of end logits per sequence, so the cross-entropy kernel takes the softmax over positions.
 
 use super::grid_1d;
-use crate::gpu::{Access, Kernel, Recorder, Shader, Tensor};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -12,27 +13,11 @@ struct SpanParams {
     valid: u32,
 }
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::Span,
-    entry: "span_forward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // pairs (batch * seq, 2)
-        Access::ReadWrite, // rows (2, batch, seq)
-    ],
-    params: std::mem::size_of::<SpanParams>(),
-};
+// reads pairs; writes rows
+const FORWARD: Kernel = Kernel::new(Shader::Span, "span_forward", &[U, R, W], size_of::<SpanParams>());
 
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::Span,
-    entry: "span_backward",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // drows (2, batch, seq)
-        Access::ReadWrite, // dpairs (batch * seq, 2)
-    ],
-    params: std::mem::size_of::<SpanParams>(),
-};
+// reads drows; writes dpairs
+const BACKWARD: Kernel = Kernel::new(Shader::Span, "span_backward", &[U, R, W], size_of::<SpanParams>());
 
 /// rows[c, b, s] = pairs[b * seq + s, c] for s < valid, else -1e30 (out of the softmax). `rows` is
 /// (2, batch, seq): the start logits of every sequence, then the end logits.

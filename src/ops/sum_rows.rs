@@ -2,7 +2,8 @@
 //! matmul epilogue) and the final sum of a matmul split along k (`matmul::forward_with`).
 
 use super::grid_1d;
-use crate::gpu::{Access, Kernel, Recorder, Shader};
+use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
+use crate::gpu::{Kernel, Recorder, Shader};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -12,16 +13,8 @@ struct SumRowsParams {
     stride: u32,
 }
 
-const ADD: Kernel = Kernel {
-    shader: Shader::SumRows,
-    entry: "add_row_sum",
-    bindings: &[
-        Access::Uniform,
-        Access::Read,      // x (rows, stride)
-        Access::ReadWrite, // out (n), accumulated
-    ],
-    params: std::mem::size_of::<SumRowsParams>(),
-};
+// reads x; writes out
+const ADD: Kernel = Kernel::new(Shader::SumRows, "add_row_sum", &[U, R, W], size_of::<SumRowsParams>());
 
 /// out (n) += sums over the rows of x (rows, stride >= n), whose columns past n are not read.
 pub fn add(rec: &mut Recorder, x: &wgpu::Buffer, rows: usize, stride: usize, out: &wgpu::Buffer, n: usize) {
