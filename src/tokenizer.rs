@@ -39,6 +39,18 @@ pub struct Encoding {
     pub special: Vec<bool>,
 }
 
+impl From<&tokenizers::Encoding> for Encoding {
+    fn from(enc: &tokenizers::Encoding) -> Encoding {
+        Encoding {
+            ids: enc.get_ids().to_vec(),
+            type_ids: enc.get_type_ids().to_vec(),
+            offsets: enc.get_offsets().to_vec(),
+            word_ids: enc.get_word_ids().to_vec(),
+            special: enc.get_special_tokens_mask().iter().map(|&m| m != 0).collect(),
+        }
+    }
+}
+
 impl Encoding {
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -225,13 +237,7 @@ impl BertTokenizer {
         if (0..n_texts).any(|s| !sequences.contains(&Some(s))) {
             bail!("empty text");
         }
-        Ok(Encoding {
-            ids: enc.get_ids().to_vec(),
-            type_ids: enc.get_type_ids().to_vec(),
-            offsets: enc.get_offsets().to_vec(),
-            word_ids: enc.get_word_ids().to_vec(),
-            special: enc.get_special_tokens_mask().iter().map(|&m| m != 0).collect(),
-        })
+        Ok(Encoding::from(&enc))
     }
 
     /// Cuts an encoding to `max_len` tokens as transformers' `truncation=True` ("longest_first") does:

@@ -1,32 +1,44 @@
 //! fill-mask, embed and info: load, run in padded batches, print.
 
-use std::path::Path;
 use std::rc::Rc;
 
 use bert_wgpu::error::Context;
 use bert_wgpu::pipelines::{cosine_matrix, fill_mask_json};
 use bert_wgpu::{Bert, Gpu, Pooling, Result};
 
-use super::model_dir::{gather_texts, ModelArg};
+use super::model_dir::{gather_texts, ModelArg, TextArgs};
 
-async fn load(model: &ModelArg) -> Result<Bert> {
+/// A model for inference, with the matmul kernels tuned for its shapes. With `task_head` it must have one
+/// (`predict`, `eval`; the error says so when it has none); without, the MLM head's shapes are tuned too.
+pub async fn load(model: &ModelArg, task_head: bool) -> Result<Bert> {
     let files = model.read()?;
     let gpu = Rc::new(Gpu::new().await?);
     let bert = Bert::load(gpu, &files).context(model.display())?;
     bert.gpu.set_limit_hint("--batch-size");
+    if task_head {
+        bert.task_head().context(model.display())?;
+    }
     let seq = bert.config.max_position_embeddings.min(128);
+    let masked_rows = if task_head { 0 } else { 16 };
     super::tuning::prepare(
         &bert.gpu,
-        &bert_wgpu::ops::tune::model_shapes(&bert.config, 16, seq, 16, false),
+        &bert_wgpu::ops::tune::model_shapes(&bert.config, 16, seq, masked_rows, false),
     )
     .await?;
     Ok(bert)
 }
 
+/// `texts` in GPU batches of `batch_size`.
+fn batches(texts: &[String], batch_size: usize) -> impl Iterator<Item = Vec<&str>> {
+    texts
+        .chunks(batch_size.max(1))
+        .map(|c| c.iter().map(String::as_str).collect())
+}
+
 /// The model and the texts (arguments or `--input`), with a warning for each text that will be truncated.
-async fn load_with_texts(model: &ModelArg, input: Option<&Path>, texts: Vec<String>) -> Result<(Bert, Vec<String>)> {
-    let texts = gather_texts(input, texts)?;
-    let bert = load(model).await?;
+async fn load_with_texts(model: &ModelArg, texts: TextArgs) -> Result<(Bert, Vec<String>)> {
+    let texts = gather_texts(texts)?;
+    let bert = load(model, false).await?;
     warn_truncation(&bert, &texts)?;
     Ok((bert, texts))
 }
@@ -46,18 +58,11 @@ fn warn_truncation(bert: &Bert, texts: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub async fn fill_mask(
-    model: &ModelArg,
-    top_k: usize,
-    json: bool,
-    input: Option<&Path>,
-    batch_size: usize,
-    texts: Vec<String>,
-) -> Result<()> {
-    let (bert, texts) = load_with_texts(model, input, texts).await?;
+pub async fn fill_mask(model: &ModelArg, top_k: usize, json: bool, texts: TextArgs) -> Result<()> {
+    let batch_size = texts.batch_size;
+    let (bert, texts) = load_with_texts(model, texts).await?;
     let mut results = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(batch_size.max(1)) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+    for refs in batches(&texts, batch_size) {
         results.extend(bert.fill_mask(&refs, top_k).await?);
     }
     if json {
@@ -87,14 +92,12 @@ pub async fn embed(
     normalize: bool,
     similarity: bool,
     json: bool,
-    input: Option<&Path>,
-    batch_size: usize,
-    texts: Vec<String>,
+    texts: TextArgs,
 ) -> Result<()> {
-    let (bert, texts) = load_with_texts(model, input, texts).await?;
+    let batch_size = texts.batch_size;
+    let (bert, texts) = load_with_texts(model, texts).await?;
     let mut vectors = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(batch_size.max(1)) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+    for refs in batches(&texts, batch_size) {
         vectors.extend(bert.embed(&refs, pooling, normalize).await?);
     }
     if similarity {

@@ -70,14 +70,8 @@ enum Command {
         /// Print transformers' pipeline JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Read texts from a file, one per line.
-        #[arg(long)]
-        input: Option<std::path::PathBuf>,
-        /// Texts per GPU batch.
-        #[arg(long, default_value_t = 16)]
-        batch_size: usize,
-        /// Texts containing [MASK].
-        texts: Vec<String>,
+        #[command(flatten)]
+        texts: model_dir::TextArgs,
     },
     /// Sentence embeddings (mean pooling over the attention mask, as sentence-transformers does).
     #[command(
@@ -97,11 +91,8 @@ enum Command {
         /// Print JSON (a list of vectors, or the matrix with --similarity).
         #[arg(long)]
         json: bool,
-        #[arg(long)]
-        input: Option<std::path::PathBuf>,
-        #[arg(long, default_value_t = 16)]
-        batch_size: usize,
-        texts: Vec<String>,
+        #[command(flatten)]
+        texts: model_dir::TextArgs,
     },
     /// Train a WordPiece vocabulary (vocab.txt + tokenizer.json) on corpus files.
     Vocab(vocab::VocabArgs),
@@ -189,35 +180,21 @@ pub fn run() -> i32 {
                 model,
                 top_k,
                 json,
-                input,
-                batch_size,
                 texts,
-            } => commands::fill_mask(&model, top_k, json, input.as_deref(), batch_size, texts).await,
+            } => commands::fill_mask(&model, top_k, json, texts).await,
             Command::Embed {
                 model,
                 pooling,
                 normalize,
                 similarity,
                 json,
-                input,
-                batch_size,
                 texts,
             } => {
                 let pooling = match pooling {
                     PoolingArg::Mean => bert_wgpu::Pooling::Mean,
                     PoolingArg::Cls => bert_wgpu::Pooling::Cls,
                 };
-                commands::embed(
-                    &model,
-                    pooling,
-                    normalize,
-                    similarity,
-                    json,
-                    input.as_deref(),
-                    batch_size,
-                    texts,
-                )
-                .await
+                commands::embed(&model, pooling, normalize, similarity, json, texts).await
             }
             Command::Info => commands::info().await,
             Command::Download { id, revision } => hub::download(&id, &revision),

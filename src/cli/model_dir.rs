@@ -1,6 +1,6 @@
 //! Reading a Hugging Face model (a directory, or a hub id through the cache) and text inputs from disk.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bert_wgpu::error::Context;
 use bert_wgpu::io::hub::{self, RepoId};
@@ -110,10 +110,23 @@ fn read_shards(dir: &Path, index: &[u8]) -> Result<Vec<u8>> {
     safetensors::merge(&refs).context(dir.display())
 }
 
-/// Texts from the command line, or one per line from `--input` (blank lines skipped).
-pub fn gather_texts(input: Option<&Path>, texts: Vec<String>) -> Result<Vec<String>> {
-    let mut all = texts;
-    if let Some(path) = input {
+/// The texts of `fill-mask` and `embed` and how many run at once.
+#[derive(clap::Args)]
+pub struct TextArgs {
+    /// Read texts from a file, one per line.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Texts per GPU batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// The texts (fill-mask: each containing [MASK]).
+    pub texts: Vec<String>,
+}
+
+/// Texts from the command line, then one per line from `--input` (blank lines skipped).
+pub fn gather_texts(args: TextArgs) -> Result<Vec<String>> {
+    let mut all = args.texts;
+    if let Some(path) = &args.input {
         let bytes = read(path)?;
         let text =
             String::from_utf8(bytes).map_err(|e| Error::new(format!("{}: not UTF-8 text: {e}", path.display())))?;

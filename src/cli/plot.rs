@@ -9,6 +9,12 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
+impl<'a> Series<'a> {
+    pub fn new(label: &'a str, color: &'a str, points: Vec<(f64, f64)>) -> Self {
+        Series { label, color, points }
+    }
+}
+
 /// An SVG of the series on shared axes, with a legend; empty series are left out.
 pub fn line_chart_svg(title: &str, x_label: &str, series: &[Series]) -> String {
     let (w, h, left, right, top, bottom) = (720.0, 400.0, 60.0, 20.0, 40.0, 50.0);

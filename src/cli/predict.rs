@@ -2,19 +2,16 @@
 //! token-classification or question-answering) and `bert-wgpu eval` (the task's metrics on a labelled file).
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use bert_wgpu::model::weights::HeadKind;
-use bert_wgpu::model::Bert;
 use bert_wgpu::pipelines::tasks::QaSettings;
 use bert_wgpu::tasks::data::{check_text_pairs, parse_qa_examples, parse_text_examples, read_text_file};
 use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
-use bert_wgpu::train::task_data::{FeatureSettings, TaskData};
-use bert_wgpu::{Error, Gpu, Result};
+use bert_wgpu::train::task_data::TaskData;
+use bert_wgpu::{Error, Result};
 
-use super::finetune::read_examples;
+use super::finetune::{read_examples, WindowArgs};
 use super::model_dir::ModelArg;
-use bert_wgpu::error::Context;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -65,15 +62,8 @@ pub struct EvalArgs {
     /// Labelled data in the format `finetune` reads.
     #[arg(long)]
     data: PathBuf,
-    /// Tokens per input (default: the model's max_position_embeddings, at most 512).
-    #[arg(long)]
-    max_length: Option<usize>,
-    /// QA: tokens shared by consecutive windows.
-    #[arg(long, default_value_t = 128)]
-    doc_stride: usize,
-    /// QA: the longest answer, in tokens.
-    #[arg(long, default_value_t = 30)]
-    max_answer_length: usize,
+    #[command(flatten)]
+    window: WindowArgs,
     #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_size: usize,
     /// Print the metrics as JSON.
@@ -81,28 +71,12 @@ pub struct EvalArgs {
     json: bool,
 }
 
-/// Loads a model that has a task head (the error says so when it has none).
-async fn load_task_model(model: &ModelArg) -> Result<Bert> {
-    let dir = model.display().to_string();
-    let gpu = Rc::new(Gpu::new().await?);
-    let bert = Bert::load(gpu, &model.read()?).context(&dir)?;
-    bert.gpu.set_limit_hint("--batch-size");
-    bert.task_head().context(&dir)?;
-    let seq = bert.config.max_position_embeddings.min(128);
-    super::tuning::prepare(
-        &bert.gpu,
-        &bert_wgpu::ops::tune::model_shapes(&bert.config, 16, seq, 0, false),
-    )
-    .await?;
-    Ok(bert)
-}
-
 fn read_text(path: &Path) -> Result<String> {
     Ok(read_text_file(path)?.0)
 }
 
 pub async fn predict(args: PredictArgs) -> Result<()> {
-    let bert = load_task_model(&args.model).await?;
+    let bert = super::commands::load(&args.model, true).await?;
     let kind = bert.task_head()?.kind;
     let name = args.input.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let ext = |e: &str| name.ends_with(e);
@@ -231,7 +205,7 @@ fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
 }
 
 pub async fn eval(args: EvalArgs) -> Result<()> {
-    let bert = load_task_model(&args.model).await?;
+    let bert = super::commands::load(&args.model, true).await?;
     let kind = bert.task_head()?.kind;
     let task = TaskKind::of_head(kind);
     let regression = kind == HeadKind::Sequence && is_regression(&bert.config);
@@ -245,12 +219,7 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
             ))
         })?),
     };
-    let max_len = args.max_length.unwrap_or(bert.config.max_position_embeddings.min(512));
-    let settings = FeatureSettings {
-        max_len,
-        doc_stride: args.doc_stride.min(max_len / 2),
-        max_answer_len: args.max_answer_length,
-    };
+    let settings = args.window.settings(&bert.config, 512)?;
     let examples = read_examples(task, &args.data, None)?;
     let file = args.data.display().to_string();
     let data = TaskData::new(task, &file, examples, &bert.tokenizer, labels, settings, true)?;

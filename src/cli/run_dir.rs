@@ -311,3 +311,10 @@ pub fn open_log(out: &Path, overwrite: bool, resumed: Option<u64>) -> Result<(st
         .context(path.display())?;
     Ok((file, kept))
 }
+
+/// The end of a run stopped by Ctrl-C after its checkpoint was saved: the bar says so, and the error that
+/// makes the command exit non-zero tells how to go on.
+pub fn interrupted(bar: &indicatif::ProgressBar, step: u64) -> Error {
+    bar.abandon_with_message(format!("interrupted: checkpoint-{step} saved"));
+    Error::new(format!("interrupted at step {step}; resume with --resume"))
+}

@@ -67,14 +67,7 @@ impl Bert {
             weights: Vec::new(),
             ..files.clone()
         };
-        Ok(Bert {
-            gpu,
-            config,
-            weights,
-            tokenizer,
-            tokenizer_files,
-            workspace: RefCell::new(None),
-        })
+        Ok(Bert::from_parts(gpu, config, weights, tokenizer, tokenizer_files))
     }
 
     /// A model from parts already built (e.g. freshly initialised weights).

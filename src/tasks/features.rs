@@ -98,13 +98,7 @@ pub fn encode_words(tok: &BertTokenizer, words: &[String]) -> Result<Encoding> {
     if enc.get_special_tokens_mask().iter().all(|&s| s != 0) {
         bail!("the words give no tokens");
     }
-    Ok(Encoding {
-        ids: enc.get_ids().to_vec(),
-        type_ids: enc.get_type_ids().to_vec(),
-        offsets: enc.get_offsets().to_vec(),
-        word_ids: enc.get_word_ids().to_vec(),
-        special: enc.get_special_tokens_mask().iter().map(|&m| m != 0).collect(),
-    })
+    Ok(Encoding::from(&enc))
 }
 
 /// Token-classification features, truncated to `max_len` tokens (the last words go; `[SEP]` stays).

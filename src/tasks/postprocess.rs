@@ -187,6 +187,18 @@ pub struct QaAnswer {
     pub answer: String,
 }
 
+impl QaAnswer {
+    /// The answer at characters `start..end` of `context`.
+    fn in_context(context: &str, score: f64, start: usize, end: usize) -> QaAnswer {
+        QaAnswer {
+            score,
+            start,
+            end,
+            answer: char_slice(context, start, end),
+        }
+    }
+}
+
 /// The logits of one window: its feature, (T,) start logits, (T,) end logits.
 pub type WindowLogits<'a> = (&'a QaFeature, &'a [f32], &'a [f32]);
 
@@ -228,13 +240,7 @@ pub fn best_answer(context: &str, windows: &[WindowLogits], max_answer_len: usiz
         let span = word_chars(f, s_best).zip(word_chars(f, e_best));
         let (start, end) = span.map_or((0, 0), |((a, _), (_, b))| (a, b));
         if best.as_ref().is_none_or(|b| score > b.score) {
-            let answer = char_slice(context, start, end);
-            best = Some(QaAnswer {
-                score,
-                start,
-                end,
-                answer,
-            });
+            best = Some(QaAnswer::in_context(context, score, start, end));
         }
     }
     best
@@ -255,13 +261,7 @@ pub fn best_answer_by_logits(context: &str, windows: &[WindowLogits], max_answer
             continue;
         }
         if let (Some((start, _)), Some((_, end))) = (f.offsets[s], f.offsets[e]) {
-            let answer = char_slice(context, start, end);
-            best = Some(QaAnswer {
-                score,
-                start,
-                end,
-                answer,
-            });
+            best = Some(QaAnswer::in_context(context, score, start, end));
         }
     }
     best

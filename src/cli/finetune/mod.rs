@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use bert_wgpu::model::{AttentionMode, Bert};
+use bert_wgpu::model::{AttentionMode, Bert, BertConfig};
 use bert_wgpu::tasks::data::read_text_file;
 use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
 use bert_wgpu::train::finetune::{with_task, Finetuner, Recipe};
@@ -63,15 +63,8 @@ pub struct FinetuneArgs {
     /// Global gradient-norm clipping (0: off).
     #[arg(long, default_value_t = 1.0)]
     clip: f64,
-    /// Tokens per input, [CLS] and [SEP]s included [default: 128, at most max_position_embeddings].
-    #[arg(long)]
-    max_length: Option<usize>,
-    /// QA: tokens shared by consecutive windows of a long context.
-    #[arg(long, default_value_t = 128)]
-    doc_stride: usize,
-    /// QA: the longest answer, in tokens.
-    #[arg(long, default_value_t = 30)]
-    max_answer_length: usize,
+    #[command(flatten)]
+    window: WindowArgs,
     /// Sequence classification: the label is a number to regress (one output, squared error).
     #[arg(long)]
     regression: bool,
@@ -111,6 +104,40 @@ impl FinetuneArgs {
             batch_size: self.batch_size,
             seed: self.seed,
         }
+    }
+}
+
+/// How labelled inputs become model windows; `finetune` and `eval` share these flags.
+#[derive(clap::Args, Clone)]
+pub struct WindowArgs {
+    /// Tokens per input, [CLS] and [SEP]s included [default: finetune 128, eval the model's
+    /// max_position_embeddings up to 512; never more than max_position_embeddings].
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// QA: tokens shared by consecutive windows of a long context.
+    #[arg(long, default_value_t = 128)]
+    pub doc_stride: usize,
+    /// QA: the longest answer, in tokens.
+    #[arg(long, default_value_t = 30)]
+    pub max_answer_length: usize,
+}
+
+impl WindowArgs {
+    /// The feature settings for a model of `config`: --max-length, else `default_length` (both at most its
+    /// max_position_embeddings), with the stride at most half a window.
+    pub fn settings(&self, config: &BertConfig, default_length: usize) -> Result<FeatureSettings> {
+        let positions = config.max_position_embeddings;
+        let max_len = self.max_length.unwrap_or(positions.min(default_length));
+        if max_len > positions || max_len < 8 {
+            return Err(Error::new(format!(
+                "--max-length {max_len}: must be between 8 and the model's max_position_embeddings ({positions})"
+            )));
+        }
+        Ok(FeatureSettings {
+            max_len,
+            doc_stride: self.doc_stride.min(max_len / 2),
+            max_answer_len: self.max_answer_length,
+        })
     }
 }
 
@@ -209,8 +236,11 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
             )));
         }
         (args.seed, args.batch_size, args.epochs) = (s.seed, s.batch_size, s.epochs);
-        (args.max_length, args.doc_stride) = (Some(s.settings_max_len), s.doc_stride);
-        args.max_answer_length = s.max_answer_len;
+        args.window = WindowArgs {
+            max_length: Some(s.settings_max_len),
+            doc_stride: s.doc_stride,
+            max_answer_length: s.max_answer_len,
+        };
         (args.regression, args.limit) = (s.regression, s.limit);
     }
     let model_dir = checkpoint.as_ref().map(|c| c.1.clone()).or(args.model.clone()).unwrap();
@@ -223,24 +253,14 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
     };
     let bert = Bert::load(gpu, &files).context(model_dir.display())?;
     check_head(&bert, task, &model_dir)?;
-    let max_length = args.max_length.unwrap_or(bert.config.max_position_embeddings.min(128));
-    if max_length > bert.config.max_position_embeddings || max_length < 8 {
-        return Err(Error::new(format!(
-            "--max-length {max_length}: must be between 8 and the model's max_position_embeddings ({})",
-            bert.config.max_position_embeddings
-        )));
-    }
+    let settings = args.window.settings(&bert.config, 128)?;
+    let max_length = settings.max_len;
     let train_examples = read_examples(task, &args.train, args.limit)?;
     let regression = args.regression || (bert.weights.task.is_some() && is_regression(&bert.config));
     let labels = match task {
         TaskKind::Qa => None,
         _ if regression => None,
         _ => Some(LabelMap::for_training(&bert.config, train_examples.label_values())),
-    };
-    let settings = FeatureSettings {
-        max_len: max_length,
-        doc_stride: args.doc_stride.min(max_length / 2),
-        max_answer_len: args.max_answer_length,
     };
     let file = args.train.display().to_string();
     let train = TaskData::new(
@@ -314,8 +334,8 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         batch_size: args.batch_size,
         epochs: args.epochs,
         settings_max_len: max_length,
-        doc_stride: args.doc_stride,
-        max_answer_len: args.max_answer_length,
+        doc_stride: args.window.doc_stride,
+        max_answer_len: args.window.max_answer_length,
         regression,
         limit: args.limit,
         best: None,

@@ -61,8 +61,7 @@ impl Run {
                     self.save_checkpoint().await?;
                 }
                 if stop {
-                    bar.abandon_with_message(format!("interrupted: checkpoint-{step} saved"));
-                    return Err(Error::new(format!("interrupted at step {step}; resume with --resume")));
+                    return Err(run_dir::interrupted(&bar, step));
                 }
             }
         }
@@ -136,7 +135,7 @@ impl Run {
             (eval_metric.as_str(), "#ff7f0e", pick(&eval_metric, scale)),
         ];
         let series: Vec<Series> = (series.into_iter())
-            .map(|(label, color, points)| Series { label, color, points })
+            .map(|(label, color, points)| Series::new(label, color, points))
             .collect();
         line_chart_svg(
             &format!("bert-wgpu fine-tuning ({})", self.task.name()),

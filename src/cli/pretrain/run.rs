@@ -121,8 +121,7 @@ impl Run {
                 self.save_checkpoint().await?;
             }
             if stop {
-                bar.abandon_with_message(format!("interrupted: checkpoint-{step} saved"));
-                return Err(Error::new(format!("interrupted at step {step}; resume with --resume")));
+                return Err(run_dir::interrupted(&bar, step));
             }
         }
         bar.finish();
@@ -154,26 +153,10 @@ impl Run {
             "bert-wgpu pretraining",
             "optimizer step",
             &[
-                Series {
-                    label: "train loss",
-                    color: "#1f77b4",
-                    points: pick(false, |m| m.loss),
-                },
-                Series {
-                    label: "held-out loss",
-                    color: "#d62728",
-                    points: pick(true, |m| m.loss),
-                },
-                Series {
-                    label: "train MLM accuracy",
-                    color: "#2ca02c",
-                    points: pick(false, |m| m.mlm_accuracy),
-                },
-                Series {
-                    label: "held-out MLM accuracy",
-                    color: "#ff7f0e",
-                    points: pick(true, |m| m.mlm_accuracy),
-                },
+                Series::new("train loss", "#1f77b4", pick(false, |m| m.loss)),
+                Series::new("held-out loss", "#d62728", pick(true, |m| m.loss)),
+                Series::new("train MLM accuracy", "#2ca02c", pick(false, |m| m.mlm_accuracy)),
+                Series::new("held-out MLM accuracy", "#ff7f0e", pick(true, |m| m.mlm_accuracy)),
             ],
         )
     }
