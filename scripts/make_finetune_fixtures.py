@@ -21,12 +21,6 @@ Outputs (see tests/fixtures/finetune/README.md):
   pipelines.json                         transformers pipeline outputs of trained/ (predict parity, JSON shapes)
 """
 
-import os
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import argparse
 import collections
 import copy
@@ -37,14 +31,16 @@ import string
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fixture_common as fc  # noqa: E402  (first: the offline environment, one deterministic CPU thread)
+from fixture_common import FIXTURES, MODEL_INPUTS, REPO, TINY_BERT  # noqa: E402
+import make_fixtures as mf  # noqa: E402  (tiny config, seeded init + bias/LayerNorm perturbation)
 
-import transformers
-from transformers import (
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import (  # noqa: E402
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
@@ -53,17 +49,6 @@ from transformers import (
     pipeline,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_fixtures as mf  # noqa: E402  (tiny config, seeded init + bias/LayerNorm perturbation, save helpers)
-
-transformers.logging.set_verbosity_error()
-transformers.utils.logging.disable_progress_bar()
-torch.set_num_threads(1)
-torch.use_deterministic_algorithms(True)
-
-REPO = mf.REPO
-FIXTURES = REPO / "tests" / "fixtures"
-TINY_BERT = FIXTURES / "tiny-bert"
 OUT = FIXTURES / "finetune"
 MAX_POS = 64
 
@@ -106,7 +91,7 @@ MODEL_CLASS = {"seq-cls": BertForSequenceClassification, "seq-reg": BertForSeque
 
 
 def save_task_dir(model, dir_: Path):
-    mf.save_model_dir(model, dir_, TINY_BERT)  # save_pretrained (safetensors) + tiny-bert's tokenizer files
+    fc.save_model_dir(model, dir_, TINY_BERT)  # save_pretrained (safetensors) + tiny-bert's tokenizer files
     # The tokenizer files are tiny-bert's, except that model_max_length follows max_position_embeddings.
     tc = json.loads((dir_ / "tokenizer_config.json").read_text(encoding="utf-8"))
     tc["model_max_length"] = model.config.max_position_embeddings
@@ -143,7 +128,7 @@ QA_EXAMPLES = [  # (question, context, answer text or None for "answer not in th
 def seq_cls_batch(tok):
     enc = tok([a for a, _, _ in SEQ_CLS_PAIRS], [b for _, b, _ in SEQ_CLS_PAIRS], padding=True, return_tensors="pt",
               return_token_type_ids=True, return_attention_mask=True)
-    b = {k: enc[k].to(torch.int64).contiguous() for k in ("input_ids", "attention_mask", "token_type_ids")}
+    b = fc.model_inputs(enc)
     b["labels"] = torch.tensor([PAIR_LABELS.index(l) for _, _, l in SEQ_CLS_PAIRS], dtype=torch.int64)
     return b
 
@@ -151,7 +136,7 @@ def seq_cls_batch(tok):
 def seq_reg_batch(tok):
     enc = tok([t for t, _ in SEQ_REG_TEXTS], padding=True, return_tensors="pt", return_token_type_ids=True,
               return_attention_mask=True)
-    b = {k: enc[k].to(torch.int64).contiguous() for k in ("input_ids", "attention_mask", "token_type_ids")}
+    b = fc.model_inputs(enc)
     b["labels"] = torch.tensor([y for _, y in SEQ_REG_TEXTS], dtype=torch.float32)
     return b
 
@@ -177,7 +162,7 @@ def align_word_labels(enc, tags_per_example, label_ids):
 def token_cls_batch(tok):
     enc = tok([w for w, _ in TOKEN_CLS_WORDS], is_split_into_words=True, padding=True, return_tensors="pt",
               return_token_type_ids=True, return_attention_mask=True)
-    b = {k: enc[k].to(torch.int64).contiguous() for k in ("input_ids", "attention_mask", "token_type_ids")}
+    b = fc.model_inputs(enc)
     b["labels"], b["word_ids"] = align_word_labels(enc, [t for _, t in TOKEN_CLS_WORDS],
                                                    {l: i for i, l in enumerate(NER_LABELS)})
     return b
@@ -199,7 +184,7 @@ def char_span_to_tokens(enc, i, start_char, end_char, context_seq=1):
 def qa_batch(tok):
     enc = tok([q for q, _, _ in QA_EXAMPLES], [c for _, c, _ in QA_EXAMPLES], padding=True, return_tensors="pt",
               return_token_type_ids=True, return_attention_mask=True, return_offsets_mapping=True)
-    b = {k: enc[k].to(torch.int64).contiguous() for k in ("input_ids", "attention_mask", "token_type_ids")}
+    b = fc.model_inputs(enc)
     starts, ends = [], []
     for i, (_, ctx, ans) in enumerate(QA_EXAMPLES):
         if ans is None:
@@ -213,9 +198,6 @@ def qa_batch(tok):
     b["start_positions"] = torch.tensor(starts, dtype=torch.int64)
     b["end_positions"] = torch.tensor(ends, dtype=torch.int64)
     return b
-
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def reference(task, model, batch):
@@ -542,20 +524,14 @@ RECIPE = {"optimizer": "torch.optim.AdamW", "betas": [0.9, 0.999], "eps": 1e-8, 
           "qa_doc_stride": 16, "qa_max_answer_length": 8}
 
 
-def decays(name):
-    return not (name.endswith(".bias") or ".LayerNorm." in name)
-
-
 def fit(task, model, features, collate, shuffle_seed):
     lr, epochs = RECIPE["lr_epochs"][task]
     n = len(features)
     steps_per_epoch = (n + RECIPE["batch_size"] - 1) // RECIPE["batch_size"]
     total = steps_per_epoch * epochs
     named = list(model.named_parameters())
-    opt = torch.optim.AdamW([
-        {"params": [p for k, p in named if decays(k)], "weight_decay": RECIPE["weight_decay"]},
-        {"params": [p for k, p in named if not decays(k)], "weight_decay": 0.0}],
-        lr=lr, betas=tuple(RECIPE["betas"]), eps=RECIPE["eps"], foreach=False, fused=False)
+    opt = torch.optim.AdamW(fc.decay_groups(named, RECIPE["weight_decay"]), lr=lr, betas=tuple(RECIPE["betas"]),
+                            eps=RECIPE["eps"], foreach=False, fused=False)
     sched = get_linear_schedule_with_warmup(opt, int(RECIPE["warmup_ratio"] * total), total)
     model.train()
     losses = []
@@ -761,12 +737,12 @@ def run_pipelines(dirs):
     clf = pipeline("text-classification", model=str(dirs["pair"]), tokenizer=str(dirs["pair"]), device="cpu", top_k=None)
     res["text-classification"] = {"model": str(dirs["pair"].relative_to(REPO)), "call": "top_k=None",
                                   "inputs": PIPELINE_INPUTS["pair"],
-                                  "outputs": mf._plain([clf(x) for x in PIPELINE_INPUTS["pair"]])}
+                                  "outputs": fc.plain([clf(x) for x in PIPELINE_INPUTS["pair"]])}
     ner = pipeline("token-classification", model=str(dirs["ner"]), tokenizer=str(dirs["ner"]), device="cpu",
                    aggregation_strategy="simple")
     res["token-classification"] = {"model": str(dirs["ner"].relative_to(REPO)), "call": "aggregation_strategy=simple",
                                    "inputs": PIPELINE_INPUTS["ner"],
-                                   "outputs": mf._plain([ner(x) for x in PIPELINE_INPUTS["ner"]])}
+                                   "outputs": fc.plain([ner(x) for x in PIPELINE_INPUTS["ner"]])}
     qa_model = BertForQuestionAnswering.from_pretrained(str(dirs["qa"]), attn_implementation="eager").eval()
     qa_tok = BertTokenizerFast.from_pretrained(str(dirs["qa"]))
     res["question-answering"] = {
@@ -811,15 +787,6 @@ def qa_pipeline(model, tok, question, context, max_seq_len=MAX_POS, doc_stride=3
 # ----------------------------------------------------------------------------------------------------------
 
 
-def describe(path: Path):
-    lines = []
-    with safe_open(str(path), "pt") as f:
-        for k in f.keys():
-            sl = f.get_slice(k)
-            lines.append(f"    {k:<62} {sl.get_dtype():<4} {tuple(sl.get_shape())}")
-    return "\n".join(lines)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-train", action="store_true", help="skip the learnability runs, trained/ and pipelines.json")
@@ -837,11 +804,11 @@ def main():
         d = OUT / task
         save_task_dir(model, d)
         batch = batches[task](tok)
-        mf.check_reload(MODEL_CLASS[task], d, model, {k: batch[k] for k in MODEL_INPUTS})
+        fc.check_reload(MODEL_CLASS[task], d, model, {k: batch[k] for k in MODEL_INPUTS})
         reload_tok = BertTokenizerFast.from_pretrained(str(d))
         assert reload_tok.model_max_length == MAX_POS
         t, named = reference(task, model, batch)
-        mf.save_tensors(OUT / f"{task}-reference.safetensors", t)
+        fc.save_tensors(OUT / f"{task}-reference.safetensors", t)
         acc = grad_accuracy(task, model, batch, t)
         keys = list(load_file(str(d / "model.safetensors")).keys())
         summary.append((task, batch, t, named, keys, acc))
@@ -865,8 +832,7 @@ def main():
         write_json(OUT / "pipelines.json", run_pipelines(dirs))
 
     # Summary
-    print("== make_finetune_fixtures summary ==")
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+    fc.print_header("make_finetune_fixtures")
     for task, batch, t, named, keys, (g_abs, g_rel, key_bias, loss64) in summary:
         print(f"{task}: {len(keys)} keys in model.safetensors, {len(named)} parameters; loss {t['loss'].item():.9g} "
               f"(float64 {loss64:.12g}); grads vs float64: max abs {g_abs:.3g}, worst rel {g_rel[1]:.3g} ({g_rel[0]}), "
@@ -877,17 +843,14 @@ def main():
             if k in batch:
                 print(f"     {k}: {batch[k].tolist()}")
         if task == "token-cls":
-            print(describe(OUT / f"{task}-reference.safetensors"))
+            print(fc.describe(OUT / f"{task}-reference.safetensors", 62))
     print(f"datasets: pair {len(data['pair'][0])}+{len(data['pair'][1])}, ner {len(data['ner'][0])}+{len(data['ner'][1])}, "
           f"qa {sum(len(p['qas']) for p in data['qa'][0])}+{sum(len(p['qas']) for p in data['qa'][1])} questions "
           f"({len(data['qa'][0])}+{len(data['qa'][1])} contexts); longest pair {data['lens']['pair']} tokens, "
           f"ner {data['lens']['ner']}")
     if learn:
         print(json.dumps(learn["tasks"], indent=1))
-    print("files:")
-    for p in sorted(OUT.rglob("*")):
-        if p.is_file():
-            print(f"    {p.stat().st_size:>9}  {p.relative_to(REPO)}")
+    fc.print_files(OUT)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Run by a developer (never by CI); the outputs are committed:
     python3 scripts/make_fixtures.py [--minilm models/all-MiniLM-L6-v2] [--skip-minilm]
 
 Needs torch (CPU is enough), transformers 5.x and safetensors. Everything is built from configs and seeds;
-nothing is fetched from a model hub (HF_HUB_OFFLINE=1 is set below). Re-running gives identical files.
+nothing is fetched from a model hub (HF_HUB_OFFLINE=1, set by scripts/fixture_common.py). Re-running gives
+identical files.
 
 Outputs (see tests/fixtures/README.md):
   tiny-bert/                       BertForPreTraining, gelu, HF naming (vocab.txt + tokenizer files)
@@ -21,25 +22,20 @@ Outputs (see tests/fixtures/README.md):
   minilm-reference.safetensors     all-MiniLM-L6-v2 last hidden state + sentence embeddings
 """
 
-import os
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+import fixture_common as fc  # first: the offline environment, one deterministic CPU thread
+from fixture_common import FIXTURES, REPO, check_reload, model_inputs, plain, save_model_dir, save_tensors
+
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
-
-import transformers
+from safetensors.torch import load_file
 from transformers import (
     AutoModel,
     AutoTokenizer,
@@ -49,13 +45,6 @@ from transformers import (
     BertTokenizerFast,
     pipeline,
 )
-
-transformers.logging.set_verbosity_error()
-torch.set_num_threads(1)
-torch.use_deterministic_algorithms(True)
-
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "tests" / "fixtures"
 
 # ----------------------------------------------------------------------------------------------------------
 # 1. Vocabulary
@@ -159,10 +148,6 @@ def tiny_config(vocab_size, hidden_act, architectures):
     )
 
 
-def is_perturbed(name):
-    return name.endswith(".bias") or ".LayerNorm." in name
-
-
 def build_model(cls, config, seed):
     torch.manual_seed(seed)
     config._attn_implementation = "eager"
@@ -175,7 +160,7 @@ def build_model(cls, config, seed):
     with torch.no_grad():
         seen = set()
         for name, p in sorted(model.named_parameters(remove_duplicate=False), key=lambda kv: kv[0]):
-            if id(p) in seen or not is_perturbed(name):
+            if id(p) in seen or not fc.bias_or_layernorm(name):
                 continue
             seen.add(id(p))
             p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.1)
@@ -197,7 +182,7 @@ def make_inputs(tok):
     assert toks[1] == ["[CLS]", "paris", "is", "[SEP]", "a", "[MASK]", "[SEP]"] + ["[PAD]"] * 4, toks[1]
     assert enc["attention_mask"].tolist() == [[1] * 11, [1] * 7 + [0] * 4]
     assert enc["token_type_ids"].tolist() == [[0] * 7 + [1] * 4, [0] * 4 + [1] * 3 + [0] * 4]
-    return {k: enc[k].to(torch.int64).contiguous() for k in ("input_ids", "attention_mask", "token_type_ids")}
+    return model_inputs(enc)
 
 
 def reference_tensors(model, inputs, pretraining):
@@ -219,38 +204,6 @@ def reference_tensors(model, inputs, pretraining):
         # The pretraining head computes from the same encoder output.
         assert torch.equal(bert_out.last_hidden_state, hs[-1])
     return {k: v.detach().contiguous().clone() for k, v in t.items()}
-
-
-def save_tensors(path: Path, tensors):
-    save_file(tensors, str(path), metadata={"format": "pt"})
-
-
-def save_model_dir(model, dir_: Path, tok_dir: Path):
-    dir_.mkdir(parents=True, exist_ok=True)
-    for old in ("model.safetensors", "pytorch_model.bin"):
-        if (dir_ / old).exists():
-            (dir_ / old).unlink()
-    model.save_pretrained(str(dir_), safe_serialization=True)
-    if tok_dir != dir_:
-        for name in sorted(os.listdir(tok_dir)):
-            if name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-                shutil.copyfile(tok_dir / name, dir_ / name)
-    # generation_config.json is noise for an encoder; drop it if transformers wrote one.
-    if (dir_ / "generation_config.json").exists():
-        (dir_ / "generation_config.json").unlink()
-
-
-def check_reload(cls, dir_: Path, model, inputs):
-    """Load the saved directory with transformers and check the outputs are bit-identical."""
-    re = cls.from_pretrained(str(dir_), attn_implementation="eager").eval()
-    with torch.no_grad():
-        a = model(**inputs, output_hidden_states=True, return_dict=True)
-        b = re(**inputs, output_hidden_states=True, return_dict=True)
-    for x, y in zip(a.hidden_states, b.hidden_states):
-        assert torch.equal(x, y), f"reload mismatch for {dir_}"
-    if hasattr(a, "prediction_logits"):
-        assert torch.equal(a.prediction_logits, b.prediction_logits)
-        assert torch.equal(a.seq_relationship_logits, b.seq_relationship_logits)
 
 
 def to_old_names(state):
@@ -288,7 +241,7 @@ def make_minilm(model_dir: Path):
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
     enc = tok(MINILM_SENTENCES, padding=True, truncation=True, max_length=256, return_tensors="pt")
-    inputs = {k: enc[k].to(torch.int64).contiguous() for k in ("input_ids", "attention_mask", "token_type_ids")}
+    inputs = model_inputs(enc)
     with torch.no_grad():
         h = model(**inputs, return_dict=True).last_hidden_state
     m = inputs["attention_mask"].unsqueeze(-1).to(h.dtype)
@@ -320,7 +273,7 @@ def make_fill_mask(model_dir: Path, model, tok):
     fm = pipeline("fill-mask", model=str(model_dir), tokenizer=str(model_dir), top_k=5, device="cpu")
     result = {}
     for text in FILL_MASK_TEXTS:
-        r = _plain(fm(text))
+        r = plain(fm(text))
         result[text] = r
         # Cross-check against BertForPreTraining's own prediction logits (the pipeline loads the same file as
         # BertForMaskedLM; a missing key would have been initialised at random).
@@ -340,26 +293,7 @@ def make_fill_mask(model_dir: Path, model, tok):
     return result
 
 
-def _plain(x):
-    if isinstance(x, list):
-        return [_plain(y) for y in x]
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if hasattr(x, "item"):
-        return x.item()
-    return x
-
-
 # ----------------------------------------------------------------------------------------------------------
-
-
-def describe(path: Path):
-    lines = []
-    with safe_open(str(path), "pt") as f:
-        for k in f.keys():
-            sl = f.get_slice(k)
-            lines.append(f"    {k:<40} {sl.get_dtype():<5} {tuple(sl.get_shape())}")
-    return "\n".join(lines)
 
 
 def main():
@@ -431,8 +365,7 @@ def main():
         minilm = make_minilm(mdir)
 
     # Summary
-    print("== make_fixtures summary ==")
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+    fc.print_header("make_fixtures")
     for s in summary:
         print(s)
     print(f"model A keys ({len(keys_a)}): decoder weight {'PRESENT' if decoder_in_a else 'ABSENT'} in file")
@@ -446,7 +379,7 @@ def main():
         p = FIXTURES / f"{name}.safetensors"
         if p.exists():
             print(f"{p.relative_to(REPO)}:")
-            print(describe(p))
+            print(fc.describe(p, 40, 5))
     for text, r in fill.items():
         flat = r if isinstance(r[0], dict) else [x for xs in r for x in xs]
         print(f"fill-mask {text!r}: " + ", ".join(f"{x['token_str']}={x['score']:.3f}" for x in flat))
@@ -455,10 +388,7 @@ def main():
         for t in toks:
             print("    minilm:", t)
         print("minilm cosine similarity:\n", sim.numpy().round(4))
-    print("files:")
-    for p in sorted(FIXTURES.rglob("*")):
-        if p.is_file():
-            print(f"    {p.stat().st_size:>9}  {p.relative_to(REPO)}")
+    fc.print_files(FIXTURES)
 
 
 if __name__ == "__main__":

@@ -16,36 +16,21 @@ Outputs (see tests/fixtures/train/README.md):
   tiny-pretrain-adamw-final.safetensors      a few parameters after those 10 steps
 """
 
-import os
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import copy
 import json
-import math
 import sys
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
-
-import transformers
-from transformers import BertForPreTraining, BertTokenizerFast, get_linear_schedule_with_warmup
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fixture_common as fc  # noqa: E402  (first: the offline environment, one deterministic CPU thread)
+from fixture_common import FIXTURES, REPO, TINY_BERT  # noqa: E402
 import make_fixtures as mf  # noqa: E402  (vocabulary, tiny config, seeded init + bias/LayerNorm perturbation)
 
-transformers.logging.set_verbosity_error()
-torch.set_num_threads(1)
-torch.use_deterministic_algorithms(True)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import BertForPreTraining, BertTokenizerFast, get_linear_schedule_with_warmup  # noqa: E402
 
-REPO = mf.REPO
-FIXTURES = REPO / "tests" / "fixtures"
-TINY_BERT = FIXTURES / "tiny-bert"
 OUT = FIXTURES / "train"
 MODEL_DIR = OUT / "tiny-pretrain"
 
@@ -83,11 +68,6 @@ def build_model(vocab_size):
     for k, v in ref.items():
         assert torch.equal(state[k], v), f"{k} differs from tests/fixtures/tiny-bert (regenerate both?)"
     return model
-
-
-def decays(name):
-    """Weight decay everywhere except biases and LayerNorm weights (Google's exclude list: LayerNorm, bias)."""
-    return not (name.endswith(".bias") or ".LayerNorm." in name)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -204,11 +184,8 @@ class GoogleAdamWeightDecay(torch.optim.Optimizer):
 
 
 def param_groups(model):
-    named = list(model.named_parameters())  # unique parameters: the tied decoder weight/bias appear once
-    return [
-        {"params": [p for n, p in named if decays(n)], "weight_decay": WEIGHT_DECAY},
-        {"params": [p for n, p in named if not decays(n)], "weight_decay": 0.0},
-    ]
+    # unique parameters: the tied decoder weight/bias appear once
+    return fc.decay_groups(list(model.named_parameters()), WEIGHT_DECAY)
 
 
 def train(kind, batch, dtype=torch.float32):
@@ -311,15 +288,6 @@ def finite_difference_check(model, batch, grads32):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def describe(path: Path):
-    lines = []
-    with safe_open(str(path), "pt") as f:
-        for k in f.keys():
-            sl = f.get_slice(k)
-            lines.append(f"    {k:<58} {sl.get_dtype():<4} {tuple(sl.get_shape())}")
-    return "\n".join(lines)
-
-
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     tok = BertTokenizerFast.from_pretrained(str(TINY_BERT))
@@ -328,7 +296,7 @@ def main():
 
     # 1. model directory
     model = build_model(V)
-    mf.save_model_dir(model, MODEL_DIR, TINY_BERT)  # save_pretrained (safetensors) + copies the tokenizer files
+    fc.save_model_dir(model, MODEL_DIR, TINY_BERT)  # save_pretrained (safetensors) + copies the tokenizer files
     cfg = json.loads((MODEL_DIR / "config.json").read_text())
     assert cfg["hidden_dropout_prob"] == 0.0 and cfg["attention_probs_dropout_prob"] == 0.0
     keys = list(load_file(str(MODEL_DIR / "model.safetensors")).keys())
@@ -336,8 +304,7 @@ def main():
     # 2. one forward + backward in train mode
     batch = make_batch(tok)
     model.train()
-    mf.check_reload(BertForPreTraining, MODEL_DIR, model, {k: batch[k] for k in
-                                                            ("input_ids", "attention_mask", "token_type_ids")})
+    fc.check_reload(BertForPreTraining, MODEL_DIR, model, {k: batch[k] for k in fc.MODEL_INPUTS})
     model.train()
     model.zero_grad(set_to_none=True)
     loss, mlm, nsp, out = losses(model, batch)
@@ -358,7 +325,7 @@ def main():
     t["nsp_logits"] = out.seq_relationship_logits.detach().contiguous()
     for n, gr in grads.items():
         t[f"grad.{n}"] = gr.contiguous()
-    mf.save_tensors(OUT / "tiny-pretrain-grads.safetensors", t)
+    fc.save_tensors(OUT / "tiny-pretrain-grads.safetensors", t)
 
     # 4. finite differences (float64 copy)
     fd_rows, g_abs, g_rel, key_bias_max, loss64 = finite_difference_check(model, batch, grads)
@@ -371,7 +338,7 @@ def main():
         json.dumps({"torch_adamw": rec_t, "google_adam_weight_decay": rec_g}, indent=2) + "\n", encoding="utf-8")
     final = dict(final_t)
     final.update({f"google_adam_weight_decay.{n}": v for n, v in final_g.items()})
-    mf.save_tensors(OUT / "tiny-pretrain-adamw-final.safetensors", final)
+    fc.save_tensors(OUT / "tiny-pretrain-adamw-final.safetensors", final)
     # How far float32 rounding moves the trajectories: the same runs in float64 (not stored).
     drift = {}
     for kind, rec, fin in (("torch_adamw", rec_t, final_t), ("google_adam_weight_decay", rec_g, final_g)):
@@ -382,8 +349,7 @@ def main():
         drift[kind] = (dl, dn, dp)
 
     # Summary
-    print("== make_train_fixtures summary ==")
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+    fc.print_header("make_train_fixtures")
     print(f"model: {MODEL_DIR.relative_to(REPO)} ({len(keys)} keys in model.safetensors, same weights as tiny-bert; "
           f"dropout 0.0)")
     print(f"unique parameters: {len(named)}; aliases (tied, no grad entry of their own): {aliases}")
@@ -409,11 +375,8 @@ def main():
               + ", ".join(f"{n} {d:.3g}" for n, d in dp.items()))
     for p in ("tiny-pretrain-grads", "tiny-pretrain-adamw-final"):
         print(f"{p}.safetensors:")
-        print(describe(OUT / f"{p}.safetensors"))
-    print("files:")
-    for p in sorted(OUT.rglob("*")):
-        if p.is_file():
-            print(f"    {p.stat().st_size:>9}  {p.relative_to(REPO)}")
+        print(fc.describe(OUT / f"{p}.safetensors", 58))
+    fc.print_files(OUT)
 
 
 if __name__ == "__main__":

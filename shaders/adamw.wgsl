@@ -82,10 +82,8 @@ struct UpdateParams {
 
 @compute @workgroup_size(64)
 fn adamw_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    if i >= pu.n {
-        return;
-    }
+    let i = grid_index(gid, nwg);
+    if i >= pu.n { return; }
     let g = grad[i] * clip[1];
     var w = param[i];
     var mi = m[i];

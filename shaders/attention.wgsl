@@ -14,10 +14,8 @@ struct SoftmaxParams {
 
 @compute @workgroup_size(64)
 fn attention_softmax_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * 64u;
-    if row >= p.rows {
-        return;
-    }
+    let row = grid_index(gid, nwg);
+    if row >= p.rows { return; }
     let base = row * p.seq;
     let mbase = (row / p.rows_per_seq) * p.seq;
     var mx = -3.4028234e38; // lowest f32 that browsers accept as a literal
@@ -49,10 +47,8 @@ fn attention_softmax_forward(@builtin(global_invocation_id) gid: vec3<u32>, @bui
 // so get 0. No 1/sqrt(d) here: the scores matmul applies it.
 @compute @workgroup_size(64)
 fn attention_softmax_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * 64u;
-    if row >= p.rows {
-        return;
-    }
+    let row = grid_index(gid, nwg);
+    if row >= p.rows { return; }
     let base = row * p.seq;
     var s = 0.0;
     for (var j = 0u; j < p.seq; j++) {

@@ -1,5 +1,11 @@
 // Shared helpers, prepended to every shader file.
 
+// The index of this invocation in a 1-D grid of 64-wide workgroups spread over x and y when it has more
+// than 65535 of them (ops::grid_1d on the host).
+fn grid_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 64u;
+}
+
 // Activations selected by a uniform field (`act`): the names of Hugging Face's `hidden_act`.
 const ACT_NONE: u32 = 0u;
 const ACT_GELU: u32 = 1u;       // "gelu": x * Phi(x), exact (erf)

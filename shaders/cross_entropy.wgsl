@@ -28,9 +28,7 @@ fn cross_entropy_forward(
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     let row = wid.x + wid.y * nwg.x;
-    if row >= p.rows {
-        return;
-    }
+    if row >= p.rows { return; }
     let base = row * p.stride;
     var mx = -3.4028234e38; // lowest f32 that browsers accept as a literal
     var arg = p.v; // none yet
@@ -88,10 +86,8 @@ fn cross_entropy_forward(
 // one invocation per element.
 @compute @workgroup_size(64)
 fn cross_entropy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    if i >= p.rows * p.v {
-        return;
-    }
+    let i = grid_index(gid, nwg);
+    if i >= p.rows * p.v { return; }
     let row = i / p.v;
     let j = i % p.v;
     let at = row * p.stride + j;

@@ -21,10 +21,8 @@ fn keep_scale(i: u32) -> f32 {
 // out = inp * keep / (1 - p); with p = 0 every element is kept with scale 1: an exact copy.
 @compute @workgroup_size(64)
 fn dropout_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    if i >= p.n {
-        return;
-    }
+    let i = grid_index(gid, nwg);
+    if i >= p.n { return; }
     out[i] = inp[i] * keep_scale(i);
 }
 
@@ -34,9 +32,7 @@ fn dropout_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 // dinp = dout * keep / (1 - p), the same mask as the forward with the same seed and stream.
 @compute @workgroup_size(64)
 fn dropout_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    if i >= p.n {
-        return;
-    }
+    let i = grid_index(gid, nwg);
+    if i >= p.n { return; }
     dinp[i] = dout[i] * keep_scale(i);
 }

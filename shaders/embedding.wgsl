@@ -17,11 +17,9 @@ struct EmbeddingParams {
 // One invocation per (token, 4 channels).
 @compute @workgroup_size(64)
 fn embedding_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
+    let i = grid_index(gid, nwg);
     let c4 = p.c / 4u;
-    if i >= p.tokens * c4 {
-        return;
-    }
+    if i >= p.tokens * c4 { return; }
     let t = i / c4;
     let ch = i % c4;
     out[i] = word[ids[t] * c4 + ch] + position[positions[t] * c4 + ch] + token_type[types[t] * c4 + ch];
@@ -46,16 +44,12 @@ struct EmbeddingBackwardParams {
 
 @compute @workgroup_size(64)
 fn embedding_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
+    let i = grid_index(gid, nwg);
     let c4 = pb.c / 4u;
-    if i >= pb.tokens * c4 {
-        return;
-    }
+    if i >= pb.tokens * c4 { return; }
     let u = i / c4;
     let ch = i % c4;
-    if u >= grad_index[0] {
-        return;
-    }
+    if u >= grad_index[0] { return; }
     let id = grad_index[1u + u];
     let starts = 1u + pb.max_tokens;
     let order = starts + pb.max_tokens + 1u;

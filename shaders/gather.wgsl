@@ -13,11 +13,9 @@ struct GatherParams {
 
 @compute @workgroup_size(64)
 fn gather_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
+    let i = grid_index(gid, nwg);
     let c4 = p.c / 4u;
-    if i >= p.rows * c4 {
-        return;
-    }
+    if i >= p.rows * c4 { return; }
     out[i] = inp[index[i / c4] * c4 + i % c4];
 }
 
@@ -38,11 +36,9 @@ struct GatherBackwardParams {
 // One invocation per (token, 4 channels).
 @compute @workgroup_size(64)
 fn gather_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
+    let i = grid_index(gid, nwg);
     let c4 = pb.c / 4u;
-    if i >= pb.tokens * c4 {
-        return;
-    }
+    if i >= pb.tokens * c4 { return; }
     let src = inverse[i / c4];
     var g = vec4<f32>();
     if src >= 0 {

@@ -11,10 +11,8 @@ struct GeluParams {
 
 @compute @workgroup_size(64)
 fn gelu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    if i >= p.n {
-        return;
-    }
+    let i = grid_index(gid, nwg);
+    if i >= p.n { return; }
     out[i] = activate(inp[i], p.act);
 }
 
@@ -25,9 +23,7 @@ fn gelu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // dinp = dout * act'(inp), elementwise (written, not accumulated).
 @compute @workgroup_size(64)
 fn gelu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    if i >= p.n {
-        return;
-    }
+    let i = grid_index(gid, nwg);
+    if i >= p.n { return; }
     dinp[i] = dout[i] * activate_grad(inp[i], p.act);
 }

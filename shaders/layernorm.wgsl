@@ -27,10 +27,8 @@ fn load_x(i: u32) -> vec4<f32> {
 // One invocation per row, two passes (mean, then variance) as PyTorch computes it.
 @compute @workgroup_size(64)
 fn layernorm_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * 64u;
-    if row >= p.rows {
-        return;
-    }
+    let row = grid_index(gid, nwg);
+    if row >= p.rows { return; }
     let c4 = p.c / 4u;
     let base = row * c4;
     var s = vec4<f32>();
@@ -97,10 +95,8 @@ fn b_dinp(row: u32, i: u32, terms: vec2<f32>) -> vec4<f32> {
 // One invocation per row; dinp is written.
 @compute @workgroup_size(64)
 fn layernorm_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * 64u;
-    if row >= p.rows {
-        return;
-    }
+    let row = grid_index(gid, nwg);
+    if row >= p.rows { return; }
     let terms = b_row_terms(row);
     let c4 = p.c / 4u;
     for (var i = 0u; i < c4; i++) {
@@ -111,10 +107,8 @@ fn layernorm_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 // As layernorm_backward, and the same values written into dres (the residual branch's gradient).
 @compute @workgroup_size(64)
 fn layernorm_backward_dres(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * 64u;
-    if row >= p.rows {
-        return;
-    }
+    let row = grid_index(gid, nwg);
+    if row >= p.rows { return; }
     let terms = b_row_terms(row);
     let c4 = p.c / 4u;
     for (var i = 0u; i < c4; i++) {
@@ -128,11 +122,9 @@ fn layernorm_backward_dres(@builtin(global_invocation_id) gid: vec3<u32>, @built
 // dweight += sum_rows dout * xhat, dbias += sum_rows dout.
 @compute @workgroup_size(64)
 fn layernorm_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
+    let i = grid_index(gid, nwg);
     let c4 = p.c / 4u;
-    if i >= c4 {
-        return;
-    }
+    if i >= c4 { return; }
     var dw = vec4<f32>();
     var db = vec4<f32>();
     for (var row = 0u; row < p.rows; row++) {

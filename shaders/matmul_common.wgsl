@@ -30,9 +30,7 @@ fn dots4(x: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32
 
 // Epilogue for four outputs of one row, columns [n0, n0 + 4): scale, bias, activation, store.
 fn store4(y_base: u32, row: u32, n0: u32, v: vec4<f32>) {
-    if row >= p.m {
-        return;
-    }
+    if row >= p.m { return; }
     for (var j = 0u; j < 4u; j++) {
         let col = n0 + j;
         if col < p.n {

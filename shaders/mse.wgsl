@@ -15,10 +15,8 @@ struct MseParams {
 // One invocation per row.
 @compute @workgroup_size(64)
 fn mse_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    if i >= p.rows {
-        return;
-    }
+    let i = grid_index(gid, nwg);
+    if i >= p.rows { return; }
     let d = values[i] - targets[i];
     losses[i] = select(0.0, d * d, i < p.scored);
 }
@@ -30,10 +28,8 @@ fn mse_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // In place: the predictions become d(loss)/d(prediction). One invocation per row.
 @compute @workgroup_size(64)
 fn mse_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
-    if i >= pb.rows {
-        return;
-    }
+    let i = grid_index(gid, nwg);
+    if i >= pb.rows { return; }
     let d = values_to_grad[i] - targets_b[i];
     values_to_grad[i] = select(0.0, 2.0 * d * pb.scale, i < pb.scored);
 }

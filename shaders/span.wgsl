@@ -17,11 +17,9 @@ struct SpanParams {
 // One invocation per element of `rows`.
 @compute @workgroup_size(64)
 fn span_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
+    let i = grid_index(gid, nwg);
     let tokens = p.batch * p.seq;
-    if i >= 2u * tokens {
-        return;
-    }
+    if i >= 2u * tokens { return; }
     let column = i / tokens;
     let token = i % tokens;
     if token % p.seq < p.valid {
@@ -38,11 +36,9 @@ fn span_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // One invocation per element of `dpairs`.
 @compute @workgroup_size(64)
 fn span_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 64u;
+    let i = grid_index(gid, nwg);
     let tokens = pb.batch * pb.seq;
-    if i >= 2u * tokens {
-        return;
-    }
+    if i >= 2u * tokens { return; }
     let token = i / 2u;
     let column = i % 2u;
     if token % pb.seq < pb.valid {

@@ -14,10 +14,8 @@ struct SumRowsParams {
 
 @compute @workgroup_size(64)
 fn add_row_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let j = gid.x + gid.y * nwg.x * 64u;
-    if j >= p.n {
-        return;
-    }
+    let j = grid_index(gid, nwg);
+    if j >= p.n { return; }
     var s = 0.0;
     for (var r = 0u; r < p.rows; r++) {
         s += x[r * p.stride + j];

@@ -37,15 +37,14 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Entry point `entry` of `shader`, its group-0 bindings in order (`U`niform, `R`ead, read-`W`rite, as the
-    /// ops import `Access`'s variants; each binding's shape is commented in the WGSL) and the size of its
-    /// uniform parameter struct.
-    pub const fn new(shader: Shader, entry: &'static str, bindings: &'static [Access], params: usize) -> Kernel {
+    /// Entry point `entry` of `shader` with its group-0 bindings in order (`U`niform, `R`ead, read-`W`rite, as
+    /// the ops import `Access`'s variants; each binding's shape is commented in the WGSL); its uniform is `P`.
+    pub const fn new<P>(shader: Shader, entry: &'static str, bindings: &'static [Access]) -> Kernel {
         Kernel {
             shader,
             entry,
             bindings,
-            params,
+            params: size_of::<P>(),
         }
     }
 }

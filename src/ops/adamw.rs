@@ -39,18 +39,13 @@ struct UpdateParams {
 }
 
 // reads grad; writes partials
-const SUMSQ: Kernel = Kernel::new(Shader::Adamw, "adamw_sumsq", &[U, R, W], size_of::<SumsqParams>());
+const SUMSQ: Kernel = Kernel::new::<SumsqParams>(Shader::Adamw, "adamw_sumsq", &[U, R, W]);
 
 // reads partials; writes out
-const CLIP_SCALE: Kernel = Kernel::new(Shader::Adamw, "adamw_clip_scale", &[U, R, W], size_of::<ClipParams>());
+const CLIP_SCALE: Kernel = Kernel::new::<ClipParams>(Shader::Adamw, "adamw_clip_scale", &[U, R, W]);
 
 // reads clip; writes param, grad, m, v
-const UPDATE: Kernel = Kernel::new(
-    Shader::Adamw,
-    "adamw_update",
-    &[U, R, W, W, W, W],
-    size_of::<UpdateParams>(),
-);
+const UPDATE: Kernel = Kernel::new::<UpdateParams>(Shader::Adamw, "adamw_update", &[U, R, W, W, W, W]);
 
 /// Which AdamW (also `OptimizerConfig::variant`, saved in checkpoints as "Torch" or "Google"; the browser's
 /// options spell them "torch" and "google").

@@ -27,12 +27,8 @@ struct FusedParams {
 }
 
 // reads mask; writes scores
-const SOFTMAX_FORWARD: Kernel = Kernel::new(
-    Shader::Attention,
-    "attention_softmax_forward",
-    &[U, R, W],
-    size_of::<SoftmaxParams>(),
-);
+const SOFTMAX_FORWARD: Kernel =
+    Kernel::new::<SoftmaxParams>(Shader::Attention, "attention_softmax_forward", &[U, R, W]);
 
 /// Sizes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -150,12 +146,7 @@ pub fn forward(
 }
 
 // reads mask, qkv; writes ctx
-const FUSED_FORWARD: Kernel = Kernel::new(
-    Shader::Attention,
-    "attention_fused_forward",
-    &[U, R, R, W],
-    size_of::<FusedParams>(),
-);
+const FUSED_FORWARD: Kernel = Kernel::new::<FusedParams>(Shader::Attention, "attention_fused_forward", &[U, R, R, W]);
 
 /// Whether the fused kernel handles this head size (a multiple of 4, at most 128).
 pub fn fused_supported(head_dim: usize) -> bool {
@@ -185,12 +176,8 @@ pub fn fused_forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, 
 }
 
 // reads probs; writes dprobs
-const SOFTMAX_BACKWARD: Kernel = Kernel::new(
-    Shader::Attention,
-    "attention_softmax_backward",
-    &[U, R, W],
-    size_of::<SoftmaxParams>(),
-);
+const SOFTMAX_BACKWARD: Kernel =
+    Kernel::new::<SoftmaxParams>(Shader::Attention, "attention_softmax_backward", &[U, R, W]);
 
 /// Softmax backward, in place: for each of `rows` rows of length `seq`, dprobs becomes
 /// d(scores) = P * (dP - rowsum(dP * P)). No 1/sqrt(d) scale: the caller's matmuls apply it.

@@ -19,20 +19,12 @@ struct CrossEntropyParams {
 }
 
 // reads logits, labels; writes losses, lse, correct
-const FORWARD: Kernel = Kernel::new(
-    Shader::CrossEntropy,
-    "cross_entropy_forward",
-    &[U, R, R, W, W, W],
-    size_of::<CrossEntropyParams>(),
-);
+const FORWARD: Kernel =
+    Kernel::new::<CrossEntropyParams>(Shader::CrossEntropy, "cross_entropy_forward", &[U, R, R, W, W, W]);
 
 // reads labels, lse; writes dlogits
-const BACKWARD: Kernel = Kernel::new(
-    Shader::CrossEntropy,
-    "cross_entropy_backward",
-    &[U, R, R, W],
-    size_of::<CrossEntropyParams>(),
-);
+const BACKWARD: Kernel =
+    Kernel::new::<CrossEntropyParams>(Shader::CrossEntropy, "cross_entropy_backward", &[U, R, R, W]);
 
 /// Workgroup counts for one workgroup per row, folded into y beyond 65535 (the kernel rebuilds the row as
 /// `workgroup_id.x + workgroup_id.y * num_workgroups.x`).

@@ -7,20 +7,10 @@ use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
 // reads inp; writes out
-const FORWARD: Kernel = Kernel::new(
-    Shader::Dropout,
-    "dropout_forward",
-    &[U, R, W],
-    size_of::<DropoutParams>(),
-);
+const FORWARD: Kernel = Kernel::new::<DropoutParams>(Shader::Dropout, "dropout_forward", &[U, R, W]);
 
 // reads dout; writes dinp
-const BACKWARD: Kernel = Kernel::new(
-    Shader::Dropout,
-    "dropout_backward",
-    &[U, R, W],
-    size_of::<DropoutParams>(),
-);
+const BACKWARD: Kernel = Kernel::new::<DropoutParams>(Shader::Dropout, "dropout_backward", &[U, R, W]);
 
 /// The PCG hash of common.wgsl (Jarzynski & Olano 2020), a bijection on u32.
 pub fn pcg_hash(x: u32) -> u32 {

@@ -22,12 +22,8 @@ struct EmbeddingBackwardParams {
 }
 
 // reads ids, positions, types, word, position, token_type; writes out
-const FORWARD: Kernel = Kernel::new(
-    Shader::Embedding,
-    "embedding_forward",
-    &[U, R, R, R, R, R, R, W],
-    size_of::<EmbeddingParams>(),
-);
+const FORWARD: Kernel =
+    Kernel::new::<EmbeddingParams>(Shader::Embedding, "embedding_forward", &[U, R, R, R, R, R, R, W]);
 
 /// The id buffers of one batch, each (tokens) u32.
 pub struct TokenIds<'a> {
@@ -68,12 +64,7 @@ pub fn forward(
 }
 
 // reads grad_index, demb; writes dtable
-const BACKWARD: Kernel = Kernel::new(
-    Shader::Embedding,
-    "embedding_backward",
-    &[U, R, R, W],
-    size_of::<EmbeddingBackwardParams>(),
-);
+const BACKWARD: Kernel = Kernel::new::<EmbeddingBackwardParams>(Shader::Embedding, "embedding_backward", &[U, R, R, W]);
 
 /// A batch's tokens grouped by id, so that the table gradient needs no atomics: one GPU buffer, allocated
 /// once for `max_tokens` and rewritten each step with `queue.write_buffer`.

@@ -19,12 +19,7 @@ struct GatherBackwardParams {
     accumulate: u32,
 }
 
-const FORWARD: Kernel = Kernel::new(
-    Shader::Gather,
-    "gather_forward",
-    &[U, R, R, W],
-    size_of::<GatherParams>(),
-);
+const FORWARD: Kernel = Kernel::new::<GatherParams>(Shader::Gather, "gather_forward", &[U, R, R, W]);
 
 /// out[i, :] = inp[index[i], :]; inp is (source rows, c), out is (rows, c), index holds `rows` u32.
 pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Tensor) {
@@ -44,12 +39,7 @@ pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Ten
 }
 
 // reads inverse, dout; writes dinp
-const BACKWARD: Kernel = Kernel::new(
-    Shader::Gather,
-    "gather_backward",
-    &[U, R, R, W],
-    size_of::<GatherBackwardParams>(),
-);
+const BACKWARD: Kernel = Kernel::new::<GatherBackwardParams>(Shader::Gather, "gather_backward", &[U, R, R, W]);
 
 /// The inverse of a gather index: for each of `tokens` source rows, the output row that gathered it, or -1.
 /// Panics if a source row is gathered twice (its gradient would be a sum; the model never does that).

@@ -12,7 +12,7 @@ struct GeluParams {
     act: u32,
 }
 
-const FORWARD: Kernel = Kernel::new(Shader::Gelu, "gelu_forward", &[U, R, W], size_of::<GeluParams>());
+const FORWARD: Kernel = Kernel::new::<GeluParams>(Shader::Gelu, "gelu_forward", &[U, R, W]);
 
 /// out = gelu(inp), elementwise; `act` is `Act::Gelu` (erf) or `Act::GeluTanh`.
 pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
@@ -30,7 +30,7 @@ pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
 }
 
 // reads inp, dout; writes dinp
-const BACKWARD: Kernel = Kernel::new(Shader::Gelu, "gelu_backward", &[U, R, R, W], size_of::<GeluParams>());
+const BACKWARD: Kernel = Kernel::new::<GeluParams>(Shader::Gelu, "gelu_backward", &[U, R, R, W]);
 
 /// dinp = dout * act'(inp), elementwise, from the saved pre-activation `inp`: the exact erf derivative
 /// Phi(x) + x phi(x) for `Act::Gelu`, the tanh form's derivative for `Act::GeluTanh` (also `Act::Tanh`,

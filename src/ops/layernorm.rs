@@ -14,12 +14,8 @@ struct LayernormParams {
 }
 
 // reads inp, residual, weight, bias; writes out, mean, rstd
-const FORWARD: Kernel = Kernel::new(
-    Shader::Layernorm,
-    "layernorm_forward",
-    &[U, R, R, R, R, W, W, W],
-    size_of::<LayernormParams>(),
-);
+const FORWARD: Kernel =
+    Kernel::new::<LayernormParams>(Shader::Layernorm, "layernorm_forward", &[U, R, R, R, R, W, W, W]);
 
 /// out = LayerNorm(inp [+ residual]) * weight + bias over the last dimension; mean and rstd (rows) are saved.
 #[allow(clippy::too_many_arguments)]
@@ -61,27 +57,21 @@ pub fn forward(
 }
 
 // reads dout, inp, residual, mean, rstd, weight; writes dinp
-const BACKWARD: Kernel = Kernel::new(
-    Shader::Layernorm,
-    "layernorm_backward",
-    &[U, R, R, R, R, R, R, W],
-    size_of::<LayernormParams>(),
-);
+const BACKWARD: Kernel =
+    Kernel::new::<LayernormParams>(Shader::Layernorm, "layernorm_backward", &[U, R, R, R, R, R, R, W]);
 
 // reads dout, inp, residual, mean, rstd, weight; writes dinp, dres
-const BACKWARD_DRES: Kernel = Kernel::new(
+const BACKWARD_DRES: Kernel = Kernel::new::<LayernormParams>(
     Shader::Layernorm,
     "layernorm_backward_dres",
     &[U, R, R, R, R, R, R, W, W],
-    size_of::<LayernormParams>(),
 );
 
 // reads dout, inp, residual, mean, rstd; writes dweight, dbias
-const BACKWARD_PARAMS: Kernel = Kernel::new(
+const BACKWARD_PARAMS: Kernel = Kernel::new::<LayernormParams>(
     Shader::Layernorm,
     "layernorm_backward_params",
     &[U, R, R, R, R, R, W, W],
-    size_of::<LayernormParams>(),
 );
 
 /// Rows and channels of a backward call, with its shape checks.

@@ -41,7 +41,7 @@ pub enum Form {
 
 /// The pipeline of one entry point of one candidate.
 pub fn kernel(k: MatmulKernel, entry: Entry) -> Kernel {
-    Kernel::new(Shader::Matmul(k), entry.name(), BINDINGS, size_of::<MatmulParams>())
+    Kernel::new::<MatmulParams>(Shader::Matmul(k), entry.name(), BINDINGS)
 }
 
 /// The entry point for a form and operand layout: NN and TN read A four values at a time when its

@@ -13,10 +13,10 @@ struct MseParams {
 }
 
 // reads values, targets; writes losses
-const FORWARD: Kernel = Kernel::new(Shader::Mse, "mse_forward", &[U, R, R, W], size_of::<MseParams>());
+const FORWARD: Kernel = Kernel::new::<MseParams>(Shader::Mse, "mse_forward", &[U, R, R, W]);
 
 // reads targets; writes values
-const BACKWARD: Kernel = Kernel::new(Shader::Mse, "mse_backward", &[U, R, W], size_of::<MseParams>());
+const BACKWARD: Kernel = Kernel::new::<MseParams>(Shader::Mse, "mse_backward", &[U, R, W]);
 
 /// losses[i] = (values[i] - targets[i])^2 for the first `scored` rows, 0 after.
 pub fn forward(rec: &mut Recorder, values: &Tensor, targets: &Tensor, losses: &Tensor, scored: usize) {

@@ -14,10 +14,10 @@ struct SpanParams {
 }
 
 // reads pairs; writes rows
-const FORWARD: Kernel = Kernel::new(Shader::Span, "span_forward", &[U, R, W], size_of::<SpanParams>());
+const FORWARD: Kernel = Kernel::new::<SpanParams>(Shader::Span, "span_forward", &[U, R, W]);
 
 // reads drows; writes dpairs
-const BACKWARD: Kernel = Kernel::new(Shader::Span, "span_backward", &[U, R, W], size_of::<SpanParams>());
+const BACKWARD: Kernel = Kernel::new::<SpanParams>(Shader::Span, "span_backward", &[U, R, W]);
 
 /// rows[c, b, s] = pairs[b * seq + s, c] for s < valid, else -1e30 (out of the softmax). `rows` is
 /// (2, batch, seq): the start logits of every sequence, then the end logits.

@@ -14,7 +14,7 @@ struct SumRowsParams {
 }
 
 // reads x; writes out
-const ADD: Kernel = Kernel::new(Shader::SumRows, "add_row_sum", &[U, R, W], size_of::<SumRowsParams>());
+const ADD: Kernel = Kernel::new::<SumRowsParams>(Shader::SumRows, "add_row_sum", &[U, R, W]);
 
 /// out (n) += sums over the rows of x (rows, stride >= n), whose columns past n are not read.
 pub fn add(rec: &mut Recorder, x: &wgpu::Buffer, rows: usize, stride: usize, out: &wgpu::Buffer, n: usize) {

@@ -2,10 +2,10 @@
 // model, fill-mask equal to the native binary, attention maps, save and reload, and the errors: a 404, a
 // truncated weights file, a text without [MASK], a model over the adapter's limits, no WebGPU, no adapter.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { assertSamePredictions, repoDir, runNative, startBrowser, packageCaller } from './harness.mjs';
+import { browserForTests, assertSamePredictions, repoDir, runNative, packageCaller } from './harness.mjs';
 
 const AUSTEN = '/pretrained/austen-bert-tiny/';
 const austenDir = path.join(repoDir, 'pretrained', 'austen-bert-tiny');
@@ -14,20 +14,10 @@ const TEXTS = [
   'my dear mr . [MASK] , said his lady to him one [MASK] .',
 ];
 
-let browser;
-let page;
-const problems = [];
+const session = browserForTests('blank'); // the browser and page of this file's tests
+const { problems } = session; // page errors and console errors
 
-before(async () => {
-  browser = await startBrowser();
-  page = await browser.openBlank(problems);
-});
-
-after(async () => {
-  await browser?.close();
-});
-
-const { inPage, rejection } = packageCaller(() => page);
+const { inPage, rejection } = packageCaller(() => session.page);
 
 test('Bert.load from a URL: fill-mask for every [MASK] equals the native binary', async () => {
   for (const text of TEXTS) {
@@ -178,7 +168,7 @@ test('a model larger than the adapter allows is a limits error', async () => {
 
 test('no WebGPU, or no adapter: a no-webgpu error, no crash', async () => {
   const seen = [];
-  const p = await browser.openBlank(seen);
+  const p = await session.browser.openBlank(seen);
   const r = await p.evaluate(async () => {
     const out = {};
     const gpu = navigator.gpu;
@@ -189,7 +179,7 @@ test('no WebGPU, or no adapter: a no-webgpu error, no crash', async () => {
   });
   assert.equal(r.noAdapter.code, 'no-webgpu');
   assert.match(r.noAdapter.message, /no usable GPU adapter/);
-  const p2 = await browser.openBlank(seen);
+  const p2 = await session.browser.openBlank(seen);
   const r2 = await p2.evaluate(async () => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
     const api = await import('/pkg/index.js');

@@ -5,13 +5,13 @@
 // `bert-wgpu predict --json` for the text-classification, token-classification and question-answering
 // fixtures.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fixturesDir, nativeBin, readJson, repoDir, runNative, startBrowser, webDir, packageCaller } from './harness.mjs';
+import { browserForTests, fixturesDir, nativeBin, readJson, repoDir, runNative, webDir, packageCaller } from './harness.mjs';
 
 const AUSTEN = '/pretrained/austen-bert-tiny/';
 const austenDir = path.join(repoDir, 'pretrained', 'austen-bert-tiny');
@@ -23,20 +23,10 @@ const [TRAIN_ROWS, EVAL_ROWS, STEPS_PER_EPOCH, STEPS] = [48, 32, 6, 12];
 const head = (file, rows) => fs.readFileSync(file, 'utf8').split('\n').slice(0, rows + 1).join('\n') + '\n';
 const SENTENCES = ['A gripping, funny and moving film.', 'Dull, lifeless and far too long.', 'the story is told well .'];
 
-let browser;
-let page;
-const problems = [];
+const session = browserForTests('blank'); // the browser and page of this file's tests
+const { problems } = session; // page errors and console errors
 
-before(async () => {
-  browser = await startBrowser();
-  page = await browser.openBlank(problems);
-});
-
-after(async () => {
-  await browser?.close();
-});
-
-const { inPage, rejection } = packageCaller(() => page);
+const { inPage, rejection } = packageCaller(() => session.page);
 
 const tmpDir = (what) => fs.mkdtempSync(path.join(os.tmpdir(), `bert-wgpu-${what}-`));
 const relClose = (a, b, tol) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));

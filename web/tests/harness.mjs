@@ -4,6 +4,7 @@
 // BERT_WGPU_BIN and CHROMIUM_PATH override where the two binaries are.
 
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -194,6 +195,21 @@ function crc32(bytes) {
  * `api`; `rejection(fn, ...args)` gives `{ code, name, message, isBertError }` of the promise's rejection, or
  * 'resolved'. Functions travel as source text, so they use only their arguments.
  */
+/** The browser and one page for the tests of a file, started before them and closed after: the page is the
+ * blank test page (`'blank'`) or a plain new one (`'new'`); `problems` collects its errors. */
+export function browserForTests(kind = 'blank') {
+  const session = { browser: undefined, page: undefined, problems: [] };
+  before(async () => {
+    session.browser = await startBrowser();
+    const open = kind === 'blank' ? session.browser.openBlank : session.browser.newPage;
+    session.page = await open.call(session.browser, session.problems);
+  });
+  after(async () => {
+    await session.browser?.close();
+  });
+  return session;
+}
+
 export function packageCaller(getPage) {
   const inPage = (fn, ...args) =>
     getPage().evaluate(

@@ -3,13 +3,13 @@
 // held-out evaluation, within 1e-3 relative; then cancellation through an AbortSignal and the host-side
 // snapshot.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { nativeBin, repoDir, startBrowser, webDir } from './harness.mjs';
+import { browserForTests, nativeBin, repoDir, webDir } from './harness.mjs';
 
 const CORPUS = path.join(webDir, 'data', 'pride-and-prejudice-1-5.txt');
 // Every 3rd of the text's five chapters is held out on both sides.
@@ -17,18 +17,8 @@ const SETTINGS = { steps: 10, batchSize: 4, seqLen: 64, lr: 1e-3, seed: 7, holdo
 // f32 on two devices that sum in different orders, through ten optimizer steps: about 1e-5 seen.
 const REL_TOL = 1e-3;
 
-let browser;
-let page;
-const problems = [];
-
-before(async () => {
-  browser = await startBrowser();
-  page = await browser.openBlank(problems);
-});
-
-after(async () => {
-  await browser?.close();
-});
+const session = browserForTests('blank'); // the browser and page of this file's tests
+const { problems } = session; // page errors and console errors
 
 /** Per-step training losses and the final held-out evaluation of the native CLI on the same run. */
 function nativeRun() {
@@ -62,7 +52,7 @@ function nativeRun() {
 
 test('ten pretraining steps in the browser give the losses and held-out scores of ten native steps', async () => {
   const { losses: native, heldOut } = nativeRun();
-  const r = await page.evaluate(async (settings) => {
+  const r = await session.page.evaluate(async (settings) => {
     const { Trainer } = await import('/pkg/index.js');
     const text = await (await fetch('/data/pride-and-prejudice-1-5.txt')).text();
     const trainer = await Trainer.pretrain({ tokenizer: '/pretrained/austen-bert-tiny/', text, ...settings });
@@ -104,7 +94,7 @@ test('ten pretraining steps in the browser give the losses and held-out scores o
 });
 
 test('train() stops between steps on abort, keeps a snapshot, and can go on', async () => {
-  const r = await page.evaluate(async () => {
+  const r = await session.page.evaluate(async () => {
     const { Trainer } = await import('/pkg/index.js');
     const text = await (await fetch('/data/pride-and-prejudice-1-5.txt')).text();
     const trainer = await Trainer.pretrain({ tokenizer: '/pretrained/austen-bert-tiny/', text, batchSize: 2, seqLen: 32, steps: 100 });
@@ -143,7 +133,7 @@ test('train() stops between steps on abort, keeps a snapshot, and can go on', as
 });
 
 test('pretraining input errors: no text, too few sentences, unknown option', async () => {
-  const r = await page.evaluate(async () => {
+  const r = await session.page.evaluate(async () => {
     const { Trainer } = await import('/pkg/index.js');
     const tk = '/pretrained/austen-bert-tiny/';
     const err = (p) => p.then(() => 'resolved', (e) => ({ code: e.code, message: e.message }));
