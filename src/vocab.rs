@@ -18,17 +18,14 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use serde_json::{json, Value};
-use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
-use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
-use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{
-    AddedToken, NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer,
-    Tokenizer,
+    NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, Tokenizer,
 };
 
 use crate::error::Context;
+use crate::tokenizer::load::{pipeline, Config};
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, Result};
 
@@ -343,22 +340,12 @@ fn train_pieces(counts: &HashMap<String, u64>, options: &VocabOptions) -> Vec<St
     tokens
 }
 
-/// The BERT pipeline around a WordPiece vocabulary (id = position in `tokens`).
+/// The BERT pipeline around a WordPiece vocabulary (id = position in `tokens`): transformers'
+/// `BertTokenizer` with these lower-casing and accent settings and the default special tokens at 0 to 4.
 fn bert_tokenizer(tokens: &[String], lowercase: bool, strip: bool) -> Result<Tokenizer> {
-    let vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
-    let model: WordPiece = from_json(json!({
-        "type": "WordPiece",
-        "unk_token": "[UNK]",
-        "continuing_subword_prefix": "##",
-        "max_input_chars_per_word": 100,
-        "vocab": vocab,
-    }))
-    .context("WordPiece model")?;
-    let mut tk = Tokenizer::new(model);
-    tk.with_normalizer(Some(BertNormalizer::new(true, true, Some(strip), lowercase)))
-        .context("tokenizer")?;
-    tk.with_pre_tokenizer(Some(BertPreTokenizer));
-    tk.with_decoder(Some(WordPieceDecoder::new("##".to_string(), true)));
+    let mut config = Config::parse(None)?;
+    (config.do_lower_case, config.strip_accents) = (lowercase, Some(strip));
+    let tk = pipeline(tokens.iter().map(String::as_str), &config, "vocabulary")?;
     for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
         if tk.token_to_id(token) != Some(id as u32) {
             bail!(
@@ -367,36 +354,7 @@ fn bert_tokenizer(tokens: &[String], lowercase: bool, strip: bool) -> Result<Tok
             );
         }
     }
-    let processor: TemplateProcessing = from_json(json!({
-            "type": "TemplateProcessing",
-            "single": [
-                {"SpecialToken": {"id": "[CLS]", "type_id": 0}},
-                {"Sequence": {"id": "A", "type_id": 0}},
-                {"SpecialToken": {"id": "[SEP]", "type_id": 0}},
-            ],
-            "pair": [
-                {"SpecialToken": {"id": "[CLS]", "type_id": 0}},
-                {"Sequence": {"id": "A", "type_id": 0}},
-                {"SpecialToken": {"id": "[SEP]", "type_id": 0}},
-                {"Sequence": {"id": "B", "type_id": 1}},
-                {"SpecialToken": {"id": "[SEP]", "type_id": 1}},
-            ],
-            "special_tokens": {
-                "[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
-                "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]},
-            },
-    }))
-    .context("post-processor")?;
-    tk.with_post_processor(Some(processor));
-    // As transformers does: special tokens in a text match whole and are never split or lower-cased.
-    let specials = SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true));
-    tk.add_special_tokens(specials).context("tokenizer")?;
     Ok(tk)
-}
-
-/// Deserialises through bytes: the `tokenizers` types borrow strings, which `from_value` cannot lend.
-fn from_json<T: serde::de::DeserializeOwned>(v: Value) -> serde_json::Result<T> {
-    serde_json::from_slice(&serde_json::to_vec(&v)?)
 }
 
 fn files(tk: &Tokenizer, options: &VocabOptions, strip: bool, distinct_words: usize) -> Result<VocabFiles> {

@@ -13,20 +13,20 @@ use crate::error::Context;
 use crate::{bail, Error, Result};
 
 /// The settings of tokenizer_config.json that matter here.
-pub(super) struct Config {
-    pub(super) do_lower_case: bool,
-    pub(super) strip_accents: Option<bool>,
-    pub(super) tokenize_chinese_chars: bool,
-    pub(super) clean_up_spaces: bool,
-    pub(super) cls: String,
-    pub(super) sep: String,
-    pub(super) pad: String,
-    pub(super) unk: String,
-    pub(super) mask: String,
+pub(crate) struct Config {
+    pub(crate) do_lower_case: bool,
+    pub(crate) strip_accents: Option<bool>,
+    pub(crate) tokenize_chinese_chars: bool,
+    pub(crate) clean_up_spaces: bool,
+    pub(crate) cls: String,
+    pub(crate) sep: String,
+    pub(crate) pad: String,
+    pub(crate) unk: String,
+    pub(crate) mask: String,
 }
 
 impl Config {
-    pub(super) fn parse(bytes: Option<&[u8]>) -> Result<Config> {
+    pub(crate) fn parse(bytes: Option<&[u8]>) -> Result<Config> {
         let v: Value = match bytes {
             Some(b) => serde_json::from_slice(b).context("tokenizer_config.json")?,
             None => json!({}),
@@ -59,7 +59,7 @@ impl Config {
         })
     }
 
-    pub(super) fn normalizer(&self) -> BertNormalizer {
+    pub(crate) fn normalizer(&self) -> BertNormalizer {
         BertNormalizer::new(
             true,
             self.tokenize_chinese_chars,
@@ -151,14 +151,16 @@ fn check_templates(processor: &Value) -> Result<()> {
 pub(super) fn from_vocab(bytes: &[u8], config: &Config) -> Result<Tokenizer> {
     let text = std::str::from_utf8(bytes).context("vocab.txt: not UTF-8")?;
     // As transformers reads it: one token a line, the line break stripped, a repeated token keeps its last id.
-    let vocab: Map<String, Value> = text
-        .lines()
-        .enumerate()
-        .map(|(i, t)| (t.to_string(), json!(i)))
-        .collect();
+    pipeline(text.lines(), config, "vocab.txt")
+}
+
+/// transformers' `BertTokenizer` pipeline over WordPiece `tokens` (id = position; a repeated token keeps its
+/// last id) with the normalizer and special tokens of `config`; errors name `what`.
+pub(crate) fn pipeline<'a>(tokens: impl Iterator<Item = &'a str>, config: &Config, what: &str) -> Result<Tokenizer> {
+    let vocab: Map<String, Value> = tokens.enumerate().map(|(i, t)| (t.to_string(), json!(i))).collect();
     for token in [&config.cls, &config.sep, &config.pad, &config.unk] {
         if !vocab.contains_key(token.as_str()) {
-            bail!("vocab.txt: special token {token} is not in the vocabulary");
+            bail!("{what}: special token {token} is not in the vocabulary");
         }
     }
     let model: WordPiece = from_json(json!({
@@ -168,9 +170,9 @@ pub(super) fn from_vocab(bytes: &[u8], config: &Config) -> Result<Tokenizer> {
         "max_input_chars_per_word": 100,
         "vocab": vocab,
     }))
-    .context("vocab.txt")?;
+    .context(what)?;
     let mut tk = Tokenizer::new(model);
-    tk.with_normalizer(Some(config.normalizer())).context("vocab.txt")?;
+    tk.with_normalizer(Some(config.normalizer())).context(what)?;
     tk.with_pre_tokenizer(Some(BertPreTokenizer));
     tk.with_decoder(Some(WordPieceDecoder::new("##".to_string(), true)));
     let id = |t: &str| tk.token_to_id(t).unwrap_or_default();
@@ -188,7 +190,7 @@ pub(super) fn from_vocab(bytes: &[u8], config: &Config) -> Result<Tokenizer> {
             sep: {"id": sep, "ids": [id(sep)], "tokens": [sep]},
         },
     }))
-    .context("vocab.txt: post-processor")?;
+    .context(format!("{what}: post-processor"))?;
     tk.with_post_processor(Some(processor));
     // As transformers does: special tokens in the text match whole, are never split or lower-cased.
     let mut specials = vec![&config.pad, &config.unk, &config.cls, &config.sep];
@@ -199,7 +201,7 @@ pub(super) fn from_vocab(bytes: &[u8], config: &Config) -> Result<Tokenizer> {
         .into_iter()
         .map(|t| AddedToken::from(t.clone(), true))
         .collect();
-    tk.add_special_tokens(specials).context("vocab.txt")?;
+    tk.add_special_tokens(specials).context(what)?;
     Ok(tk)
 }
 

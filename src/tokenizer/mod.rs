@@ -6,7 +6,7 @@ use serde_json::Value;
 use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::Tokenizer;
 
-mod load;
+pub(crate) mod load;
 mod truncate;
 
 use load::{check_post_processor, check_precompiled, from_vocab, Config};
