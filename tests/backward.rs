@@ -9,7 +9,7 @@ use bert_wgpu::ops::adamw::{self, AdamHyper, AdamVariant};
 use bert_wgpu::ops::{attention, cross_entropy, dropout, embedding, gather, gelu, layernorm, mse, span, Act};
 use bert_wgpu::rng::Rng;
 use common::reference as cpu;
-use common::{assert_close, random};
+use common::{assert_close, random, read_tensors as read};
 
 /// Central-difference step in f64: truncation error ~ h^2 |f'''| ~ 1e-10, rounding ~ 1e-16 / h ~ 1e-11.
 const FD_STEP: f64 = 1e-5;
@@ -18,11 +18,6 @@ const FD_STEP: f64 = 1e-5;
 const FD_TOL: f64 = 1e-7;
 /// Entries probed per finite-difference check.
 const FD_PROBES: usize = 12;
-
-fn read(rec: Recorder, tensors: &[&Tensor]) -> Vec<Vec<f32>> {
-    let ranges: Vec<_> = tensors.iter().map(|t| (&t.buf, 0, t.len())).collect();
-    pollster::block_on(rec.submit_and_read(&ranges)).unwrap()
-}
 
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()

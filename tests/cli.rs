@@ -4,13 +4,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use common::{assert_clear_error, bin, fixture, run, scratch};
-
-fn has_gpu() -> bool {
-    common::gpu().is_some()
-}
 
 /// Copies the tiny model to a scratch directory, optionally replacing one file.
 fn model_with(name: &str, file: &str, bytes: Option<&[u8]>) -> PathBuf {
@@ -19,18 +15,13 @@ fn model_with(name: &str, file: &str, bytes: Option<&[u8]>) -> PathBuf {
         let e = entry.unwrap();
         std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
     }
-    match bytes {
-        Some(b) => std::fs::write(dir.join(file), b).unwrap(),
-        None => std::fs::remove_file(dir.join(file)).unwrap(),
-    }
+    damage(&dir.join(file), bytes);
     dir
 }
 
 #[test]
 fn bad_model_directories_are_clear_errors() {
-    if !has_gpu() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let fill = |dir: &Path| run(bin().args(["fill-mask", "--model"]).arg(dir).arg("the [MASK] ."));
     let weights = std::fs::read(fixture("tiny-bert/model.safetensors")).unwrap();
     assert_clear_error(
@@ -61,9 +52,7 @@ fn bad_model_directories_are_clear_errors() {
 
 #[test]
 fn bad_texts_are_clear_errors() {
-    if !has_gpu() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let model = fixture("tiny-bert");
     assert_clear_error(
         run(bin().args(["fill-mask", "--model"]).arg(&model).arg("the king .")),
@@ -78,9 +67,7 @@ fn bad_texts_are_clear_errors() {
 
 #[test]
 fn long_texts_are_truncated_with_a_warning() {
-    if !has_gpu() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let long = "the king ".repeat(40) + "[MASK] .";
     // A mask past max_position_embeddings (32) is cut off with the text: the error says so, gives where the
     // first mask was and does not repeat the text, whether the text has one mask or several.
@@ -183,10 +170,25 @@ impl PretrainInputs {
         PretrainInputs { corpus, vocab, config }
     }
 
+    /// A fresh scratch directory `name` with the inputs in it; `None` (the test is skipped) without a GPU.
+    fn in_scratch(name: &str) -> Option<(PathBuf, PretrainInputs)> {
+        common::gpu()?;
+        let dir = scratch(name);
+        let inputs = PretrainInputs::new(&dir);
+        Some((dir, inputs))
+    }
+
     /// `pretrain` into `out` for `steps` steps of 8 x 32, logging every step, saving and evaluating every
     /// `save_every`.
     fn command(&self, out: &Path, steps: usize, save_every: usize) -> Command {
         self.command_sized(out, steps, save_every, &self.config, 8, 32)
+    }
+
+    /// [`Self::command`] for a million steps (a run that ends only when stopped), started in the
+    /// background with its standard output discarded.
+    fn spawn_endless(&self, out: &Path, save_every: usize, stderr: Stdio) -> Child {
+        let mut cmd = self.command(out, 1_000_000, save_every);
+        cmd.stdout(Stdio::null()).stderr(stderr).spawn().unwrap()
     }
 
     /// [`Self::command`] with another config and batch shape.
@@ -228,11 +230,9 @@ impl PretrainInputs {
 
 #[test]
 fn pretraining_lowers_the_loss_and_resumes_exactly() {
-    if !has_gpu() {
+    let Some((dir, inputs)) = PretrainInputs::in_scratch("pretrain") else {
         return;
-    }
-    let dir = scratch("pretrain");
-    let inputs = PretrainInputs::new(&dir);
+    };
     let pretrain = |out: &Path, extra: &[&str]| {
         let mut cmd = inputs.command(out, 40, 20);
         cmd.args(["--holdout-every", "10"]).args(extra);
@@ -268,7 +268,7 @@ fn pretraining_lowers_the_loss_and_resumes_exactly() {
     // Resume from checkpoint-20: the same losses as the uninterrupted run, step for step.
     let resumed = dir.join("resumed");
     std::fs::create_dir_all(&resumed).unwrap();
-    copy_dir(&full.join("checkpoint-20"), &resumed.join("checkpoint-20"));
+    copy_checkpoints(&full, &resumed, &[20]);
     let head: Vec<String> = std::fs::read_to_string(full.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -292,7 +292,7 @@ fn pretraining_lowers_the_loss_and_resumes_exactly() {
 
     // A checkpoint whose step counter lies far beyond the schedule is refused, by name.
     let beyond = dir.join("beyond");
-    copy_dir(&full.join("checkpoint-20"), &beyond.join("checkpoint-20"));
+    copy_checkpoints(&full, &beyond, &[20]);
     let state_file = beyond.join("checkpoint-20/trainer_state.json");
     let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
     state["step"] = 999_999.into();
@@ -304,28 +304,14 @@ fn pretraining_lowers_the_loss_and_resumes_exactly() {
 /// pretraining run the same way: a complete checkpoint, a message that says how to resume, a non-zero exit.
 #[test]
 fn termination_signals_save_a_checkpoint_as_ctrl_c_does() {
-    if !has_gpu() {
+    let Some((dir, inputs)) = PretrainInputs::in_scratch("signals") else {
         return;
-    }
-    let dir = scratch("signals");
-    let inputs = PretrainInputs::new(&dir);
+    };
     for signal in ["TERM", "HUP", "INT"] {
         let out = dir.join(signal);
-        let child = inputs
-            .command(&out, 1_000_000, 1_000_000)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = inputs.spawn_endless(&out, 1_000_000, Stdio::piped());
         // Wait until a few steps are logged: the run is in its training loop.
-        let started = std::time::Instant::now();
-        while std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |t| t.lines().count()) < 3 {
-            assert!(
-                started.elapsed().as_secs() < 300,
-                "SIG{signal}: no training step logged"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_for_steps(&out, 3);
         let sent = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(child.id().to_string())
@@ -348,24 +334,27 @@ fn termination_signals_save_a_checkpoint_as_ctrl_c_does() {
     }
 }
 
+/// `bert-wgpu <args[0]>`, then `--model` the tiny fixture model and the rest of `args` when there are more.
+fn on_tiny_bert(args: &[&str]) -> Command {
+    let mut cmd = bin();
+    cmd.arg(args[0]);
+    if args.len() > 1 {
+        cmd.arg("--model").arg(fixture("tiny-bert")).args(&args[1..]);
+    }
+    cmd
+}
+
 /// Output to a pipe that was closed (`bert-wgpu ... | head -1` after head has exited) ends the program
 /// quietly by SIGPIPE, as other command-line tools end, never with a panic.
 #[cfg(unix)]
 #[test]
 fn a_closed_output_pipe_ends_quietly() {
     use std::os::unix::process::ExitStatusExt;
-    if !has_gpu() {
-        return;
-    }
-    for args in [vec!["info"], vec!["fill-mask", "--top-k", "5", "the [MASK] ."]] {
-        let mut cmd = bin();
-        cmd.args(&args[..1]);
-        if args.len() > 1 {
-            cmd.arg("--model").arg(fixture("tiny-bert")).args(&args[1..]);
-        }
-        let mut child = cmd
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+    let Some(_) = common::gpu() else { return };
+    for args in [&["info"][..], &["fill-mask", "--top-k", "5", "the [MASK] ."]] {
+        let mut child = on_tiny_bert(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         drop(child.stdout.take()); // the reader is gone before anything is written
@@ -391,27 +380,30 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn pretraining_input_errors() {
-    if !has_gpu() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let dir = scratch("pretrain-errors");
     let empty = dir.join("empty.txt");
     std::fs::write(&empty, "").unwrap();
     let one = dir.join("one.txt");
     std::fs::write(&one, "just one sentence here .\n").unwrap();
     let vocab = fixture("tiny-bert");
-    let pretrain = |corpus: &Path, out: &str| {
+    // Two steps of the built-in tiny config on `corpus` into `out`, with `flags`.
+    let pretrain = |corpus: &Path, out: &Path, flags: &[&str]| {
         run(bin()
             .args(["pretrain", "--config", "tiny", "--steps", "2", "--corpus"])
             .arg(corpus)
             .arg("--tokenizer")
             .arg(&vocab)
             .arg("--out")
-            .arg(dir.join(out)))
+            .arg(out)
+            .args(flags))
     };
-    assert_clear_error(pretrain(&dir.join("missing.txt"), "a"), &["missing.txt"]);
-    assert_clear_error(pretrain(&empty, "b"), &["empty.txt"]);
-    assert_clear_error(pretrain(&one, "c"), &["single sentence"]);
+    assert_clear_error(
+        pretrain(&dir.join("missing.txt"), &dir.join("a"), &[]),
+        &["missing.txt"],
+    );
+    assert_clear_error(pretrain(&empty, &dir.join("b"), &[]), &["empty.txt"]);
+    assert_clear_error(pretrain(&one, &dir.join("c"), &[]), &["single sentence"]);
     // A run that fails before its first checkpoint leaves nothing that blocks running it again.
     for out in ["a", "b", "c"] {
         assert!(!dir.join(out).exists(), "a failed run left {out}/ behind");
@@ -439,15 +431,7 @@ fn pretraining_input_errors() {
     ];
     for (i, (flags, named)) in cases.iter().enumerate() {
         let out = dir.join(format!("domain-{i}"));
-        let result = run(bin()
-            .args(["pretrain", "--config", "tiny", "--steps", "2", "--corpus"])
-            .arg(&corpus)
-            .arg("--tokenizer")
-            .arg(&vocab)
-            .arg("--out")
-            .arg(&out)
-            .args(*flags));
-        assert_clear_error(result, &[named]);
+        assert_clear_error(pretrain(&corpus, &out, flags), &[named]);
         assert!(!out.exists(), "{flags:?}: the output directory was created");
     }
     // With --overwrite, a run refused before training leaves the old content in place.
@@ -458,23 +442,8 @@ fn pretraining_input_errors() {
         &["--lr", "0"][..],
         &["--batch-size", "60000000", "--seq-len", "8", "--max-predictions", "2"],
     ] {
-        let result = run(bin()
-            .args([
-                "pretrain",
-                "--config",
-                "tiny",
-                "--steps",
-                "2",
-                "--overwrite",
-                "--corpus",
-            ])
-            .arg(&corpus)
-            .arg("--tokenizer")
-            .arg(&vocab)
-            .arg("--out")
-            .arg(&out)
-            .args(flags));
-        assert_clear_error(result, &[flags[0]]);
+        let overwrite: Vec<&str> = ["--overwrite"].iter().chain(flags).copied().collect();
+        assert_clear_error(pretrain(&corpus, &out, &overwrite), &[flags[0]]);
         assert!(
             out.join("checkpoint-7").exists() && out.join("metrics.jsonl").exists(),
             "{flags:?}"
@@ -500,9 +469,7 @@ fn no_usable_adapter_is_a_clear_error() {
 
 #[test]
 fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
-    if !has_gpu() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let dir = scratch("diverge");
     let corpus = write_corpus(&dir);
     let out = dir.join("out");
@@ -543,9 +510,7 @@ fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
 /// the same output as a forced kernel. Unknown kernel names are a clear error.
 #[test]
 fn auto_kernels_tune_once_cache_the_choice_and_agree_with_forced_ones() {
-    if !has_gpu() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let cache = scratch("kernel-cache");
     let embed = |kernels: &str| {
         run(bin()
@@ -577,6 +542,22 @@ fn auto_kernels_tune_once_cache_the_choice_and_agree_with_forced_ones() {
     assert_clear_error(embed("fastest"), &["unknown kernels `fastest`", "portable"]);
 }
 
+/// Replaces `file` with `bytes`, or removes it when `bytes` is `None`.
+fn damage(file: &Path, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => std::fs::write(file, b).unwrap(),
+        None => std::fs::remove_file(file).unwrap(),
+    }
+}
+
+/// Copies `checkpoint-<step>` of `from` into `to` for each of `steps`.
+fn copy_checkpoints(from: &Path, to: &Path, steps: &[usize]) {
+    for step in steps {
+        let name = format!("checkpoint-{step}");
+        copy_dir(&from.join(&name), &to.join(&name));
+    }
+}
+
 /// Waits until `out/metrics.jsonl` holds `lines` lines (a run that far into its training loop).
 fn wait_for_steps(out: &Path, lines: usize) {
     let started = std::time::Instant::now();
@@ -594,18 +575,11 @@ fn wait_for_steps(out: &Path, lines: usize) {
 /// into it) is refused and changes nothing. The lock of a killed run is taken over by the next run.
 #[test]
 fn a_second_run_on_a_directory_in_use_is_refused() {
-    if !has_gpu() {
+    let Some((dir, inputs)) = PretrainInputs::in_scratch("lock") else {
         return;
-    }
-    let dir = scratch("lock");
-    let inputs = PretrainInputs::new(&dir);
+    };
     let out = dir.join("out");
-    let mut first = inputs
-        .command(&out, 1_000_000, 3)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = inputs.spawn_endless(&out, 3, Stdio::null());
     wait_for_steps(&out, 4);
     for extra in [&["--resume"][..], &["--overwrite"], &[]] {
         let mut second = inputs.command(&out, 8, 4);
@@ -653,11 +627,9 @@ fn a_second_run_on_a_directory_in_use_is_refused() {
 /// says so, and continues from the older intact one; with none intact it names the fault.
 #[test]
 fn resume_passes_over_a_damaged_checkpoint() {
-    if !has_gpu() {
+    let Some((dir, inputs)) = PretrainInputs::in_scratch("damaged") else {
         return;
-    }
-    let dir = scratch("damaged");
-    let inputs = PretrainInputs::new(&dir);
+    };
     let full = dir.join("full");
     let (code, _, err) = run(&mut inputs.command(&full, 10, 5));
     assert_eq!(code, 0, "{err}");
@@ -670,12 +642,7 @@ fn resume_passes_over_a_damaged_checkpoint() {
     ];
     for (i, (file, bytes)) in damages.iter().enumerate() {
         let out = dir.join(format!("resume-{i}"));
-        for step in [5, 10] {
-            copy_dir(
-                &full.join(format!("checkpoint-{step}")),
-                &out.join(format!("checkpoint-{step}")),
-            );
-        }
+        copy_checkpoints(&full, &out, &[5, 10]);
         // The first 10 lines stand in for the log of the run that wrote the checkpoints.
         std::fs::copy(full.join("metrics.jsonl"), out.join("metrics.jsonl")).unwrap();
         // What a kill while pruning leaves: a newer checkpoint renamed out of the way, half deleted. It is
@@ -683,11 +650,7 @@ fn resume_passes_over_a_damaged_checkpoint() {
         let pruned = out.join(".checkpoint-11.old");
         copy_dir(&full.join("checkpoint-10"), &pruned);
         std::fs::remove_file(pruned.join("optimizer.safetensors")).unwrap();
-        let damaged = out.join("checkpoint-10").join(file);
-        match bytes {
-            Some(b) => std::fs::write(&damaged, b).unwrap(),
-            None => std::fs::remove_file(&damaged).unwrap(),
-        }
+        damage(&out.join("checkpoint-10").join(file), *bytes);
         let mut resume = inputs.command(&out, 12, 1_000_000);
         resume.arg("--resume");
         let (code, _, err) = run(&mut resume);
@@ -710,16 +673,9 @@ fn resume_passes_over_a_damaged_checkpoint() {
         // With the older one damaged too, nothing is resumed: the error names the newest's fault, a warning
         // the older one's, and both stay as they were.
         let out = dir.join(format!("none-{i}"));
+        copy_checkpoints(&full, &out, &[5, 10]);
         for step in [5, 10] {
-            copy_dir(
-                &full.join(format!("checkpoint-{step}")),
-                &out.join(format!("checkpoint-{step}")),
-            );
-            let damaged = out.join(format!("checkpoint-{step}")).join(file);
-            match bytes {
-                Some(b) => std::fs::write(&damaged, b).unwrap(),
-                None => std::fs::remove_file(&damaged).unwrap(),
-            }
+            damage(&out.join(format!("checkpoint-{step}")).join(file), *bytes);
         }
         let mut resume = inputs.command(&out, 12, 1_000_000);
         resume.arg("--resume");
@@ -750,10 +706,7 @@ fn resume_passes_over_a_damaged_checkpoint() {
 #[test]
 fn a_full_device_is_a_clear_error() {
     use std::os::unix::process::CommandExt;
-    if !has_gpu() {
-        return;
-    }
-    let model = fixture("tiny-bert");
+    let Some(_) = common::gpu() else { return };
     let commands: [&[&str]; 5] = [
         &["info"],
         &["fill-mask", "the [MASK] ."],
@@ -762,13 +715,8 @@ fn a_full_device_is_a_clear_error() {
         &["embed", "--json", "the king ."],
     ];
     for args in commands {
-        let mut cmd = bin();
-        cmd.arg(args[0]);
-        if args.len() > 1 {
-            cmd.arg("--model").arg(&model).args(&args[1..]);
-        }
         let full = std::fs::File::create("/dev/full").unwrap();
-        let output = cmd.stdout(full).output().unwrap();
+        let output = on_tiny_bert(args).stdout(full).output().unwrap();
         let result = (
             output.status.code().unwrap_or(-1),
             String::new(),
@@ -817,11 +765,9 @@ fn a_full_device_is_a_clear_error() {
 /// BERT_WGPU_MAX_MEMORY, and on a CPU adapter (lavapipe) against the host's available memory.
 #[test]
 fn out_of_memory_is_predicted_before_training() {
-    if !has_gpu() {
+    let Some((dir, inputs)) = PretrainInputs::in_scratch("memory") else {
         return;
-    }
-    let dir = scratch("memory");
-    let inputs = PretrainInputs::new(&dir);
+    };
     let needs = |(code, out, err): (i32, String, String)| -> f64 {
         assert_clear_error(
             (code, out, err.clone()),

@@ -53,6 +53,13 @@ fn corpus(docs: usize, sentences: usize, max_len: usize, seed: u64) -> Corpus {
     Corpus { docs, doc_of, vocab }
 }
 
+impl Corpus {
+    /// The training instances of the corpus with `opts`, drawn from `Rng::new(seed)`.
+    fn instances(&self, opts: &PretrainingOptions, seed: u64) -> Vec<Instance> {
+        create_training_instances(&self.docs, &self.vocab, opts, &mut Rng::new(seed)).unwrap()
+    }
+}
+
 /// Checks `[CLS] A [SEP] B [SEP]` and the type ids; returns the unmasked A and B.
 fn split(inst: &Instance, max_seq_length: usize) -> (Vec<u32>, Vec<u32>) {
     let ids = inst.unmasked_ids();
@@ -271,7 +278,7 @@ fn instances_are_cls_a_sep_b_sep_with_true_or_random_next() {
         dupe_factor: 5,
         ..PretrainingOptions::default()
     };
-    let instances = create_training_instances(&c.docs, &c.vocab, &opts, &mut Rng::new(42)).unwrap();
+    let instances = c.instances(&opts, 42);
     assert!(instances.len() > 1500, "{} instances", instances.len());
     let mut random = 0;
     for inst in &instances {
@@ -333,7 +340,7 @@ fn truncation_keeps_every_instance_within_max_seq_length() {
             max_seq_length,
             ..PretrainingOptions::default()
         };
-        let instances = create_training_instances(&c.docs, &c.vocab, &opts, &mut Rng::new(1)).unwrap();
+        let instances = c.instances(&opts, 1);
         for inst in &instances {
             let (a, b) = split(inst, max_seq_length);
             assert!(contiguous(&a) && contiguous(&b));
@@ -363,8 +370,7 @@ fn truncate_seq_pair_cuts_the_longer_side_from_either_end() {
 fn a_corpus_of_one_document_works_as_in_the_original() {
     // After 10 draws of the same document, B is a span of that document, labelled random next.
     let c = corpus(1, 50, 15, 8);
-    let instances =
-        create_training_instances(&c.docs, &c.vocab, &PretrainingOptions::default(), &mut Rng::new(2)).unwrap();
+    let instances = c.instances(&PretrainingOptions::default(), 2);
     assert!(!instances.is_empty());
     for inst in &instances {
         split(inst, 128);
@@ -381,7 +387,7 @@ fn a_corpus_of_one_document_works_as_in_the_original() {
 fn instances_are_deterministic_from_the_seed() {
     let c = corpus(5, 60, 20, 3);
     let opts = PretrainingOptions::default();
-    let run = |seed| create_training_instances(&c.docs, &c.vocab, &opts, &mut Rng::new(seed)).unwrap();
+    let run = |seed| c.instances(&opts, seed);
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }
@@ -543,7 +549,7 @@ fn batches_pad_to_a_multiple_of_4_with_flat_mlm_rows() {
         max_seq_length: 30,
         ..PretrainingOptions::default()
     };
-    let instances = create_training_instances(&c.docs, &c.vocab, &opts, &mut Rng::new(3)).unwrap();
+    let instances = c.instances(&opts, 3);
     let chunk = &instances[..5];
     let pb = batch_instances(chunk, PAD);
     let longest = chunk.iter().map(Instance::len).max().unwrap();

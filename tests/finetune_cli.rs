@@ -8,13 +8,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bin, run};
+use common::{assert_clear_error, bin, run};
 
 fn ft(p: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/finetune")
-        .join(p);
-    path.display().to_string()
+    common::fixture(&format!("finetune/{p}")).display().to_string()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -38,39 +35,41 @@ fn evals(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `finetune --task <task> --model <model> --train <train> --out <out>`, the paths as given.
+fn finetune_into(task: &str, model: &str, train: &str, out: &str) -> Command {
+    let mut c = bin();
+    c.args([
+        "finetune", "--task", task, "--model", model, "--train", train, "--out", out,
+    ]);
+    c
+}
+
 /// `finetune` with the recipe of tests/fixtures/finetune/learnability.json (batch 8, AdamW, warmup 10%).
 fn finetune(task: &str, model: &str, train: &str, eval: &str, out: &Path, lr: &str, epochs: &str) -> Command {
-    let mut c = bin();
-    c.args(["finetune", "--task", task, "--model", &ft(model), "--train", &ft(train)])
-        .args([
-            "--eval",
-            &ft(eval),
-            "--out",
-            out.to_str().unwrap(),
-            "--lr",
-            lr,
-            "--epochs",
-            epochs,
-        ])
+    let mut c = finetune_into(task, &ft(model), &ft(train), out.to_str().unwrap());
+    c.args(["--eval", &ft(eval), "--lr", lr, "--epochs", epochs])
         .args(["--batch-size", "8", "--seed", "7"]);
     c
 }
 
-#[test]
-fn sentence_pairs_learn_far_above_chance_and_reload_for_prediction() {
-    if common::gpu().is_none() {
-        return;
-    }
-    let out = scratch("ft-pair");
-    ok(&mut finetune(
+/// [`finetune`] of the sentence-pair classifier on the pair dataset.
+fn finetune_pairs(out: &Path, lr: &str, epochs: &str) -> Command {
+    finetune(
         "pair-cls",
         "seq-cls",
         "pair-train.tsv",
         "pair-eval.tsv",
-        &out,
-        "2e-3",
-        "24",
-    ));
+        out,
+        lr,
+        epochs,
+    )
+}
+
+#[test]
+fn sentence_pairs_learn_far_above_chance_and_reload_for_prediction() {
+    let Some(_) = common::gpu() else { return };
+    let out = scratch("ft-pair");
+    ok(&mut finetune_pairs(&out, "2e-3", "24"));
     let e = evals(&out);
     assert_eq!(e.len(), 24, "one evaluation per epoch");
     let acc = e.last().unwrap()["accuracy"].as_f64().unwrap();
@@ -98,9 +97,7 @@ fn sentence_pairs_learn_far_above_chance_and_reload_for_prediction() {
 
 #[test]
 fn token_classification_learns_entities() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let out = scratch("ft-ner");
     ok(&mut finetune(
         "token-cls",
@@ -132,9 +129,7 @@ fn token_classification_learns_entities() {
 
 #[test]
 fn question_answering_learns_spans_with_document_stride() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let out = scratch("ft-qa");
     let mut c = finetune("qa", "qa", "qa-train.json", "qa-eval.json", &out, "1e-3", "16");
     let (_, _, err) = run(c.args(["--doc-stride", "16", "--max-answer-length", "8"]));
@@ -214,9 +209,7 @@ fn predict_matches(pipelines: &str) {
 /// Models fine-tuned in PyTorch: bert-wgpu loads them and predicts what transformers' pipelines do.
 #[test]
 fn predict_reproduces_transformers_pipelines() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     predict_matches("pipelines.json");
 }
 
@@ -224,17 +217,13 @@ fn predict_reproduces_transformers_pipelines() {
 /// the same there (scripts/check_finetuned.py recorded transformers' outputs).
 #[test]
 fn finetuned_models_predict_as_in_transformers() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     predict_matches("ours/transformers.json");
 }
 
 #[test]
 fn eval_reproduces_pytorch_metrics() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let learn: serde_json::Value = serde_json::from_slice(&std::fs::read(ft("learnability.json")).unwrap()).unwrap();
     for (task, data, extra, keys) in [
         (
@@ -280,28 +269,10 @@ fn eval_reproduces_pytorch_metrics() {
 
 #[test]
 fn resume_continues_exactly() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let (full, cut) = (scratch("ft-resume-full"), scratch("ft-resume-cut"));
-    ok(&mut finetune(
-        "pair-cls",
-        "seq-cls",
-        "pair-train.tsv",
-        "pair-eval.tsv",
-        &full,
-        "2e-3",
-        "3",
-    ));
-    ok(&mut finetune(
-        "pair-cls",
-        "seq-cls",
-        "pair-train.tsv",
-        "pair-eval.tsv",
-        &cut,
-        "2e-3",
-        "3",
-    ));
+    ok(&mut finetune_pairs(&full, "2e-3", "3"));
+    ok(&mut finetune_pairs(&cut, "2e-3", "3"));
     // Interrupt the second run after epoch 2: drop the last checkpoint, the final model and later log lines.
     std::fs::remove_dir_all(cut.join("checkpoint-45")).unwrap();
     for f in ["model.safetensors", "config.json"] {
@@ -333,21 +304,13 @@ fn resume_continues_exactly() {
 /// Asserts a failure whose last stderr line mentions every needle, without a panic, and that `out` was
 /// not created.
 fn assert_rejected(cmd: &mut Command, needles: &[&str], out: &Path) {
-    let (code, _, err) = run(cmd);
-    assert_ne!(code, 0, "expected a failure; stderr: {err}");
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
-    let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
-    for n in needles {
-        assert!(last.contains(n), "error {last:?} does not mention {n:?}");
-    }
+    assert_clear_error(run(cmd), needles);
     assert!(!out.exists(), "{} was created by a failed run", out.display());
 }
 
 #[test]
 fn bad_input_is_a_clear_error_and_writes_nothing() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let out = scratch("ft-bad");
     let cases: [(&str, &str, &str, &[&str]); 7] = [
         ("pair-cls", "seq-cls", "bad/pair-ragged.tsv", &["pair-ragged.tsv:4"]),
@@ -389,11 +352,9 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
             &["qa-answer-missing.json", "q001-0"],
         ),
     ];
+    let out_arg = out.to_str().unwrap();
     for (task, model, train, needles) in cases {
-        let mut c = bin();
-        c.args(["finetune", "--task", task, "--model", &ft(model), "--train", &ft(train)])
-            .args(["--out", out.to_str().unwrap()]);
-        assert_rejected(&mut c, needles, &out);
+        assert_rejected(&mut finetune_into(task, &ft(model), &ft(train), out_arg), needles, &out);
     }
     // Optimizer options out of their domain, named.
     for (flags, named) in [
@@ -403,25 +364,11 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         (["--clip=-1"], "--clip"),
         (["--clip=nan"], "--clip"),
     ] {
-        let mut c = bin();
-        c.args(["finetune", "--task", "pair-cls", "--model", &ft("seq-cls"), "--train"])
-            .arg(ft("pair-train.tsv"))
-            .args(["--out", out.to_str().unwrap()])
-            .args(flags);
-        assert_rejected(&mut c, &[named], &out);
+        let mut c = finetune_into("pair-cls", &ft("seq-cls"), &ft("pair-train.tsv"), out_arg);
+        assert_rejected(c.args(flags), &[named], &out);
     }
     // A head that does not match --task.
-    let mut c = bin();
-    c.args([
-        "finetune",
-        "--task",
-        "seq-cls",
-        "--model",
-        &ft("token-cls"),
-        "--train",
-        &ft("pair-train.tsv"),
-    ])
-    .args(["--out", out.to_str().unwrap()]);
+    let mut c = finetune_into("seq-cls", &ft("token-cls"), &ft("pair-train.tsv"), out_arg);
     assert_rejected(&mut c, &["BertForTokenClassification", "--task seq-cls"], &out);
     // An unknown label at evaluation.
     let mut c = bin();
@@ -434,7 +381,7 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     ]);
     assert_rejected(&mut c, &["pair-unknown-label.tsv:5", "maybe"], &out);
     // A model without a task head.
-    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
+    let tiny = common::fixture("tiny-bert");
     let mut c = bin();
     c.args(["predict", "--model", tiny.to_str().unwrap(), "some text"]);
     assert_rejected(&mut c, &["tiny-bert", "no task head"], &out);
@@ -442,18 +389,8 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     // An existing output directory is neither overwritten nor touched by a failing run.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "mine").unwrap();
-    let mut c = bin();
-    c.args([
-        "finetune",
-        "--task",
-        "pair-cls",
-        "--model",
-        &ft("seq-cls"),
-        "--train",
-        &ft("bad/pair-ragged.tsv"),
-    ])
-    .args(["--out", out.to_str().unwrap(), "--overwrite"]);
-    let (code, _, _) = run(&mut c);
+    let mut c = finetune_into("pair-cls", &ft("seq-cls"), &ft("bad/pair-ragged.tsv"), out_arg);
+    let (code, _, _) = run(c.arg("--overwrite"));
     assert_ne!(code, 0);
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
 }
@@ -471,9 +408,7 @@ fn assert_one_line_error(cmd: &mut Command, needles: &[&str]) {
 
 #[test]
 fn hostile_task_files_are_one_clear_line_and_leave_the_output_alone() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let dir = scratch("ft-hostile");
     std::fs::create_dir_all(&dir).unwrap();
     let file = |name: &str, contents: &[u8]| -> String {
@@ -547,9 +482,8 @@ fn hostile_task_files_are_one_clear_line_and_leave_the_output_alone() {
         } else {
             ft(train)
         };
-        let mut c = bin();
-        c.args(["finetune", "--task", task, "--model", &ft(model), "--train", &train])
-            .args(["--out", &out_arg, "--epochs", "1"]);
+        let mut c = finetune_into(task, &ft(model), &train, &out_arg);
+        c.args(["--epochs", "1"]);
         if let Some(eval) = eval {
             c.args(["--eval", eval]);
         }
@@ -558,19 +492,47 @@ fn hostile_task_files_are_one_clear_line_and_leave_the_output_alone() {
     }
     // An eval label that the training file does not have, when the labels come from the training file.
     let maybe = file("maybe.tsv", b"text\ttext_pair\tlabel\na\tb\tneutral\nc\td\tmaybe\n");
-    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
-    let mut c = bin();
-    c.args(["finetune", "--task", "pair-cls", "--model", tiny.to_str().unwrap()])
-        .args(["--train", &ft("pair-train.tsv"), "--eval", &maybe, "--out", &out_arg]);
+    let tiny = common::fixture("tiny-bert");
+    let mut c = finetune_into("pair-cls", tiny.to_str().unwrap(), &ft("pair-train.tsv"), &out_arg);
+    c.args(["--eval", &maybe]);
     assert_one_line_error(&mut c, &["maybe.tsv:3", "\"maybe\"", "pair-train.tsv"]);
     assert!(!out.exists(), "{} was created by a failed run", out.display());
-    // `eval` needs labels; `predict` does not.
-    let mut c = bin();
-    c.args(["eval", "--model", &ft("trained/pair"), "--data", &no_label]);
-    assert_one_line_error(&mut c, &["nolabel.tsv:1", "label column"]);
-    let mut c = bin();
-    c.args(["eval", "--model", &ft("trained/ner"), "--data", &untagged]);
-    assert_one_line_error(&mut c, &["untagged.conll:1", "tag"]);
+    // `eval` needs labels; `predict` rows are all single texts or all pairs, and question lines are JSON.
+    let mixed = file(
+        "mixed.jsonl",
+        b"{\"text\": \"the king ran\"}\n{\"text\": \"the boy ran\", \"text_pair\": \"the boy ran\"}\n",
+    );
+    let questions = file(
+        "questions.jsonl",
+        b"{\"question\": \"who ran ?\", \"context\": \"the king ran\"}\nwho ran ?\n",
+    );
+    for (command, model, flag, input, needles) in [
+        (
+            "eval",
+            "trained/pair",
+            "--data",
+            &no_label,
+            &["nolabel.tsv:1", "label column"][..],
+        ),
+        ("eval", "trained/ner", "--data", &untagged, &["untagged.conll:1", "tag"]),
+        (
+            "predict",
+            "trained/pair",
+            "--input",
+            &mixed,
+            &["mixed.jsonl:1", "text_pair", "line 2"],
+        ),
+        (
+            "predict",
+            "trained/qa",
+            "--input",
+            &questions,
+            &["questions.jsonl:2", "invalid JSON", "question"],
+        ),
+    ] {
+        assert_one_line_error(bin().args([command, "--model", &ft(model), flag, input]), needles);
+    }
+    // `predict` does not need labels.
     let text = ok(bin().args([
         "predict",
         "--model",
@@ -587,36 +549,11 @@ fn hostile_task_files_are_one_clear_line_and_leave_the_output_alone() {
             .len(),
         2
     );
-    // `predict` rows: all single texts or all pairs; question lines of JSON.
-    let mixed = file(
-        "mixed.jsonl",
-        b"{\"text\": \"the king ran\"}\n{\"text\": \"the boy ran\", \"text_pair\": \"the boy ran\"}\n",
-    );
-    let mut c = bin();
-    c.args(["predict", "--model", &ft("trained/pair"), "--input", &mixed]);
-    assert_one_line_error(&mut c, &["mixed.jsonl:1", "text_pair", "line 2"]);
-    let questions = file(
-        "questions.jsonl",
-        b"{\"question\": \"who ran ?\", \"context\": \"the king ran\"}\nwho ran ?\n",
-    );
-    let mut c = bin();
-    c.args(["predict", "--model", &ft("trained/qa"), "--input", &questions]);
-    assert_one_line_error(&mut c, &["questions.jsonl:2", "invalid JSON", "question"]);
     // An output directory that exists is left as it was.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "mine").unwrap();
-    let mut c = bin();
-    c.args([
-        "finetune",
-        "--task",
-        "pair-cls",
-        "--model",
-        &ft("seq-cls"),
-        "--train",
-        &one_class,
-    ])
-    .args(["--out", &out_arg, "--overwrite"]);
-    assert_one_line_error(&mut c, &["one.tsv", "\"entailment\""]);
+    let mut c = finetune_into("pair-cls", &ft("seq-cls"), &one_class, &out_arg);
+    assert_one_line_error(c.arg("--overwrite"), &["one.tsv", "\"entailment\""]);
     let left: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -627,25 +564,11 @@ fn hostile_task_files_are_one_clear_line_and_leave_the_output_alone() {
 
 #[test]
 fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let out = scratch("ft-diverge");
-    let mut c = finetune(
-        "pair-cls",
-        "seq-cls",
-        "pair-train.tsv",
-        "pair-eval.tsv",
-        &out,
-        "1e30",
-        "4",
-    );
+    let mut c = finetune_pairs(&out, "1e30", "4");
     c.args(["--save-every", "1", "--warmup-ratio", "0.05"]);
-    let (code, _, err) = run(&mut c);
-    assert_ne!(code, 0, "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
-    assert!(last.contains("diverged") && last.contains("checkpoint"), "{last}");
+    assert_clear_error(run(&mut c), &["diverged", "checkpoint"]);
     common::assert_complete_checkpoints(&out);
     assert!(
         !out.join("model.safetensors").exists(),
@@ -655,20 +578,9 @@ fn a_diverging_run_stops_and_keeps_its_last_checkpoint() {
 
 #[test]
 fn early_stopping_keeps_the_best_model() {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(_) = common::gpu() else { return };
     let out = scratch("ft-early");
-    let mut c = finetune(
-        "pair-cls",
-        "seq-cls",
-        "pair-train.tsv",
-        "pair-eval.tsv",
-        &out,
-        "2e-3",
-        "24",
-    );
-    ok(c.args(["--early-stopping", "2"]));
+    ok(finetune_pairs(&out, "2e-3", "24").args(["--early-stopping", "2"]));
     let e = evals(&out);
     let accuracy = |v: &serde_json::Value| v["accuracy"].as_f64().unwrap();
     // The first best evaluation, and two more without improvement before the stop.

@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use bert_wgpu::gpu::Recorder;
 use bert_wgpu::io;
 use bert_wgpu::model::task::{Targets, TaskBatch, IGNORE};
-use bert_wgpu::model::weights::{split_qkv, HeadKind};
+use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::{Batch, Bert};
 use bert_wgpu::train::finetune::Finetuner;
 use bert_wgpu::train::optimizer::{AdamVariant, OptimizerConfig};
@@ -132,30 +131,20 @@ fn head_matches(task: &str, kind: HeadKind, regression: bool, zero_grads: &[&str
         }
     }
 
-    let named = t.grads.named();
-    let rec = Recorder::new(&t.bert.gpu);
-    let reads: Vec<(&wgpu::Buffer, u64, usize)> = named.iter().map(|(_, g)| (&g.buf, 0, g.len())).collect();
-    let data = pollster::block_on(rec.submit_and_read(&reads)).unwrap();
     let mut checked = 0;
-    for ((name, g), values) in named.iter().zip(data) {
-        let host = io::HostTensor {
-            shape: g.shape.clone(),
-            data: values,
+    for (name, got) in common::read_gradients(&t.bert.gpu, &t.grads) {
+        let (shape, want) = &r.floats[&format!("grad.{name}")];
+        assert_eq!(&got.shape, shape, "{task}: grad.{name} shape");
+        let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        // Exactly-zero gradients (the README lists them) are f32 noise on both sides: absolute 1e-5.
+        // Others: 1e-3 of the tensor's largest entry (float64 reruns agree to ~2e-6 of it), at least 1e-5.
+        let tol = if zero_grads.iter().any(|z| name.ends_with(z)) {
+            1e-5
+        } else {
+            1e-5f32.max(1e-3 * scale)
         };
-        for (name, got) in split_qkv(name, host) {
-            let (shape, want) = &r.floats[&format!("grad.{name}")];
-            assert_eq!(&got.shape, shape, "{task}: grad.{name} shape");
-            let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            // Exactly-zero gradients (the README lists them) are f32 noise on both sides: absolute 1e-5.
-            // Others: 1e-3 of the tensor's largest entry (float64 reruns agree to ~2e-6 of it), at least 1e-5.
-            let tol = if zero_grads.iter().any(|z| name.ends_with(z)) {
-                1e-5
-            } else {
-                1e-5f32.max(1e-3 * scale)
-            };
-            common::assert_close(&format!("{task}: grad.{name}"), &got.data, want, tol);
-            checked += 1;
-        }
+        common::assert_close(&format!("{task}: grad.{name}"), &got.data, want, tol);
+        checked += 1;
     }
     let expected = r.floats.keys().filter(|k| k.starts_with("grad.")).count();
     assert_eq!(checked, expected, "{task}: every parameter gradient was compared");

@@ -6,12 +6,37 @@ use bert_wgpu::gpu::{Gpu, Recorder, Tensor};
 use bert_wgpu::ops::matmul::{self, Dims, Epilogue, Form, Operand};
 use bert_wgpu::ops::{attention, embedding, gather, gelu, layernorm, Act};
 use common::reference as cpu;
-use common::{assert_close, random};
+use common::{assert_close, random, read_tensors};
 
 fn read(rec: Recorder, t: &Tensor) -> Vec<f32> {
-    pollster::block_on(rec.submit_and_read(&[(&t.buf, 0, t.len())]))
-        .unwrap()
-        .remove(0)
+    read_tensors(rec, &[t]).remove(0)
+}
+
+/// One (m, n) product of (m, k) by (k, n): no batches.
+fn plain_dims(m: usize, n: usize, k: usize) -> Dims {
+    Dims {
+        m,
+        n,
+        k,
+        batch_outer: 1,
+        batch_inner: 1,
+    }
+}
+
+/// The (m, n) product `init` + A . B, row-major, of A (m, k) and B (k, n) given entry by entry: summed in
+/// f64, rounded to f32 once.
+fn product(
+    (m, n, k): (usize, usize, usize),
+    init: f32,
+    a: impl Fn(usize, usize) -> f32,
+    b: impl Fn(usize, usize) -> f32,
+) -> Vec<f32> {
+    (0..m * n)
+        .map(|i| {
+            let (r, c) = (i / n, i % n);
+            init + (0..k).map(|e| a(r, e) as f64 * b(e, c) as f64).sum::<f64>() as f32
+        })
+        .collect()
 }
 
 #[test]
@@ -145,30 +170,17 @@ fn batched_case(gpu: &Gpu) {
     );
     let y = gpu.zeros(&[m, n], "y").unwrap();
     let mut rec = Recorder::new(&gpu);
-    let dims = Dims {
-        m,
-        n,
-        k,
-        batch_outer: 1,
-        batch_inner: 1,
-    };
     matmul::forward(
         &mut rec,
         Form::Nn,
-        dims,
+        plain_dims(m, n, k),
         Operand::matrix(&at, k),
         Operand::matrix(&bt, n),
         Operand::matrix(&y, n),
         Epilogue::default(),
     );
     let got = read(rec, &y);
-    let want: Vec<f32> = (0..m * n)
-        .map(|idx| {
-            (0..k)
-                .map(|e| a[idx / n * k + e] as f64 * b[e * n + idx % n] as f64)
-                .sum::<f64>() as f32
-        })
-        .collect();
+    let want = product((m, n, k), 0.0, |r, e| a[r * k + e], |e, c| b[e * n + c]);
     assert_close("NN", &got, &want, 1e-5);
 }
 
@@ -193,24 +205,12 @@ fn products_read_a_four_at_a_time_past_an_odd_length() {
             zero_tail: true,
             ..Operand::matrix(&at, rs)
         };
-        let dims = Dims {
-            m,
-            n,
-            k,
-            batch_outer: 1,
-            batch_inner: 1,
-        };
+        let dims = plain_dims(m, n, k);
         assert_eq!(matmul::entry_for(Form::Nn, &dims, &op_a).name(), "matmul_nn_a4");
         let mut rec = Recorder::new(&gpu);
         let (op_b, op_y) = (Operand::matrix(&bt, n), Operand::matrix(&y, n));
         matmul::forward(&mut rec, Form::Nn, dims, op_a, op_b, op_y, Epilogue::default());
-        let want: Vec<f32> = (0..m * n)
-            .map(|i| {
-                (0..k)
-                    .map(|e| a[i / n * rs + e] as f64 * b[e * n + i % n] as f64)
-                    .sum::<f64>() as f32
-            })
-            .collect();
+        let want = product((m, n, k), 0.0, |r, e| a[r * rs + e], |e, c| b[e * n + c]);
         assert_close(&format!("{v} NN, k = 35 over a zero tail"), &read(rec, &y), &want, 1e-5);
 
         // TN with m = 37 (dW of an odd vocabulary) over rows of 40 whose tail holds other values: the
@@ -233,13 +233,7 @@ fn products_read_a_four_at_a_time_past_an_odd_length() {
             ..Default::default()
         };
         matmul::forward(&mut rec, Form::Tn, dims, op_a, op_b, op_y, epi);
-        let want: Vec<f32> = (0..m * n)
-            .map(|i| {
-                0.5 + (0..k)
-                    .map(|e| a[e * rs + i / n] as f64 * b[e * n + i % n] as f64)
-                    .sum::<f64>() as f32
-            })
-            .collect();
+        let want = product((m, n, k), 0.5, |r, e| a[e * rs + r], |e, c| b[e * n + c]);
         assert_close(&format!("{v} TN, m = 37 in rows of 40"), &read(rec, &y), &want, 1e-5);
     }
 }
@@ -260,13 +254,7 @@ fn a_long_k_is_split_into_chunks_and_summed() {
             gpu.upload(&b, &[k, n], "b").unwrap(),
         );
         let y = gpu.upload(&vec![0.5; m * n], &[m, n], "y").unwrap();
-        let dims = Dims {
-            m,
-            n,
-            k,
-            batch_outer: 1,
-            batch_inner: 1,
-        };
+        let dims = plain_dims(m, n, k);
         let op_a = Operand {
             zero_tail: true,
             ..Operand::matrix(&at, rs)
@@ -279,13 +267,7 @@ fn a_long_k_is_split_into_chunks_and_summed() {
         assert!(matmul::splits_along_k(Form::Nn, &dims, &op_y, &epi));
         let mut rec = Recorder::new(&gpu);
         matmul::forward(&mut rec, Form::Nn, dims, op_a, op_b, op_y, epi);
-        let want: Vec<f32> = (0..m * n)
-            .map(|i| {
-                0.5 + (0..k)
-                    .map(|e| a[i / n * rs + e] as f64 * b[e * n + i % n] as f64)
-                    .sum::<f64>() as f32
-            })
-            .collect();
+        let want = product((m, n, k), 0.5, |r, e| a[r * rs + e], |e, c| b[e * n + c]);
         // Sums of 8198 products of values in [-1, 1]: f32 rounding grows with k.
         let v = common::kernel_name(&gpu);
         assert_close(&format!("{v} NN split along k"), &read(rec, &y), &want, 2e-4);
@@ -372,8 +354,7 @@ fn embedding_sum_and_row_gather() {
     };
     embedding::forward(&mut rec, &tokens, &wt, &pt, &tt, &out);
     gather::forward(&mut rec, &index, &out, &picked);
-    let got =
-        pollster::block_on(rec.submit_and_read(&[(&out.buf, 0, out.len()), (&picked.buf, 0, picked.len())])).unwrap();
+    let got = read_tensors(rec, &[&out, &picked]);
     let want: Vec<f32> = (0..ids.len() * c)
         .map(|i| {
             let (t, ch) = (i / c, i % c);
@@ -388,6 +369,29 @@ fn embedding_sum_and_row_gather() {
     assert_close("gather", &got[1], &want_rows, 0.0);
 }
 
+fn attention_shape(batch: usize, seq: usize, heads: usize, head_dim: usize) -> attention::Shape {
+    attention::Shape {
+        batch,
+        seq,
+        heads,
+        head_dim,
+    }
+}
+
+/// QKV (batch * seq, 3 * heads * head_dim) and the mask (batch, seq) of `shape`, uploaded.
+fn upload_attention_inputs(gpu: &Gpu, shape: attention::Shape, qkv: &[f32], mask: &[f32]) -> (Tensor, Tensor) {
+    let attention::Shape {
+        batch,
+        seq,
+        heads,
+        head_dim,
+    } = shape;
+    (
+        gpu.upload(qkv, &[batch * seq, 3 * heads * head_dim], "qkv").unwrap(),
+        gpu.upload(mask, &[batch, seq], "mask").unwrap(),
+    )
+}
+
 #[test]
 fn masked_multi_head_attention() {
     let Some(gpu) = common::gpu() else { return };
@@ -396,20 +400,13 @@ fn masked_multi_head_attention() {
     let qkv = random(batch * seq * 3 * h, 15, 2.0);
     let mut mask = vec![1.0f32; batch * seq];
     mask[seq + 7..].iter_mut().for_each(|m| *m = 0.0); // second sequence: 7 tokens, 5 padding
-    let qkv_t = gpu.upload(&qkv, &[batch * seq, 3 * h], "qkv").unwrap();
-    let mask_t = gpu.upload(&mask, &[batch, seq], "mask").unwrap();
+    let shape = attention_shape(batch, seq, heads, d);
+    let (qkv_t, mask_t) = upload_attention_inputs(&gpu, shape, &qkv, &mask);
     let probs = gpu.zeros(&[batch, heads, seq, seq], "probs").unwrap();
     let ctx = gpu.zeros(&[batch * seq, h], "ctx").unwrap();
     let mut rec = Recorder::new(&gpu);
-    let shape = attention::Shape {
-        batch,
-        seq,
-        heads,
-        head_dim: d,
-    };
     attention::forward(&mut rec, shape, &qkv_t, &mask_t, &probs, &ctx, None);
-    let got =
-        pollster::block_on(rec.submit_and_read(&[(&ctx.buf, 0, ctx.len()), (&probs.buf, 0, probs.len())])).unwrap();
+    let got = read_tensors(rec, &[&ctx, &probs]);
     let (want_ctx, want_probs) = cpu::attention(&qkv, &mask, batch, seq, heads, d);
     assert_close("attention probs", &got[1], &cpu::to_f32(&want_probs), 1e-6);
     assert_close("attention context", &got[0], &cpu::to_f32(&want_ctx), 1e-5);
@@ -427,18 +424,12 @@ fn fused_attention_matches_the_reference_across_key_blocks_and_padding() {
         let mut mask = vec![1.0f32; batch * seq];
         mask[seq + 41..2 * seq].iter_mut().for_each(|m| *m = 0.0);
         mask[2 * seq..].iter_mut().for_each(|m| *m = 0.0);
-        let qkv_t = gpu.upload(&qkv, &[batch * seq, 3 * h], "qkv").unwrap();
-        let mask_t = gpu.upload(&mask, &[batch, seq], "mask").unwrap();
+        let shape = attention_shape(batch, seq, heads, d);
+        let (qkv_t, mask_t) = upload_attention_inputs(&gpu, shape, &qkv, &mask);
         let ctx = gpu
             .upload(&vec![7.0; batch * seq * h], &[batch * seq, h], "ctx")
             .unwrap();
         let mut rec = Recorder::new(&gpu);
-        let shape = attention::Shape {
-            batch,
-            seq,
-            heads,
-            head_dim: d,
-        };
         attention::fused_forward(&mut rec, shape, &qkv_t, &mask_t, &ctx);
         let got = read(rec, &ctx);
         let (want, _) = cpu::attention(&qkv, &mask, batch, seq, heads, d);
@@ -468,23 +459,10 @@ fn linear_backward_gives_input_weight_and_bias_gradients() {
             let db = up(&vec![0.25; n], &[n]);
             let mut rec = Recorder::new(&gpu);
             matmul::linear_backward(&mut rec, &xt, &wt, &dyt, Some(&dx), false, &dw, Some(&db));
-            let got =
-                pollster::block_on(rec.submit_and_read(&[(&dx.buf, 0, m * k), (&dw.buf, 0, n * k), (&db.buf, 0, n)]))
-                    .unwrap();
-            let want_dx: Vec<f32> = (0..m * k)
-                .map(|i| {
-                    (0..n)
-                        .map(|j| dy[i / k * n + j] as f64 * w[j * k + i % k] as f64)
-                        .sum::<f64>() as f32
-                })
-                .collect();
-            let want_dw: Vec<f32> = (0..n * k)
-                .map(|i| {
-                    0.5 + (0..m)
-                        .map(|r| dy[r * n + i / k] as f64 * x[r * k + i % k] as f64)
-                        .sum::<f64>() as f32
-                })
-                .collect();
+            let got = read_tensors(rec, &[&dx, &dw, &db]);
+            // dx = dy . W, dW = 0.5 + dy^T . x.
+            let want_dx = product((m, k, n), 0.0, |r, j| dy[r * n + j], |j, c| w[j * k + c]);
+            let want_dw = product((n, k, m), 0.5, |o, r| dy[r * n + o], |r, c| x[r * k + c]);
             let want_db: Vec<f32> = (0..n)
                 .map(|j| 0.25 + (0..m).map(|r| dy[r * n + j] as f64).sum::<f64>() as f32)
                 .collect();

@@ -33,25 +33,20 @@ fn read_reference(name: &str) -> Reference {
         let shape = view.shape().to_vec();
         match view.dtype() {
             safetensors::Dtype::F32 => {
-                let v = view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                    .collect();
-                r.floats.insert(key, (shape, v));
+                r.floats.insert(key, (shape, le(view.data(), f32::from_le_bytes)));
             }
             safetensors::Dtype::I64 => {
-                let v = view
-                    .data()
-                    .chunks_exact(8)
-                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-                    .collect();
-                r.ints.insert(key, (shape, v));
+                r.ints.insert(key, (shape, le(view.data(), i64::from_le_bytes)));
             }
             other => panic!("{name}: unexpected dtype {other:?} for {key}"),
         }
     }
     r
+}
+
+/// Little-endian values of `N` bytes each.
+fn le<T, const N: usize>(bytes: &[u8], from: fn([u8; N]) -> T) -> Vec<T> {
+    bytes.chunks_exact(N).map(|b| from(b.try_into().unwrap())).collect()
 }
 
 /// Rows [0, len) of each sequence from a (batch, padded_seq, c) GPU readback, flattened.
@@ -181,4 +176,42 @@ fn gelu_new_with_gamma_beta_names_and_absent_decoder_matches_transformers() {
 #[test]
 fn bare_bert_model_without_prefix_matches_transformers() {
     check_model("tiny-bertmodel", "tiny-bertmodel-reference.safetensors");
+}
+
+/// `Bert::attention_maps` of the reference's two text pairs (one fills the batch, one was padded there):
+/// transformers' attentions, cut to each pair's tokens.
+#[test]
+fn attention_maps_of_text_pairs_equal_transformers() {
+    let Some(gpu) = common::gpu() else { return };
+    let bert = Bert::load(Rc::new(gpu), &common::read_model_dir(&fixture("tiny-bert"))).unwrap();
+    let r = read_reference("tiny-bert-reference.safetensors");
+    let len = r.ints["input_ids"].0[1];
+    let heads = bert.config.num_attention_heads;
+    let pairs = [("the kings love [MASK]", "it is qwerty"), ("paris is", "a [MASK]")];
+    for (row, (a, b)) in pairs.into_iter().enumerate() {
+        let maps = pollster::block_on(bert.attention_maps(a, Some(b))).unwrap();
+        let n = maps.tokens.len();
+        let ids = &r.ints["input_ids"].1[row * len..(row + 1) * len];
+        let want_tokens: Vec<String> = (ids.iter().take(n))
+            .map(|&id| bert.tokenizer.id_to_token(id as u32).unwrap())
+            .collect();
+        assert_eq!(maps.tokens, want_tokens, "pair {row}");
+        assert_eq!(maps.segments.len(), n, "pair {row}");
+        assert_eq!(maps.attention.len(), bert.config.num_hidden_layers, "pair {row}");
+        for (l, layer) in maps.attention.iter().enumerate() {
+            let want = &r.floats[&format!("attentions.{l}")].1; // (batch, heads, len, len)
+            for (h, map) in layer.iter().enumerate() {
+                let start = (row * heads + h) * len;
+                let w: Vec<f32> = (0..n).flat_map(|q| &want[(start + q) * len..][..n]).copied().collect();
+                assert_close(&format!("pair {row} attentions.{l} head {h}"), map, &w, 1e-5);
+            }
+        }
+    }
+    assert_eq!(
+        pollster::block_on(bert.attention_maps("paris is", None))
+            .unwrap()
+            .tokens
+            .len(),
+        4
+    );
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use bert_wgpu::pipelines::{fill_mask_json, Pooling};
@@ -16,6 +16,17 @@ fn root() -> &'static Path {
 fn load(dir: &Path) -> Option<Bert> {
     let gpu = common::gpu()?;
     Some(Bert::load(Rc::new(gpu), &common::read_model_dir(dir)).unwrap())
+}
+
+/// The model of a tests/fixtures directory.
+fn load_fixture(name: &str) -> Option<Bert> {
+    load(&common::fixture(name))
+}
+
+/// Asserts that fill-mask refuses `text` with an error that mentions `needle`.
+fn assert_fill_mask_refuses(bert: &Bert, text: &str, needle: &str) {
+    let err = pollster::block_on(bert.fill_mask(&[text], 5)).unwrap_err();
+    assert!(err.message.contains(needle), "{err}");
 }
 
 /// Same tokens, same strings, scores within `tol`, element by element through nested lists.
@@ -40,12 +51,9 @@ fn assert_same_predictions(got: &serde_json::Value, want: &serde_json::Value, to
 
 #[test]
 fn fill_mask_equals_transformers_pipeline() {
-    let Some(bert) = load(&root().join("tests/fixtures/tiny-bert")) else {
-        return;
-    };
+    let Some(bert) = load_fixture("tiny-bert") else { return };
     let want: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/tiny-bert-fill-mask.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(common::fixture("tiny-bert-fill-mask.json")).unwrap()).unwrap();
     for (text, expected) in &want {
         let got = pollster::block_on(bert.fill_mask(&[text.as_str()], 5)).unwrap();
         assert_same_predictions(&fill_mask_json(&got), expected, 1e-5, text);
@@ -64,54 +72,30 @@ fn fill_mask_equals_transformers_pipeline() {
 
 #[test]
 fn fill_mask_rejects_text_without_mask_and_empty_text() {
-    let Some(bert) = load(&root().join("tests/fixtures/tiny-bert")) else {
-        return;
-    };
-    let err = pollster::block_on(bert.fill_mask(&["the king is here ."], 5)).unwrap_err();
-    assert!(err.message.contains("no [MASK]"), "{err}");
-    let err = pollster::block_on(bert.fill_mask(&["  "], 5)).unwrap_err();
-    assert!(err.message.contains("empty"), "{err}");
+    let Some(bert) = load_fixture("tiny-bert") else { return };
+    assert_fill_mask_refuses(&bert, "the king is here .", "no [MASK]");
+    assert_fill_mask_refuses(&bert, "  ", "empty");
 }
 
 #[test]
 fn fill_mask_needs_an_mlm_head() {
-    let Some(bert) = load(&root().join("tests/fixtures/tiny-bertmodel")) else {
+    let Some(bert) = load_fixture("tiny-bertmodel") else {
         return;
     };
-    let err = pollster::block_on(bert.fill_mask(&["the [MASK] ."], 5)).unwrap_err();
-    assert!(err.message.contains("masked-language-model head"), "{err}");
-}
-
-/// The all-MiniLM-L6-v2 checkpoint: `BERT_WGPU_MINILM`, else models/all-MiniLM-L6-v2 (scripts/fetch-minilm.sh).
-fn minilm_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("BERT_WGPU_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("models/all-MiniLM-L6-v2"));
-    if dir.join("model.safetensors").exists() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok() {
-        panic!(
-            "CI=true but the all-MiniLM-L6-v2 checkpoint is missing at {} (run scripts/fetch-minilm.sh)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: no all-MiniLM-L6-v2 checkpoint at {} (run scripts/fetch-minilm.sh)",
-        dir.display()
-    );
-    None
+    assert_fill_mask_refuses(&bert, "the [MASK] .", "masked-language-model head");
 }
 
 #[test]
 fn minilm_sentence_embeddings_match_transformers() {
-    let Some(dir) = minilm_dir() else { return };
+    let Some(dir) = common::minilm_dir(&["model.safetensors"]) else {
+        return;
+    };
     let Some(bert) = load(&dir) else { return };
     let sentences: Vec<String> =
-        serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/minilm-sentences.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(common::fixture("minilm-sentences.json")).unwrap()).unwrap();
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let got = pollster::block_on(bert.embed(&refs, Pooling::Mean, true)).unwrap();
-    let bytes = std::fs::read(root().join("tests/fixtures/minilm-reference.safetensors")).unwrap();
+    let bytes = std::fs::read(common::fixture("minilm-reference.safetensors")).unwrap();
     let reference = bert_wgpu::io::load(&bytes, "minilm-reference.safetensors").unwrap();
     let want = &reference.iter().find(|(k, _)| k == "sentence_embeddings").unwrap().1;
     assert_eq!(want.shape, vec![sentences.len(), 384]);
@@ -122,7 +106,7 @@ fn minilm_sentence_embeddings_match_transformers() {
 
 #[test]
 fn saved_model_directory_loads_back_with_the_same_predictions() {
-    let Some(bert) = load(&root().join("tests/fixtures/tiny-bert-gelu-new")) else {
+    let Some(bert) = load_fixture("tiny-bert-gelu-new") else {
         return;
     };
     let text = "the [MASK] of france is paris .";
@@ -173,5 +157,57 @@ fn shipped_pretrained_model_matches_transformers_fill_mask() {
     for (text, expected) in &want {
         let got = pollster::block_on(bert.fill_mask(&[text.as_str()], 5)).unwrap();
         assert_same_predictions(&fill_mask_json(&got), expected, 1e-5, text);
+    }
+}
+
+/// `Bert::predict` refuses inputs its head cannot take, naming the input, and gives the same results in
+/// batches of any size.
+#[test]
+fn predict_checks_inputs_against_the_head_and_batches_alike() {
+    use bert_wgpu::pipelines::tasks::{PredictInput, Prediction};
+    let finetuned = |name: &str| load(&root().join("tests/fixtures/finetune/trained").join(name));
+    let (Some(pair), Some(ner), Some(qa)) = (finetuned("pair"), finetuned("ner"), finetuned("qa")) else {
+        return;
+    };
+    let text = |t: &str, p: Option<&str>| PredictInput::Text {
+        text: t.into(),
+        text_pair: p.map(str::to_string),
+    };
+    let question = PredictInput::Question {
+        question: "who went ?".into(),
+        context: "the king went to paris .".into(),
+    };
+    let err = |bert: &Bert, inputs: &[PredictInput]| {
+        pollster::block_on(bert.predict(inputs, 2, Default::default()))
+            .unwrap_err()
+            .message
+    };
+    let mixed = [text("the king went .", Some("he went")), text("the queen .", None)];
+    assert!(err(&pair, &mixed).contains("some inputs have a text_pair and some do not"));
+    assert!(err(&pair, &[text("a", None), question.clone()]).contains("inputs[1]"));
+    assert!(err(&pair, &[]).contains("no inputs"));
+    assert!(err(&ner, &[text("a", Some("b"))]).contains("single texts, not pairs"));
+    assert!(err(&qa, &[question.clone(), text("a", None)]).contains("inputs[1]: question answering"));
+
+    let inputs = [
+        text("the king went to paris .", Some("the king went to paris")),
+        text("my mother ate the bread .", Some("my mother did not eat the bread")),
+        text("the boy walked home at night .", Some("the queen told the truth")),
+    ];
+    let whole = pollster::block_on(pair.predict(&inputs, 8, Default::default())).unwrap();
+    let in_twos = pollster::block_on(pair.predict(&inputs, 2, Default::default())).unwrap();
+    assert_eq!(whole.len(), 3);
+    for (a, b) in whole.iter().zip(&in_twos) {
+        let (Prediction::Labels(a), Prediction::Labels(b)) = (a, b) else {
+            panic!("{a:?} / {b:?}")
+        };
+        assert_eq!(
+            a.iter().map(|s| &s.label).collect::<Vec<_>>(),
+            b.iter().map(|s| &s.label).collect::<Vec<_>>()
+        );
+        assert!(
+            a.iter().zip(b).all(|(x, y)| (x.score - y.score).abs() < 1e-5),
+            "{a:?} / {b:?}"
+        );
     }
 }

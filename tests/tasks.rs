@@ -5,13 +5,15 @@
 use std::path::{Path, PathBuf};
 
 use bert_wgpu::io::{load, load_ints};
+use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::tasks::data::*;
+use bert_wgpu::tasks::features::FeatureSettings;
 use bert_wgpu::tasks::features::*;
 use bert_wgpu::tasks::metrics::*;
 use bert_wgpu::tasks::postprocess::*;
-use bert_wgpu::tasks::{char_offsets, is_regression, LabelMap, TaskKind, IGNORE};
+use bert_wgpu::tasks::{char_offsets, is_regression, LabelMap, Task, IGNORE};
 use bert_wgpu::tokenizer::BertTokenizer;
-use bert_wgpu::train::task_data::{Examples, FeatureSettings, TaskData};
+use bert_wgpu::train::task_data::{Examples, TaskData};
 use bert_wgpu::BertConfig;
 
 fn fixture(name: &str) -> PathBuf {
@@ -66,10 +68,10 @@ fn strings(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn task_kinds_and_label_maps() {
-    for name in TaskKind::NAMES {
-        assert_eq!(TaskKind::parse(name).unwrap().name(), name);
+    for name in Task::NAMES {
+        assert_eq!(Task::parse(name).unwrap().name(), name);
     }
-    assert!(err(TaskKind::parse("ner")).contains("seq-cls, pair-cls, token-cls, qa"));
+    assert!(err(Task::parse("ner")).contains("seq-cls, pair-cls, token-cls, qa"));
     assert_eq!(labels("seq-cls").names, ["entailment", "neutral", "contradiction"]);
     assert_eq!(labels("token-cls").names, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]);
     assert_eq!(labels("seq-reg").names, ["score"]);
@@ -195,59 +197,52 @@ fn csv_and_json_lines() {
 
 #[test]
 fn bad_files_name_file_and_line() {
-    let e = err(read_text_examples(&fixture("bad/pair-ragged.tsv")));
-    assert!(e.contains("pair-ragged.tsv:4") && e.contains("2 fields"), "{e}");
-    let e = err(read_text_examples(&fixture("bad/pair-empty-field.tsv")));
-    assert!(e.contains("pair-empty-field.tsv:3") && e.contains("empty text"), "{e}");
+    let text = |f: &str| err(read_text_examples(&fixture(f)));
+    let token = |f: &str| err(read_token_examples(&fixture(f)));
+    let squad = |f: &str| err(read_qa_examples(&fixture(f)));
+    // A label or a tag that the model's config does not have: refused when the features are made.
     let file = fixture("bad/pair-unknown-label.tsv");
-    let ex = read_text_examples(&file).unwrap();
-    let e = err(text_features(
-        &tokenizer("seq-cls"),
-        &ex,
-        Some(&labels("seq-cls")),
-        64,
-        &file.display().to_string(),
-    ));
-    assert!(
-        e.contains("pair-unknown-label.tsv:5") && e.contains("maybe") && e.contains("entailment"),
-        "{e}"
-    );
-    let e = err(read_token_examples(&fixture("bad/ner-count-mismatch.jsonl")));
-    assert!(
-        e.contains("ner-count-mismatch.jsonl:3") && e.contains("8 tokens but 7 tags"),
-        "{e}"
-    );
-    let file = fixture("bad/ner-unknown-tag.jsonl");
-    let ex = read_token_examples(&file).unwrap();
-    let e = err(token_features(
-        &tokenizer("token-cls"),
-        &ex,
-        Some(&labels("token-cls")),
-        64,
-        "ner-unknown-tag.jsonl",
-    ));
-    assert!(e.contains("ner-unknown-tag.jsonl:2") && e.contains("B-ORG"), "{e}");
-    let e = err(read_qa_examples(&fixture("bad/qa-answer-offset.json")));
-    assert!(
-        e.contains("qa-answer-offset.json") && e.contains("q001-2") && e.contains("occurs at character"),
-        "{e}"
-    );
-    let e = err(read_qa_examples(&fixture("bad/qa-answer-missing.json")));
-    assert!(
-        e.contains("qa-answer-missing.json") && e.contains("q001-0") && e.contains("does not occur"),
-        "{e}"
-    );
-    let e = err(read_text_examples(&fixture("missing.tsv")));
-    assert!(e.contains("missing.tsv"), "{e}");
+    let (ex, name) = (read_text_examples(&file).unwrap(), file.display().to_string());
+    let (tok, map) = (tokenizer("seq-cls"), labels("seq-cls"));
+    let unknown_label = err(text_features(&tok, &ex, Some(&map), 64, &name));
+    let ex = read_token_examples(&fixture("bad/ner-unknown-tag.jsonl")).unwrap();
+    let (tok, map) = (tokenizer("token-cls"), labels("token-cls"));
+    let unknown_tag = err(token_features(&tok, &ex, Some(&map), 64, "ner-unknown-tag.jsonl"));
+    for (e, needles) in [
+        (text("bad/pair-ragged.tsv"), &["pair-ragged.tsv:4", "2 fields"][..]),
+        (
+            text("bad/pair-empty-field.tsv"),
+            &["pair-empty-field.tsv:3", "empty text"],
+        ),
+        (unknown_label, &["pair-unknown-label.tsv:5", "maybe", "entailment"]),
+        (
+            token("bad/ner-count-mismatch.jsonl"),
+            &["ner-count-mismatch.jsonl:3", "8 tokens but 7 tags"],
+        ),
+        (unknown_tag, &["ner-unknown-tag.jsonl:2", "B-ORG"]),
+        (
+            squad("bad/qa-answer-offset.json"),
+            &["qa-answer-offset.json", "q001-2", "occurs at character"],
+        ),
+        (
+            squad("bad/qa-answer-missing.json"),
+            &["qa-answer-missing.json", "q001-0", "does not occur"],
+        ),
+        (text("missing.tsv"), &["missing.tsv"]),
+    ] {
+        for n in needles {
+            assert!(e.contains(n), "{e:?} does not mention {n:?}");
+        }
+    }
 }
 
 /// A dataset file's contents as training or evaluation data of `task` for the model fixture `model`: the
 /// reader, then the features with the label map `finetune` builds (regression without one).
 fn task_data(task: &str, model: &str, contents: &str, file: &str) -> bert_wgpu::Result<TaskData> {
-    let kind = TaskKind::parse(task)?;
+    let kind = Task::parse(task)?;
     let examples = Examples::parse(kind, contents, file)?;
-    let labels = match kind {
-        TaskKind::Qa => None,
+    let labels = match kind.head {
+        HeadKind::Span => None,
         _ if is_regression(&config(model)) => None,
         _ => Some(LabelMap::for_training(&config(model), examples.label_values())),
     };
@@ -559,9 +554,19 @@ fn other_hostile_rows_are_named_or_accepted() {
     let e = task_data("seq-cls", "seq-reg", "text\tlabel\na\t0.5\nb\thigh\n", "reg.tsv");
     assert_names(e, &["reg.tsv:3", "\"high\"", "not a number", "regression"]);
     // An eval label that the training file, whose labels the model learns, does not have.
-    let train = Examples::parse(TaskKind::PairCls, "text,text_pair,label\na,b,yes\nc,d,no\n", "t.csv").unwrap();
+    let train = Examples::parse(
+        Task::parse("pair-cls").unwrap(),
+        "text,text_pair,label\na,b,yes\nc,d,no\n",
+        "t.csv",
+    )
+    .unwrap();
     let map = LabelMap::from_values(train.label_values());
-    let eval = Examples::parse(TaskKind::PairCls, "text,text_pair,label\na,b,no\nc,d,maybe\n", "e.csv").unwrap();
+    let eval = Examples::parse(
+        Task::parse("pair-cls").unwrap(),
+        "text,text_pair,label\na,b,no\nc,d,maybe\n",
+        "e.csv",
+    )
+    .unwrap();
     let config = bert_wgpu::model::BertConfig::new(10, 8, 1, 2, 16); // no id2label: labels from the file
     let e = eval.check_labels_trained(Some(&map), &config, "e.csv", "t.csv");
     assert_names(e, &["e.csv:3", "\"maybe\"", "training file t.csv", "no, yes"]);
@@ -572,7 +577,7 @@ fn other_hostile_rows_are_named_or_accepted() {
         .check_labels_trained(Some(&map), &labelled, "e.csv", "t.csv")
         .is_ok());
     assert!(eval.check_labels_trained(None, &config, "e.csv", "t.csv").is_ok());
-    let eval = Examples::parse(TaskKind::TokenCls, "a O\n\nb O\nc B-X\n", "e.conll").unwrap();
+    let eval = Examples::parse(Task::parse("token-cls").unwrap(), "a O\n\nb O\nc B-X\n", "e.conll").unwrap();
     let map = LabelMap::from_values(["O"]);
     assert_names(
         eval.check_labels_trained(Some(&map), &config, "e.conll", "t.conll"),
@@ -614,11 +619,7 @@ fn seq_cls_features_match_the_reference_batch() {
         text("i ran", Some("you ran"), "neutral"),
     ];
     let f = text_features(&tokenizer("seq-cls"), &ex, Some(&labels("seq-cls")), 64, "ref").unwrap();
-    let (ids, types, want) = (
-        ints("seq-cls", "input_ids"),
-        ints("seq-cls", "token_type_ids"),
-        ints("seq-cls", "labels"),
-    );
+    let [ids, types, want] = ["input_ids", "token_type_ids", "labels"].map(|name| ints("seq-cls", name));
     for (r, f) in f.iter().enumerate() {
         assert_eq!(f.ids, row(&ids, r, f.ids.len()), "row {r}");
         assert!(
@@ -679,11 +680,7 @@ fn token_cls_features_match_the_reference_batch() {
     })
     .collect();
     let f = token_features(&tokenizer("token-cls"), &ex, Some(&labels("token-cls")), 64, "ref").unwrap();
-    let (ids, want, words) = (
-        ints("token-cls", "input_ids"),
-        ints("token-cls", "labels"),
-        ints("token-cls", "word_ids"),
-    );
+    let [ids, want, words] = ["input_ids", "labels", "word_ids"].map(|name| ints("token-cls", name));
     for (r, f) in f.iter().enumerate() {
         let n = f.feature.ids.len();
         assert_eq!(f.feature.ids, row(&ids, r, n), "row {r}");

@@ -2,7 +2,7 @@
 //! all-MiniLM-L6-v2 against transformers' output in tests/fixtures/tokenizer/expected.json (made by
 //! make_expected.py beside it).
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use bert_wgpu::tokenizer::{BertTokenizer, Encoding};
 use serde_json::Value;
@@ -164,28 +164,6 @@ fn tokenizer_json_truncation_and_padding_are_ignored() {
     assert_eq!(ids(&other, "Hello"), [2, 9, 3]);
 }
 
-/// The all-MiniLM-L6-v2 directory: `BERT_WGPU_MINILM`, else models/all-MiniLM-L6-v2. Absent: a printed
-/// skip, or a failure under CI (which fetches it with scripts/fetch-minilm.sh).
-fn minilm_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("BERT_WGPU_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"));
-    if dir.join("vocab.txt").is_file() && dir.join("tokenizer.json").is_file() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok() {
-        panic!(
-            "CI is set but {} has no vocab.txt and tokenizer.json (scripts/fetch-minilm.sh)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} not found (set BERT_WGPU_MINILM or run scripts/fetch-minilm.sh)",
-        dir.display()
-    );
-    None
-}
-
 fn u32s(v: &Value) -> Vec<u32> {
     v.as_array()
         .unwrap()
@@ -221,7 +199,9 @@ fn expect_encoding(c: &Value) -> Encoding {
 
 #[test]
 fn bert_base_uncased_vocabulary_matches_transformers() {
-    let Some(dir) = minilm_dir() else { return };
+    let Some(dir) = common::minilm_dir(&["vocab.txt", "tokenizer.json"]) else {
+        return;
+    };
     let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
     let expected: Value = serde_json::from_str(include_str!("fixtures/tokenizer/expected.json")).unwrap();
     let (json, vocab, config) = (read("tokenizer.json"), read("vocab.txt"), read("tokenizer_config.json"));

@@ -8,9 +8,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 
-use bert_wgpu::gpu::Recorder;
 use bert_wgpu::io::{self, ModelFiles};
-use bert_wgpu::model::weights::{self, split_qkv, Weights};
+use bert_wgpu::model::weights::{self, Weights};
 use bert_wgpu::model::{Batch, Bert, BertConfig};
 use bert_wgpu::train::data::PretrainBatch;
 use bert_wgpu::train::optimizer::{AdamVariant, OptimizerConfig};
@@ -96,25 +95,15 @@ fn gradients_match(t: Pretrainer, kernel: &str) {
     assert!((m.mlm_loss - reference["mlm_loss"][0] as f64).abs() < 1e-5);
     assert!((m.nsp_loss - reference["nsp_loss"][0] as f64).abs() < 1e-5);
 
-    let named = t.grads.named();
-    let rec = Recorder::new(&t.bert.gpu);
-    let reads: Vec<(&wgpu::Buffer, u64, usize)> = named.iter().map(|(_, g)| (&g.buf, 0, g.len())).collect();
-    let data = pollster::block_on(rec.submit_and_read(&reads)).unwrap();
     let mut checked = 0;
-    for ((name, g), values) in named.iter().zip(data) {
-        let host = io::HostTensor {
-            shape: g.shape.clone(),
-            data: values,
-        };
-        for (name, got) in split_qkv(name, host) {
-            let want = &reference[&format!("grad.{name}")];
-            let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            // Gradients of f32 models agree with float64 to ~1e-6 of each tensor's largest entry
-            // (tests/fixtures/train/README.md); 1e-4 absolute or 1e-3 relative to that largest entry.
-            let tol = 1e-4f32.max(1e-3 * scale);
-            common::assert_close(&format!("{kernel}: grad.{name}"), &got.data, want, tol);
-            checked += 1;
-        }
+    for (name, got) in common::read_gradients(&t.bert.gpu, &t.grads) {
+        let want = &reference[&format!("grad.{name}")];
+        let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        // Gradients of f32 models agree with float64 to ~1e-6 of each tensor's largest entry
+        // (tests/fixtures/train/README.md); 1e-4 absolute or 1e-3 relative to that largest entry.
+        let tol = 1e-4f32.max(1e-3 * scale);
+        common::assert_close(&format!("{kernel}: grad.{name}"), &got.data, want, tol);
+        checked += 1;
     }
     assert_eq!(checked, 46, "every parameter of the fixture was compared");
 }

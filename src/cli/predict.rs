@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use bert_wgpu::model::weights::HeadKind;
-use bert_wgpu::pipelines::tasks::QaSettings;
+use bert_wgpu::pipelines::tasks::{PredictInput, Prediction};
 use bert_wgpu::tasks::data::{check_text_pairs, parse_qa_examples, parse_text_examples, read_text_file};
-use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
+use bert_wgpu::tasks::features::FeatureSettings;
+use bert_wgpu::tasks::{is_regression, LabelMap, Task};
 use bert_wgpu::train::task_data::TaskData;
 use bert_wgpu::{Error, Result};
 
@@ -77,114 +78,109 @@ fn read_text(path: &Path) -> Result<String> {
 
 pub async fn predict(args: PredictArgs) -> Result<()> {
     let bert = super::commands::load(&args.model, true).await?;
-    let kind = bert.task_head()?.kind;
-    let name = args.input.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-    let ext = |e: &str| name.ends_with(e);
-    let mut outputs: Vec<serde_json::Value> = Vec::new();
-    let mut shown: Vec<String> = Vec::new();
-    match kind {
-        HeadKind::Sequence | HeadKind::Token => {
-            let (texts, pairs): (Vec<String>, Vec<Option<String>>) = match &args.input {
-                Some(path) if [".tsv", ".csv", ".jsonl", ".json", ".ndjson"].iter().any(|e| ext(e)) => {
-                    let rows = parse_text_examples(&read_text(path)?, &name)?;
-                    check_text_pairs(&rows, &name, false)?;
-                    rows.into_iter().map(|r| (r.text, r.text_pair)).unzip()
-                }
-                Some(path) => read_text(path)?
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(|l| (l.to_string(), args.text_pair.clone()))
-                    .unzip(),
-                None => (args.texts.iter()).map(|t| (t.clone(), args.text_pair.clone())).unzip(),
-            };
-            if texts.is_empty() {
-                return Err(Error::new(match &args.input {
-                    Some(_) => format!("{name}: no texts in the file"),
-                    None => "no texts: give TEXT arguments or --input FILE".into(),
-                }));
-            }
-            if kind == HeadKind::Token && pairs.iter().any(|p| p.is_some()) {
-                return Err(Error::new("token classification takes single texts, not pairs"));
-            }
-            for (chunk, pair_chunk) in texts.chunks(args.batch_size).zip(pairs.chunks(args.batch_size)) {
-                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                let pair_refs: Option<Vec<&str>> = pair_chunk.iter().map(|p| p.as_deref()).collect();
-                if kind == HeadKind::Sequence {
-                    if pair_refs.is_none() && pair_chunk.iter().any(|p| p.is_some()) {
-                        return Err(Error::new(format!(
-                            "{name}: some rows have a text_pair and some do not"
-                        )));
-                    }
-                    for (text, scores) in chunk.iter().zip(bert.classify(&refs, pair_refs.as_deref()).await?) {
-                        let best = &scores[0];
-                        shown.push(format!("{:<10} {:.4}  {text}", best.label, best.score));
-                        outputs.push(serde_json::to_value(&scores).unwrap());
-                    }
-                } else {
-                    for (text, entities) in chunk.iter().zip(bert.token_classify(&refs).await?) {
-                        shown.push(text.clone());
-                        for e in &entities {
-                            shown.push(format!(
-                                "  {:<8} {:.4}  {:?} [{}..{}]",
-                                e.entity_group, e.score, e.word, e.start, e.end
-                            ));
-                        }
-                        outputs.push(serde_json::to_value(&entities).unwrap());
-                    }
-                }
-            }
-        }
-        HeadKind::Span => {
-            let pairs: Vec<(String, String)> = match (&args.input, &args.context) {
-                (Some(path), _) if ext(".json") => parse_qa_examples(&read_text(path)?, &name)?
-                    .into_iter()
-                    .map(|e| (e.question, e.context))
-                    .collect(),
-                (Some(path), _) => read_qa_lines(&read_text(path)?, &name)?,
-                (None, Some(c)) => args.texts.iter().map(|q| (q.clone(), c.clone())).collect(),
-                (None, None) => return Err(Error::new("question answering needs --context (or --input FILE)")),
-            };
-            if pairs.is_empty() {
-                return Err(Error::new(match &args.input {
-                    Some(_) => format!("{name}: no questions in the file"),
-                    None => "no questions: give QUESTION arguments with --context, or --input FILE".into(),
-                }));
-            }
-            let settings = QaSettings {
-                doc_stride: args.doc_stride,
-                max_answer_len: args.max_answer_length,
-                ..Default::default()
-            };
-            for chunk in pairs.chunks(args.batch_size) {
-                let refs: Vec<(&str, &str)> = chunk.iter().map(|(q, c)| (q.as_str(), c.as_str())).collect();
-                for ((q, _), a) in chunk.iter().zip(bert.answer(&refs, settings).await?) {
-                    match &a {
-                        Some(a) => shown.push(format!("{q}\n  {:?} {:.4} [{}..{}]", a.answer, a.score, a.start, a.end)),
-                        None => shown.push(format!("{q}\n  (no answer)")),
-                    }
-                    outputs.push(serde_json::to_value(&a).unwrap());
-                }
-            }
-        }
-    }
+    let inputs = read_inputs(&args, bert.task_head()?.kind)?;
+    let settings = FeatureSettings {
+        doc_stride: args.doc_stride,
+        max_answer_len: args.max_answer_length,
+        ..Default::default()
+    };
+    let name = args.input.as_ref().map(|p| p.display().to_string());
+    let predictions = bert
+        .predict(&inputs, args.batch_size, settings)
+        .await
+        .map_err(|e| match &name {
+            Some(file) => Error {
+                message: format!("{file}: {}", e.message),
+                ..e
+            },
+            None => e,
+        })?;
     if args.json {
-        let single = outputs.len() == 1 && args.input.is_none();
-        let v = if single {
-            outputs.remove(0)
-        } else {
-            serde_json::Value::Array(outputs)
+        let v = match &predictions[..] {
+            [one] if args.input.is_none() => serde_json::to_value(one),
+            all => serde_json::to_value(all),
         };
-        outln!("{v}");
-    } else {
-        for line in shown {
-            outln!("{line}");
+        outln!("{}", v.unwrap());
+        return Ok(());
+    }
+    for (input, prediction) in inputs.iter().zip(&predictions) {
+        match (input, prediction) {
+            (PredictInput::Text { text, .. }, Prediction::Labels(scores)) => {
+                outln!("{:<10} {:.4}  {text}", scores[0].label, scores[0].score)
+            }
+            (PredictInput::Text { text, .. }, Prediction::Entities(entities)) => {
+                outln!("{text}");
+                for e in entities {
+                    outln!(
+                        "  {:<8} {:.4}  {:?} [{}..{}]",
+                        e.entity_group,
+                        e.score,
+                        e.word,
+                        e.start,
+                        e.end
+                    );
+                }
+            }
+            (PredictInput::Question { question, .. }, Prediction::Answer(Some(a))) => {
+                outln!("{question}\n  {:?} {:.4} [{}..{}]", a.answer, a.score, a.start, a.end)
+            }
+            (PredictInput::Question { question, .. }, _) => outln!("{question}\n  (no answer)"),
+            (PredictInput::Text { text, .. }, _) => outln!("{text}"),
         }
     }
     Ok(())
 }
 
+/// The inputs of --input, or of the TEXT arguments (with --text-pair or --context), for a head of `kind`.
+fn read_inputs(args: &PredictArgs, kind: HeadKind) -> Result<Vec<PredictInput>> {
+    let name = args.input.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let ext = |e: &str| name.ends_with(e);
+    let text = |text: String, text_pair: Option<String>| PredictInput::Text { text, text_pair };
+    let question = |question: String, context: String| PredictInput::Question { question, context };
+    let inputs: Vec<PredictInput> = match (kind, &args.input) {
+        (HeadKind::Span, Some(path)) if ext(".json") => (parse_qa_examples(&read_text(path)?, &name)?.into_iter())
+            .map(|e| question(e.question, e.context))
+            .collect(),
+        (HeadKind::Span, Some(path)) => read_qa_lines(&read_text(path)?, &name)?,
+        (HeadKind::Span, None) => {
+            let Some(context) = &args.context else {
+                return Err(Error::new("question answering needs --context (or --input FILE)"));
+            };
+            args.texts
+                .iter()
+                .map(|q| question(q.clone(), context.clone()))
+                .collect()
+        }
+        (_, Some(path)) if [".tsv", ".csv", ".jsonl", ".json", ".ndjson"].iter().any(|e| ext(e)) => {
+            let rows = parse_text_examples(&read_text(path)?, &name)?;
+            check_text_pairs(&rows, &name, false)?;
+            rows.into_iter().map(|r| text(r.text, r.text_pair)).collect()
+        }
+        (_, Some(path)) => (read_text(path)?.lines())
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| text(l.to_string(), args.text_pair.clone()))
+            .collect(),
+        (_, None) => args
+            .texts
+            .iter()
+            .map(|t| text(t.clone(), args.text_pair.clone()))
+            .collect(),
+    };
+    if inputs.is_empty() {
+        let what = if kind == HeadKind::Span { "questions" } else { "texts" };
+        return Err(Error::new(match &args.input {
+            Some(_) => format!("{name}: no {what} in the file"),
+            None if kind == HeadKind::Span => {
+                "no questions: give QUESTION arguments with --context, or --input FILE".into()
+            }
+            None => "no texts: give TEXT arguments or --input FILE".into(),
+        }));
+    }
+    Ok(inputs)
+}
+
 /// JSON lines of `{"question": .., "context": ..}`; errors name the line.
-fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
+fn read_qa_lines(text: &str, file: &str) -> Result<Vec<PredictInput>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
@@ -199,7 +195,10 @@ fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
             (v[k].as_str().map(str::to_string))
                 .ok_or_else(|| Error::new(format!("{file}:{}: missing string field {k:?}", i + 1)))
         };
-        out.push((field("question")?, field("context")?));
+        out.push(PredictInput::Question {
+            question: field("question")?,
+            context: field("context")?,
+        });
     }
     Ok(out)
 }
@@ -207,7 +206,7 @@ fn read_qa_lines(text: &str, file: &str) -> Result<Vec<(String, String)>> {
 pub async fn eval(args: EvalArgs) -> Result<()> {
     let bert = super::commands::load(&args.model, true).await?;
     let kind = bert.task_head()?.kind;
-    let task = TaskKind::of_head(kind);
+    let task = Task::from(kind);
     let regression = kind == HeadKind::Sequence && is_regression(&bert.config);
     let labels = match kind {
         HeadKind::Span => None,

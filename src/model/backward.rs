@@ -4,114 +4,11 @@
 //! accumulate (+=) into a `Weights` of gradients; activation gradients are written.
 
 use super::heads::MlmActs;
-use super::{Bert, BertConfig, Dropout, Weights, Workspace};
-use crate::error::Result;
-use crate::gpu::{Gpu, Recorder, Tensor};
-use crate::ops::embedding::GradIndex;
+use super::BackwardBuffers;
+use super::{Bert, Dropout, Weights, Workspace};
+use crate::gpu::{Recorder, Tensor};
 use crate::ops::matmul::{self, Dims, Epilogue, Form, Operand};
 use crate::ops::{attention, dropout, embedding, gather, gelu, layernorm, Act};
-
-/// Activation gradients and index buffers for one (batch, seq, MLM rows) shape, allocated once.
-pub struct BackwardBuffers {
-    /// Gradient of a layer's output and of its input, swapped after each layer; each (tokens, H).
-    /// `d_hidden[0]` starts as the gradient of the last hidden state (`d_last`).
-    d_hidden: [Tensor; 2],
-    dz2: Tensor,                  // (tokens, H) gradient of the second LayerNorm's input (= of ffn_out)
-    d_attn_norm: Tensor,          // (tokens, H) gradient of the attention block's output
-    d_inter: Tensor,              // (tokens, I)
-    d_inter_pre: Tensor,          // (tokens, I)
-    dz1: Tensor,                  // (tokens, H) gradient of the first LayerNorm's input (= of attn_proj)
-    d_ctx: Tensor,                // (tokens, H)
-    d_probs: Tensor,              // (batch, heads, seq, seq); becomes d(scores) in place
-    d_qkv: Tensor,                // (tokens, 3H)
-    d_emb: Tensor,                // (tokens, H)
-    d_drop: Tensor,               // (tokens, H) gradient before a dropout (training with dropout only)
-    d_probs_drop: Option<Tensor>, // (batch, heads, seq, seq) gradient of the dropped probabilities
-    word_index: GradIndex,
-    position_index: GradIndex,
-    type_index: GradIndex,
-    mlm_inverse: wgpu::Buffer, // (tokens) i32: MLM row of each token or -1
-    cls_inverse: wgpu::Buffer, // (tokens) i32: batch row of each [CLS] or -1
-    d_normed: Tensor,          // (rows, H)
-    d_transformed: Tensor,     // (rows, H)
-    d_transform_pre: Tensor,   // (rows, H)
-    d_picked: Tensor,          // (rows, H)
-    pub d_pooled: Tensor,      // (batch, H) gradient of the pooled output, written by a head on [CLS]
-    d_pool_pre: Tensor,        // (batch, H)
-    d_cls: Tensor,             // (batch, H)
-}
-
-impl BackwardBuffers {
-    pub fn new(gpu: &Gpu, c: &BertConfig, batch: usize, seq: usize, rows: usize) -> Result<BackwardBuffers> {
-        let (h, i, t) = (c.hidden_size, c.intermediate_size, batch * seq);
-        let z = |shape: &[usize], name: &str| gpu.zeros(shape, name);
-        let cls_rows: Vec<u32> = (0..batch).map(|b| (b * seq) as u32).collect();
-        let cls_inverse = gather::inverse_index(&cls_rows, t);
-        Ok(BackwardBuffers {
-            d_hidden: [z(&[t, h], "d_hidden_a")?, z(&[t, h], "d_hidden_b")?],
-            dz2: z(&[t, h], "d_ffn_out")?,
-            d_attn_norm: z(&[t, h], "d_attention_output")?,
-            d_inter: z(&[t, i], "d_intermediate")?,
-            d_inter_pre: z(&[t, i], "d_intermediate_pre")?,
-            dz1: z(&[t, h], "d_attention_projection")?,
-            d_ctx: z(&[t, h], "d_context")?,
-            d_probs: z(&[batch, c.num_attention_heads, seq, seq], "d_attention_probs")?,
-            d_qkv: z(&[t, 3 * h], "d_qkv")?,
-            d_emb: z(&[t, h], "d_embedding_sum")?,
-            d_drop: z(&[t, h], "d_dropout")?,
-            d_probs_drop: if c.uses_dropout() {
-                Some(z(
-                    &[batch, c.num_attention_heads, seq, seq],
-                    "d_attention_probs_dropped",
-                )?)
-            } else {
-                None
-            },
-            word_index: GradIndex::alloc(gpu, t)?,
-            position_index: GradIndex::alloc(gpu, t)?,
-            type_index: GradIndex::alloc(gpu, t)?,
-            mlm_inverse: gpu.upload_u32(&vec![u32::MAX; t], "mlm_inverse")?,
-            cls_inverse: gpu.upload_u32(bytemuck::cast_slice(&cls_inverse), "cls_inverse")?,
-            d_normed: z(&[rows, h], "d_mlm_norm")?,
-            d_transformed: z(&[rows, h], "d_mlm_transform")?,
-            d_transform_pre: z(&[rows, h], "d_mlm_transform_pre")?,
-            d_picked: z(&[rows, h], "d_mlm_hidden")?,
-            d_pooled: z(&[batch, h], "d_pooled")?,
-            d_pool_pre: z(&[batch, h], "d_pooler_pre")?,
-            d_cls: z(&[batch, h], "d_cls")?,
-        })
-    }
-
-    /// Queues this batch's index uploads: token ids grouped for the embedding gradients, and which
-    /// token each MLM row came from. `positions` are the MLM rows' flat token indices.
-    pub fn write_indices(
-        &self,
-        gpu: &Gpu,
-        c: &BertConfig,
-        ws: &Workspace,
-        ids: &[u32],
-        types: &[u32],
-        positions: &[u32],
-    ) -> Result<()> {
-        let q = &gpu.queue;
-        self.word_index.write_skipping(q, ids, Some(c.pad_token_id as u32))?;
-        let t = ws.batch * ws.seq;
-        let last_pos = c.max_position_embeddings - 1;
-        let pos: Vec<u32> = (0..t).map(|i| (i % ws.seq).min(last_pos) as u32).collect();
-        self.position_index.write(q, &pos)?;
-        self.type_index.write(q, types)?;
-        let inverse = gather::inverse_index(positions, t);
-        q.write_buffer(&self.mlm_inverse, 0, bytemuck::cast_slice(&inverse));
-        Ok(())
-    }
-}
-
-impl BackwardBuffers {
-    /// (tokens, H) the gradient of the last hidden state, where the backward pass starts.
-    pub fn d_last(&self) -> &Tensor {
-        &self.d_hidden[0]
-    }
-}
 
 impl Bert {
     /// Records the backward pass of pretraining. Expects `mlm.logits` and `ws.nsp_logits` to already hold

@@ -23,7 +23,9 @@ use std::rc::Rc;
 pub use batch::Batch;
 pub use config::BertConfig;
 pub use weights::Weights;
-pub use workspace::{check_fits, AttentionMode, Dropout, DroppedActs, LayerActs, Workspace, FUSED_ABOVE_BYTES};
+pub use workspace::{
+    check_fits, AttentionMode, BackwardBuffers, Dropout, DroppedActs, LayerActs, Workspace, FUSED_ABOVE_BYTES,
+};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::gpu::Gpu;

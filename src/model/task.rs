@@ -3,8 +3,8 @@
 //! every token (`BertForTokenClassification`), or a start/end pair per token (`BertForQuestionAnswering`,
 //! a softmax over positions). Forward, loss and backward side by side; the encoder's backward follows.
 
-use super::backward::BackwardBuffers;
 use super::weights::{HeadKind, Pooler, TaskHead};
+use super::BackwardBuffers;
 use super::{Batch, Bert, Dropout, Weights, Workspace};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder, Tensor};

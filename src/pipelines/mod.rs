@@ -27,6 +27,17 @@ pub enum Pooling {
     Cls,
 }
 
+/// The attention probabilities of one text (transformers' `output_attentions=True`), cut to its tokens.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AttentionMaps {
+    /// (n,) the tokens as the tokenizer writes them, `[CLS]` first and `[SEP]` last.
+    pub tokens: Vec<String>,
+    /// (n,) the segment ids.
+    pub segments: Vec<u32>,
+    /// [layer][head]: (n, n) row-major, row = query token, column = key token; each row sums to 1.
+    pub attention: Vec<Vec<Vec<f32>>>,
+}
+
 /// The start of a text for an error message: at most 60 characters, quoted.
 fn excerpt(text: &str) -> String {
     let (start, cut) = crate::error::cut_for_message(text, 60);
@@ -34,6 +45,38 @@ fn excerpt(text: &str) -> String {
 }
 
 impl Bert {
+    /// Every layer's and head's attention probabilities for one text (or pair `[CLS] A [SEP] B [SEP]`): one
+    /// forward pass with the unfused attention, the (seq, seq) maps read back and cut to the n tokens.
+    pub async fn attention_maps(&self, text: &str, text_pair: Option<&str>) -> Result<AttentionMaps> {
+        let pair = text_pair.map(|p| [p]);
+        let (batch, encodings, _) = self.encode_batch(&[text], pair.as_ref().map(|p| &p[..]))?;
+        let (ids, seq) = (&encodings[0].ids, batch.seq);
+        let n = ids.len();
+        let mut rec = Recorder::new(&self.gpu);
+        let ws = self.record_forward_attentions(&mut rec, &batch)?;
+        let ranges: Vec<_> = ws.probs.iter().map(|p| (&p.buf, 0, p.len())).collect();
+        let probs = rec.submit_and_read(&ranges).await?; // per layer: (1, heads, seq, seq)
+        let attention = (probs.iter())
+            .map(|layer| {
+                (0..self.config.num_attention_heads)
+                    .map(|h| {
+                        (0..n)
+                            .flat_map(|q| &layer[(h * seq + q) * seq..][..n])
+                            .copied()
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(AttentionMaps {
+            tokens: (ids.iter())
+                .map(|&id| self.tokenizer.id_to_token(id).unwrap_or_else(|| format!("#{id}")))
+                .collect(),
+            segments: encodings[0].type_ids.clone(),
+            attention,
+        })
+    }
+
     /// For each text, for each `[MASK]` in it (in order), the top-k predictions. One submit for the batch;
     /// only the masked rows are projected onto the vocabulary and read back.
     pub async fn fill_mask(&self, texts: &[&str], top_k: usize) -> Result<Vec<Vec<Vec<FillMaskPrediction>>>> {

@@ -2,37 +2,103 @@
 //! (every label, best first), token-classification (aggregation "simple") and question-answering (the
 //! 4.x pipeline's span search over windows of the context).
 
+use serde::Serialize;
+
+use crate::bail;
 use crate::error::{Error, Result};
 use crate::model::task::{Targets, TaskBatch};
 use crate::model::weights::HeadKind;
 use crate::model::{Batch, Bert};
 use crate::tasks::data::QaExample;
-use crate::tasks::features::{example_ranges, qa_features};
+use crate::tasks::features::{example_ranges, qa_features, FeatureSettings};
 use crate::tasks::postprocess::{self, best_answer, Entity, LabelScore, QaAnswer, ScoreFunction, WindowLogits};
 use crate::tasks::LabelMap;
 
-/// Settings of the question-answering pipeline (transformers' defaults, capped by the model).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct QaSettings {
-    /// Tokens per window (question, context and specials); at most max_position_embeddings.
-    pub max_len: usize,
-    /// Tokens shared by consecutive windows; at most half a window.
-    pub doc_stride: usize,
-    /// The longest answer, in tokens.
-    pub max_answer_len: usize,
+/// One input of [`Bert::predict`]: a text (with its pair, for sentence-pair classification) for the
+/// classification heads, a question about a context for question answering.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PredictInput {
+    Text { text: String, text_pair: Option<String> },
+    Question { question: String, context: String },
 }
 
-impl Default for QaSettings {
-    fn default() -> Self {
-        QaSettings {
-            max_len: 384,
-            doc_stride: 128,
-            max_answer_len: 15,
-        }
-    }
+/// One result of [`Bert::predict`]; serialised as transformers' pipeline gives it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Prediction {
+    /// text-classification: every label with its score, best first.
+    Labels(Vec<LabelScore>),
+    /// token-classification: the entities of the text.
+    Entities(Vec<Entity>),
+    /// question-answering: the best answer, or null when the context gives no span.
+    Answer(Option<QaAnswer>),
 }
 
 impl Bert {
+    /// The task head's pipeline on every input, `batch_size` inputs per GPU batch: text-classification and
+    /// token-classification on [`PredictInput::Text`] (all single texts or all pairs; token classification
+    /// takes no pairs), question-answering on [`PredictInput::Question`] with `qa`'s windows (capped by
+    /// the model). Errors name the input at fault as `inputs[i]`.
+    pub async fn predict(
+        &self,
+        inputs: &[PredictInput],
+        batch_size: usize,
+        qa: FeatureSettings,
+    ) -> Result<Vec<Prediction>> {
+        if inputs.is_empty() {
+            bail!("no inputs given");
+        }
+        let kind = self.task_head()?.kind;
+        let batch_size = batch_size.max(1);
+        let mut out = Vec::with_capacity(inputs.len());
+        if kind == HeadKind::Span {
+            let qa = FeatureSettings {
+                max_len: qa.max_len.min(self.config.max_position_embeddings),
+                ..qa
+            }
+            .for_positions(self.config.max_position_embeddings)?;
+            let rows = (inputs.iter().enumerate())
+                .map(|(i, input)| match input {
+                    PredictInput::Question { question, context } => Ok((question.as_str(), context.as_str())),
+                    PredictInput::Text { .. } => Err(Error::new(format!(
+                        "inputs[{i}]: question answering expects a question and a context, not a text"
+                    ))),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for chunk in rows.chunks(batch_size) {
+                out.extend(self.answer(chunk, qa).await?.into_iter().map(Prediction::Answer));
+            }
+            return Ok(out);
+        }
+        let rows = (inputs.iter().enumerate())
+            .map(|(i, input)| match input {
+                PredictInput::Text { text, text_pair } => Ok((text.as_str(), text_pair.as_deref())),
+                PredictInput::Question { .. } => Err(Error::new(format!(
+                    "inputs[{i}]: a {} takes texts, not a question and a context",
+                    kind.architecture()
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let paired = rows.iter().filter(|r| r.1.is_some()).count();
+        if kind == HeadKind::Token && paired > 0 {
+            bail!("token classification takes single texts, not pairs");
+        }
+        if paired != 0 && paired != rows.len() {
+            bail!("some inputs have a text_pair and some do not");
+        }
+        for chunk in rows.chunks(batch_size) {
+            let texts: Vec<&str> = chunk.iter().map(|r| r.0).collect();
+            let pairs: Option<Vec<&str>> = chunk.iter().map(|r| r.1).collect();
+            if kind == HeadKind::Sequence {
+                let scores = self.classify(&texts, pairs.as_deref()).await?;
+                out.extend(scores.into_iter().map(Prediction::Labels));
+            } else {
+                out.extend(self.token_classify(&texts).await?.into_iter().map(Prediction::Entities));
+            }
+        }
+        Ok(out)
+    }
+
     /// The head's label names: config.json's `id2label`, else transformers' `LABEL_<i>`.
     pub fn label_map(&self) -> Result<LabelMap> {
         let n = self.task_head()?.labels();
@@ -87,7 +153,7 @@ impl Bert {
 
     /// Question answering: the best answer span of each (question, context), searched over windows of
     /// the context. None when a context gives no span.
-    pub async fn answer(&self, inputs: &[(&str, &str)], s: QaSettings) -> Result<Vec<Option<QaAnswer>>> {
+    pub async fn answer(&self, inputs: &[(&str, &str)], s: FeatureSettings) -> Result<Vec<Option<QaAnswer>>> {
         self.expect_head(HeadKind::Span)?;
         let max_len = s.max_len.min(self.config.max_position_embeddings);
         let stride = s.doc_stride.min(max_len / 2);

@@ -24,6 +24,48 @@ pub struct Feature {
     pub truncated: bool,
 }
 
+/// How examples become features: the window, and for QA the windows' overlap and the longest answer.
+/// The default is transformers' question-answering pipeline (384, 128, 15).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeatureSettings {
+    /// Tokens per feature, [CLS] and [SEP]s included.
+    pub max_len: usize,
+    /// QA: tokens shared by consecutive windows of a long context (transformers' `stride`).
+    pub doc_stride: usize,
+    /// QA: the longest answer, in tokens, that prediction and evaluation consider.
+    pub max_answer_len: usize,
+}
+
+impl Default for FeatureSettings {
+    fn default() -> Self {
+        FeatureSettings {
+            max_len: 384,
+            doc_stride: 128,
+            max_answer_len: 15,
+        }
+    }
+}
+
+impl FeatureSettings {
+    /// The settings for a model of `positions` max_position_embeddings: a window of 8 tokens up to
+    /// `positions`, an answer of at least one token; the stride at most half a window.
+    pub fn for_positions(self, positions: usize) -> Result<FeatureSettings> {
+        if self.max_len > positions || self.max_len < 8 {
+            bail!(
+                "max_length {}: must be between 8 and the model's max_position_embeddings ({positions})",
+                self.max_len
+            );
+        }
+        if self.max_answer_len == 0 {
+            bail!("max_answer_length 0: must be at least 1");
+        }
+        Ok(FeatureSettings {
+            doc_stride: self.doc_stride.min(self.max_len / 2),
+            ..self
+        })
+    }
+}
+
 /// What the head is trained to predict for a feature.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {

@@ -1,4 +1,4 @@
-//! The host side of fine-tuning: task kinds, label maps, dataset readers ([`data`]), model inputs and
+//! The host side of fine-tuning: tasks, label maps, dataset readers ([`data`]), model inputs and
 //! targets ([`features`]), evaluation metrics ([`metrics`]) and pipeline outputs from logits
 //! ([`postprocess`]). Nothing here touches the GPU; only the `read_*` functions touch the file system.
 
@@ -16,64 +16,44 @@ use crate::{bail, BertConfig, Error, Result};
 /// The label of a position or example that is not scored (transformers' -100 as an unsigned id).
 pub use crate::model::task::IGNORE;
 
-/// What a fine-tuned head predicts.
+/// A fine-tuning task as the command line and the page name it (`seq-cls`, `pair-cls`, `token-cls`, `qa`):
+/// the head it trains, and for `pair-cls` that every row is a text pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskKind {
-    /// One label (or, with one label, a value) per text, from `[CLS]`.
-    SeqCls,
-    /// One label (or value) per text pair `[CLS] A [SEP] B [SEP]`, from `[CLS]`.
-    PairCls,
-    /// One label per word (on its first word piece): NER with BIO tags.
-    TokenCls,
-    /// Extractive question answering: a start and an end logit per token.
-    Qa,
+pub struct Task {
+    pub head: HeadKind,
+    /// Every row a pair `[CLS] A [SEP] B [SEP]` (`pair-cls`); `seq-cls` takes single texts or pairs.
+    pub pairs: bool,
 }
 
-impl TaskKind {
+impl Task {
     /// The names of the command line: `seq-cls`, `pair-cls`, `token-cls`, `qa`.
     pub const NAMES: [&'static str; 4] = ["seq-cls", "pair-cls", "token-cls", "qa"];
 
-    pub fn parse(name: &str) -> Result<TaskKind> {
-        Ok(match name {
-            "seq-cls" => TaskKind::SeqCls,
-            "pair-cls" => TaskKind::PairCls,
-            "token-cls" => TaskKind::TokenCls,
-            "qa" => TaskKind::Qa,
-            _ => bail!("unknown task {name:?}: expected one of {}", TaskKind::NAMES.join(", ")),
-        })
+    pub fn parse(name: &str) -> Result<Task> {
+        let (head, pairs) = match name {
+            "seq-cls" => (HeadKind::Sequence, false),
+            "pair-cls" => (HeadKind::Sequence, true),
+            "token-cls" => (HeadKind::Token, false),
+            "qa" => (HeadKind::Span, false),
+            _ => bail!("unknown task {name:?}: expected one of {}", Task::NAMES.join(", ")),
+        };
+        Ok(Task { head, pairs })
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::SeqCls => "seq-cls",
-            TaskKind::PairCls => "pair-cls",
-            TaskKind::TokenCls => "token-cls",
-            TaskKind::Qa => "qa",
+        match self.head {
+            HeadKind::Sequence if self.pairs => "pair-cls",
+            HeadKind::Sequence => "seq-cls",
+            HeadKind::Token => "token-cls",
+            HeadKind::Span => "qa",
         }
     }
+}
 
-    /// The head this task trains (pairs and single texts share the sequence head).
-    pub fn head(self) -> HeadKind {
-        match self {
-            TaskKind::SeqCls | TaskKind::PairCls => HeadKind::Sequence,
-            TaskKind::TokenCls => HeadKind::Token,
-            TaskKind::Qa => HeadKind::Span,
-        }
-    }
-
-    /// The task a model with this head is evaluated on (a sequence head: single texts or pairs, as the
-    /// rows say; `seq-cls` names both).
-    pub fn of_head(head: HeadKind) -> TaskKind {
-        match head {
-            HeadKind::Sequence => TaskKind::SeqCls,
-            HeadKind::Token => TaskKind::TokenCls,
-            HeadKind::Span => TaskKind::Qa,
-        }
-    }
-
-    /// The transformers class whose head this task trains (config.json `architectures`).
-    pub fn architecture(self) -> &'static str {
-        self.head().architecture()
+/// The task a model with this head is evaluated on (rows as the file gives them: single texts or pairs).
+impl From<HeadKind> for Task {
+    fn from(head: HeadKind) -> Task {
+        Task { head, pairs: false }
     }
 }
 

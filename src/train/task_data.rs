@@ -4,24 +4,14 @@
 
 use crate::error::{Error, Result};
 use crate::model::task::{Targets, TaskBatch, IGNORE};
+use crate::model::weights::HeadKind;
 use crate::model::{Batch, Bert, BertConfig};
 use crate::tasks::data::{self, QaExample, TextExample, TokenExample};
-use crate::tasks::features::{self, example_ranges, Feature, QaFeature, Target};
+use crate::tasks::features::{self, example_ranges, Feature, FeatureSettings, QaFeature, Target};
 use crate::tasks::metrics::Metrics;
 use crate::tasks::postprocess::{argmax, best_answer_by_logits, WindowLogits};
-use crate::tasks::{LabelMap, TaskKind};
+use crate::tasks::{LabelMap, Task};
 use crate::tokenizer::BertTokenizer;
-
-/// How examples become features.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FeatureSettings {
-    /// Tokens per feature, [CLS] and [SEP]s included.
-    pub max_len: usize,
-    /// QA: tokens shared by consecutive windows of a long context (transformers' `stride`).
-    pub doc_stride: usize,
-    /// QA: the longest answer, in tokens, that evaluation considers.
-    pub max_answer_len: usize,
-}
 
 /// The examples of a file, by task.
 #[derive(Clone, Debug)]
@@ -33,11 +23,11 @@ pub enum Examples {
 
 impl Examples {
     /// Parses a dataset file's contents for `kind` (the format follows the file name's extension).
-    pub fn parse(kind: TaskKind, text: &str, file: &str) -> Result<Examples> {
-        Ok(match kind {
-            TaskKind::SeqCls | TaskKind::PairCls => Examples::Text(data::parse_text_examples(text, file)?),
-            TaskKind::TokenCls => Examples::Tokens(data::parse_token_examples(text, file)?),
-            TaskKind::Qa => Examples::Qa(data::parse_qa_examples(text, file)?),
+    pub fn parse(task: Task, text: &str, file: &str) -> Result<Examples> {
+        Ok(match task.head {
+            HeadKind::Sequence => Examples::Text(data::parse_text_examples(text, file)?),
+            HeadKind::Token => Examples::Tokens(data::parse_token_examples(text, file)?),
+            HeadKind::Span => Examples::Qa(data::parse_qa_examples(text, file)?),
         })
     }
 
@@ -122,7 +112,7 @@ pub enum Predictions {
 
 /// A dataset of one task with its features.
 pub struct TaskData {
-    pub kind: TaskKind,
+    pub kind: Task,
     /// The file name, for messages.
     pub file: String,
     pub examples: Examples,
@@ -143,7 +133,7 @@ impl TaskData {
     /// label (tags, answers) or a sentence pair without its second text is an error naming the file and
     /// the line (see [`data::check_labelled_texts`], [`data::check_tagged`], [`data::check_answered`]).
     pub fn new(
-        kind: TaskKind,
+        kind: Task,
         file: &str,
         examples: Examples,
         tok: &BertTokenizer,
@@ -155,7 +145,7 @@ impl TaskData {
             return Err(Error::new(format!("{file}: no examples")));
         }
         match &examples {
-            Examples::Text(e) => data::check_labelled_texts(e, file, kind == TaskKind::PairCls)?,
+            Examples::Text(e) => data::check_labelled_texts(e, file, kind.pairs)?,
             Examples::Tokens(e) => data::check_tagged(e, file)?,
             Examples::Qa(e) => data::check_answered(e, file)?,
         }
@@ -210,8 +200,8 @@ impl TaskData {
         if labels.iter().any(|&l| l != first) {
             return Ok(());
         }
-        Err(Error::new(match self.kind {
-            TaskKind::TokenCls => format!(
+        Err(Error::new(match self.kind.head {
+            HeadKind::Token => format!(
                 "{file}: every tag is {first:?} (all {rows} sentences); a token classifier needs tags of two kinds or \
                  more"
             ),
@@ -247,16 +237,16 @@ impl TaskData {
             loss_sum += loss * b.scored() as f64;
             scored += b.scored();
             let (rows, seq) = (b.batch.batch, b.batch.seq);
-            let width = logits.len() / (rows * if self.kind == TaskKind::Qa { 2 } else { 1 }).max(1);
+            let width = logits.len() / (rows * if self.kind.head == HeadKind::Span { 2 } else { 1 }).max(1);
             for (r, &i) in chunk.iter().enumerate() {
                 let t = self.features[i].ids.len();
-                out.push(match self.kind {
-                    TaskKind::SeqCls | TaskKind::PairCls => logits[r * width..(r + 1) * width].to_vec(),
-                    TaskKind::TokenCls => {
+                out.push(match self.kind.head {
+                    HeadKind::Sequence => logits[r * width..(r + 1) * width].to_vec(),
+                    HeadKind::Token => {
                         let labels = width / seq;
                         logits[r * width..r * width + t * labels].to_vec()
                     }
-                    TaskKind::Qa => {
+                    HeadKind::Span => {
                         let (start, end) = logits.split_at(rows * seq);
                         [&start[r * seq..r * seq + t], &end[r * seq..r * seq + t]].concat()
                     }

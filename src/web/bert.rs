@@ -10,13 +10,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::{adapter_info, files_to_js, gpu, js_error, model_files, to_js, Code};
-use crate::gpu::Recorder;
 use crate::io::SaveDtype;
 use crate::model::check_fits;
-use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
-use crate::pipelines::tasks::QaSettings;
+use crate::pipelines::tasks::PredictInput;
 use crate::pipelines::{fill_mask_json, Pooling};
+use crate::tasks::features::FeatureSettings;
 use crate::train::finetune::Finetuner;
 use crate::train::pretrain::Pretrainer;
 
@@ -119,47 +118,32 @@ fn text_list(value: &JsValue, what: &str) -> Result<(Vec<String>, bool), JsValue
     Ok((texts, false))
 }
 
-/// A classification input: a string, or `{ text, text_pair? }` (`textPair` also accepted).
-fn text_input(v: &serde_json::Value, i: usize, single: bool) -> Result<(String, Option<String>), JsValue> {
-    let at = if single { String::new() } else { format!("[{i}]") };
-    let field = |o: &serde_json::Map<String, serde_json::Value>, names: &[&str]| -> Result<Option<String>, JsValue> {
-        match names.iter().find_map(|n| o.get(*n)) {
+/// One input of `predict`: a string or `{ text, text_pair? }` (`textPair` also accepted) for the
+/// classification heads, `{ question, context }` for question answering.
+fn predict_input(v: &serde_json::Value, at: &str) -> Result<PredictInput, JsValue> {
+    let bad = |what: String| js_error(Code::Input, format!("predict: inputs{at}{what}"));
+    let string = |names: &[&str]| -> Result<Option<String>, JsValue> {
+        match names.iter().find_map(|n| v.get(*n)) {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(js_error(
-                Code::Input,
-                format!("predict: inputs{at}.{}: expected a string, not {other}", names[0]),
-            )),
+            Some(other) => Err(bad(format!(".{}: expected a string, not {other}", names[0]))),
         }
     };
+    let expected = "expected a string, { text, text_pair } or { question, context }";
     match v {
-        serde_json::Value::String(s) => Ok((s.clone(), None)),
-        serde_json::Value::Object(o) => {
-            let text = field(o, &["text"])?.ok_or_else(|| {
-                js_error(
-                    Code::Input,
-                    format!("predict: inputs{at}: expected a string or {{ text, text_pair }}"),
-                )
-            })?;
-            Ok((text, field(o, &["text_pair", "textPair"])?))
-        }
-        other => Err(js_error(
-            Code::Input,
-            format!("predict: inputs{at}: expected a string or {{ text, text_pair }}, not {other}"),
-        )),
-    }
-}
-
-/// A question-answering input: `{ question, context }`.
-fn qa_input(v: &serde_json::Value, i: usize, single: bool) -> Result<(String, String), JsValue> {
-    let at = if single { String::new() } else { format!("[{i}]") };
-    let get = |name: &str| v.get(name).and_then(|x| x.as_str()).map(str::to_string);
-    match (get("question"), get("context")) {
-        (Some(q), Some(c)) => Ok((q, c)),
-        _ => Err(js_error(
-            Code::Input,
-            format!("predict: inputs{at}: question answering expects {{ question, context }} (two strings)"),
-        )),
+        serde_json::Value::String(s) => Ok(PredictInput::Text {
+            text: s.clone(),
+            text_pair: None,
+        }),
+        serde_json::Value::Object(_) => match (string(&["text"])?, string(&["question"])?, string(&["context"])?) {
+            (Some(text), None, None) => Ok(PredictInput::Text {
+                text,
+                text_pair: string(&["text_pair", "textPair"])?,
+            }),
+            (None, Some(question), Some(context)) => Ok(PredictInput::Question { question, context }),
+            _ => Err(bad(format!(": {expected}"))),
+        },
+        other => Err(bad(format!(": {expected}, not {other}"))),
     }
 }
 
@@ -232,68 +216,25 @@ impl WebBert {
             if items.is_empty() {
                 return Err(js_error(Code::Input, "predict: no inputs given"));
             }
+            let inputs = (items.iter().enumerate())
+                .map(|(i, v)| predict_input(v, &if single { String::new() } else { format!("[{i}]") }))
+                .collect::<Result<Vec<_>, _>>()?;
+            let defaults = FeatureSettings::default();
+            let settings = FeatureSettings {
+                max_len: opts.max_length.unwrap_or(defaults.max_len),
+                doc_stride: opts.doc_stride.unwrap_or(defaults.doc_stride),
+                max_answer_len: opts.max_answer_length.unwrap_or(defaults.max_answer_len),
+            };
             let bert = model.get()?;
-            let kind = bert.task_head().map_err(|e| js_error(Code::Input, e))?.kind;
-            let batch_size = opts.batch_size.unwrap_or(16).max(1);
-            let input = |e: crate::Error| js_error(Code::Input, e);
-            let mut outputs: Vec<serde_json::Value> = Vec::with_capacity(items.len());
-            match kind {
-                HeadKind::Sequence | HeadKind::Token => {
-                    let rows = items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| text_input(v, i, single))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let paired = rows.iter().filter(|r| r.1.is_some()).count();
-                    if kind == HeadKind::Token && paired > 0 {
-                        return Err(js_error(
-                            Code::Input,
-                            "predict: token classification takes single texts, not pairs",
-                        ));
-                    }
-                    if paired != 0 && paired != rows.len() {
-                        return Err(js_error(
-                            Code::Input,
-                            "predict: some inputs have a text_pair and some do not",
-                        ));
-                    }
-                    for chunk in rows.chunks(batch_size) {
-                        let texts: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
-                        let pairs: Option<Vec<&str>> = chunk.iter().map(|r| r.1.as_deref()).collect();
-                        if kind == HeadKind::Sequence {
-                            let scores = bert.classify(&texts, pairs.as_deref()).await.map_err(input)?;
-                            outputs.extend(scores.iter().map(|s| serde_json::to_value(s).unwrap_or_default()));
-                        } else {
-                            let entities = bert.token_classify(&texts).await.map_err(input)?;
-                            outputs.extend(entities.iter().map(|e| serde_json::to_value(e).unwrap_or_default()));
-                        }
-                    }
-                }
-                HeadKind::Span => {
-                    let rows = items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| qa_input(v, i, single))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let defaults = QaSettings::default();
-                    let settings = QaSettings {
-                        max_len: opts.max_length.unwrap_or(defaults.max_len),
-                        doc_stride: opts.doc_stride.unwrap_or(defaults.doc_stride),
-                        max_answer_len: opts.max_answer_length.unwrap_or(defaults.max_answer_len),
-                    };
-                    if settings.max_len < 8 || settings.max_answer_len == 0 {
-                        return Err(js_error(
-                            Code::Input,
-                            "predict: maxLength must be at least 8 and maxAnswerLength at least 1",
-                        ));
-                    }
-                    for chunk in rows.chunks(batch_size) {
-                        let refs: Vec<(&str, &str)> = chunk.iter().map(|(q, c)| (q.as_str(), c.as_str())).collect();
-                        let answers = bert.answer(&refs, settings).await.map_err(input)?;
-                        outputs.extend(answers.iter().map(|a| serde_json::to_value(a).unwrap_or_default()));
-                    }
-                }
-            }
+            let mut outputs = (bert.predict(&inputs, opts.batch_size.unwrap_or(16), settings).await).map_err(|e| {
+                js_error(
+                    Code::Input,
+                    crate::Error {
+                        message: format!("predict: {}", e.message),
+                        ..e
+                    },
+                )
+            })?;
             if single {
                 to_js(&outputs.remove(0))
             } else {
@@ -351,44 +292,24 @@ impl WebBert {
         let model = self.model.clone();
         future_to_promise(async move {
             let bert = model.get()?;
-            let (batch, encodings, _) = bert
-                .encode_batch(&[text.as_str()], None)
+            let maps = bert
+                .attention_maps(&text, None)
+                .await
                 .map_err(|e| js_error(Code::Input, e))?;
-            let n = encodings[0].ids.len();
-            let mut rec = Recorder::new(&bert.gpu);
-            let ws = bert
-                .record_forward_attentions(&mut rec, &batch)
-                .map_err(|e| js_error(Code::Gpu, e))?;
-            let ranges: Vec<(&wgpu::Buffer, u64, usize)> = ws.probs.iter().map(|p| (&p.buf, 0, p.len())).collect();
-            let probs = rec.submit_and_read(&ranges).await.map_err(|e| js_error(Code::Gpu, e))?;
-            let (heads, seq) = (bert.config.num_attention_heads, batch.seq);
-            let layers: Array = probs
-                .iter()
+            let attention: Array = (maps.attention.iter())
                 .map(|layer| {
-                    (0..heads)
-                        .map(|h| {
-                            let mut m = Vec::with_capacity(n * n);
-                            for q in 0..n {
-                                let row = (h * seq + q) * seq;
-                                m.extend_from_slice(&layer[row..row + n]);
-                            }
-                            JsValue::from(Float32Array::from(m.as_slice()))
-                        })
+                    (layer.iter())
+                        .map(|head| JsValue::from(Float32Array::from(head.as_slice())))
                         .collect::<Array>()
                 })
                 .collect();
-            let tokens: Array = encodings[0]
-                .ids
-                .iter()
-                .map(|&id| JsValue::from(bert.tokenizer.id_to_token(id).unwrap_or_else(|| format!("#{id}"))))
-                .collect();
             let out = Object::new();
             let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ());
-            set("tokens", tokens.into())?;
-            set("segments", to_js(&encodings[0].type_ids)?)?;
-            set("layers", (probs.len() as u32).into())?;
-            set("heads", (heads as u32).into())?;
-            set("attention", layers.into())?;
+            set("tokens", to_js(&maps.tokens)?)?;
+            set("segments", to_js(&maps.segments)?)?;
+            set("layers", (maps.attention.len() as u32).into())?;
+            set("heads", (bert.config.num_attention_heads as u32).into())?;
+            set("attention", attention.into())?;
             Ok(out.into())
         })
     }

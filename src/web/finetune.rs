@@ -16,10 +16,11 @@ use super::{gpu, js_error, model_files, to_js, Code};
 use crate::model::check_fits;
 use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
-use crate::tasks::{is_regression, LabelMap, TaskKind};
+use crate::tasks::features::FeatureSettings;
+use crate::tasks::{is_regression, LabelMap, Task};
 use crate::train::finetune::{with_task, Finetuner, Recipe};
 use crate::train::optimizer::OptimizerConfig;
-use crate::train::task_data::{Examples, FeatureSettings, TaskData};
+use crate::train::task_data::{Examples, TaskData};
 use crate::Error;
 type JsResult<T> = std::result::Result<T, JsValue>;
 
@@ -66,7 +67,7 @@ impl Default for FinetuneOptions {
 }
 
 struct Data {
-    task: TaskKind,
+    task: Task,
     train: TaskData,
     eval: Option<TaskData>,
     recipe: Recipe,
@@ -241,8 +242,8 @@ async fn create(
     o: FinetuneOptions,
 ) -> JsResult<FinetuneSession> {
     let input = |e: Error| js_error(Code::Input, e);
-    let task = TaskKind::parse(&o.task).map_err(input)?;
-    if !matches!(task, TaskKind::SeqCls | TaskKind::PairCls) {
+    let task = Task::parse(&o.task).map_err(input)?;
+    if task.head != HeadKind::Sequence {
         return Err(input(Error::new(format!(
             "task {:?}: the browser fine-tunes sequence classification (\"seq-cls\" or \"pair-cls\"); \
              use `bert-wgpu finetune` for token classification and question answering",

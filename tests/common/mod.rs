@@ -5,17 +5,67 @@ pub mod reference;
 
 use bert_wgpu::Gpu;
 
+/// `None` with a printed reason why a test is skipped; under `CI` (which provides everything the tests
+/// need) a failure instead.
+pub fn skip<T>(why: impl std::fmt::Display) -> Option<T> {
+    if std::env::var("CI").is_ok() {
+        panic!("CI=true but {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
 /// The GPU adapter, or `None` with a printed reason when there is none and `CI` is not set.
 /// Under `CI=true` a missing adapter fails the test.
 pub fn gpu() -> Option<Gpu> {
     match pollster::block_on(Gpu::new()) {
         Ok(g) => Some(g),
-        Err(e) if std::env::var("CI").is_err() => {
-            eprintln!("SKIPPED (no GPU adapter outside CI): {e}");
-            None
-        }
-        Err(e) => panic!("CI=true but no GPU adapter: {e}"),
+        Err(e) => skip(format!("no GPU adapter: {e}")),
     }
+}
+
+/// The all-MiniLM-L6-v2 checkpoint directory when it holds each of `files`: `BERT_WGPU_MINILM`, else
+/// models/all-MiniLM-L6-v2 (scripts/fetch-minilm.sh fetches it; CI does). Absent: [`skip`].
+pub fn minilm_dir(files: &[&str]) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("BERT_WGPU_MINILM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"));
+    if files.iter().all(|f| dir.join(f).is_file()) {
+        return Some(dir);
+    }
+    skip(format!(
+        "no all-MiniLM-L6-v2 checkpoint with {} at {} (set BERT_WGPU_MINILM or run scripts/fetch-minilm.sh)",
+        files.join(", "),
+        dir.display()
+    ))
+}
+
+/// The values of `tensors` after the recorded work has run.
+pub fn read_tensors(rec: bert_wgpu::gpu::Recorder, tensors: &[&bert_wgpu::gpu::Tensor]) -> Vec<Vec<f32>> {
+    let ranges: Vec<_> = tensors.iter().map(|t| (&t.buf, 0, t.len())).collect();
+    pollster::block_on(rec.submit_and_read(&ranges)).unwrap()
+}
+
+/// Every gradient of `grads` read back, under the checkpoint names (the fused QKV projection split into
+/// query, key and value as transformers names them).
+pub fn read_gradients(
+    gpu: &Gpu,
+    grads: &bert_wgpu::model::weights::Weights,
+) -> Vec<(String, bert_wgpu::io::HostTensor)> {
+    let named = grads.named();
+    let tensors: Vec<&bert_wgpu::gpu::Tensor> = named.iter().map(|(_, g)| *g).collect();
+    let data = read_tensors(bert_wgpu::gpu::Recorder::new(gpu), &tensors);
+    named
+        .iter()
+        .zip(data)
+        .flat_map(|((name, g), data)| {
+            let host = bert_wgpu::io::HostTensor {
+                shape: g.shape.clone(),
+                data,
+            };
+            bert_wgpu::model::weights::split_qkv(name, host)
+        })
+        .collect()
 }
 
 /// The GPU once per matmul candidate that runs on it, with that candidate forced for every matmul (empty

@@ -5,12 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::{AttentionMode, Bert, BertConfig};
 use bert_wgpu::tasks::data::read_text_file;
-use bert_wgpu::tasks::{is_regression, LabelMap, TaskKind};
+use bert_wgpu::tasks::features::FeatureSettings;
+use bert_wgpu::tasks::{is_regression, LabelMap, Task};
 use bert_wgpu::train::finetune::{with_task, Finetuner, Recipe};
 use bert_wgpu::train::optimizer::OptimizerConfig;
-use bert_wgpu::train::task_data::{Examples, FeatureSettings, TaskData};
+use bert_wgpu::train::task_data::{Examples, TaskData};
 use bert_wgpu::{Error, Gpu, Result};
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +32,7 @@ mod run;
 pub struct FinetuneArgs {
     /// seq-cls (text, label), pair-cls (text, text_pair, label), token-cls (CoNLL or JSON lines of tokens
     /// and tags) or qa (SQuAD JSON).
-    #[arg(long, value_parser = TaskKind::NAMES)]
+    #[arg(long, value_parser = Task::NAMES)]
     task: String,
     /// A Hugging Face model (a directory or a hub id in the Hugging Face cache): a pretrained encoder (its
     /// pretraining heads are dropped and a fresh head is added) or a model with this task's head.
@@ -127,16 +129,16 @@ impl WindowArgs {
     /// max_position_embeddings), with the stride at most half a window.
     pub fn settings(&self, config: &BertConfig, default_length: usize) -> Result<FeatureSettings> {
         let positions = config.max_position_embeddings;
-        let max_len = self.max_length.unwrap_or(positions.min(default_length));
-        if max_len > positions || max_len < 8 {
-            return Err(Error::new(format!(
-                "--max-length {max_len}: must be between 8 and the model's max_position_embeddings ({positions})"
-            )));
-        }
-        Ok(FeatureSettings {
-            max_len,
-            doc_stride: self.doc_stride.min(max_len / 2),
+        FeatureSettings {
+            max_len: self.max_length.unwrap_or(positions.min(default_length)),
+            doc_stride: self.doc_stride,
             max_answer_len: self.max_answer_length,
+        }
+        .for_positions(positions)
+        .map_err(|e| {
+            // "max_length 600: ..." names the flag --max-length
+            let (name, rest) = e.message.split_once(' ').unwrap_or((&e.message, ""));
+            Error::new(format!("--{} {rest}", name.replace('_', "-")))
         })
     }
 }
@@ -162,16 +164,16 @@ struct FinetuneState {
 }
 
 /// The metric early stopping and the best model follow, and whether higher is better.
-fn main_metric(task: TaskKind, regression: bool) -> (&'static str, bool) {
-    match task {
+fn main_metric(task: Task, regression: bool) -> (&'static str, bool) {
+    match task.head {
         _ if regression => ("mse", false),
-        TaskKind::SeqCls | TaskKind::PairCls => ("accuracy", true),
-        TaskKind::TokenCls | TaskKind::Qa => ("f1", true),
+        HeadKind::Sequence => ("accuracy", true),
+        HeadKind::Token | HeadKind::Span => ("f1", true),
     }
 }
 
 /// Reads a dataset file for `task`, keeping the first `limit` examples.
-pub fn read_examples(task: TaskKind, path: &Path, limit: Option<usize>) -> Result<Examples> {
+pub fn read_examples(task: Task, path: &Path, limit: Option<usize>) -> Result<Examples> {
     let (text, name) = read_text_file(path)?;
     let mut examples = Examples::parse(task, &text, &name)?;
     if let Some(n) = limit {
@@ -181,8 +183,8 @@ pub fn read_examples(task: TaskKind, path: &Path, limit: Option<usize>) -> Resul
 }
 
 /// A model's head against the task: an error when it has another head.
-pub fn check_head(bert: &Bert, task: TaskKind, dir: &Path) -> Result<()> {
-    let want = task.head();
+pub fn check_head(bert: &Bert, task: Task, dir: &Path) -> Result<()> {
+    let want = task.head;
     match bert.weights.task.as_ref().map(|t| t.kind) {
         Some(kind) if kind != want => Err(Error::new(format!(
             "{}: the model is a {}, but --task {} needs a {} (or an encoder without a task head)",
@@ -197,7 +199,7 @@ pub fn check_head(bert: &Bert, task: TaskKind, dir: &Path) -> Result<()> {
 
 struct Run {
     args: FinetuneArgs,
-    task: TaskKind,
+    task: Task,
     trainer: Finetuner,
     train: TaskData,
     eval: Option<TaskData>,
@@ -214,7 +216,7 @@ pub async fn run(args: FinetuneArgs) -> Result<()> {
 }
 
 async fn run_in(args: FinetuneArgs) -> Result<()> {
-    let task = TaskKind::parse(&args.task)?;
+    let task = Task::parse(&args.task)?;
     let checkpoint = match args.resume {
         true => Some(run_dir::checkpoint_to_resume(&args.out)?),
         false => None,
@@ -257,8 +259,8 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
     let max_length = settings.max_len;
     let train_examples = read_examples(task, &args.train, args.limit)?;
     let regression = args.regression || (bert.weights.task.is_some() && is_regression(&bert.config));
-    let labels = match task {
-        TaskKind::Qa => None,
+    let labels = match task.head {
+        HeadKind::Span => None,
         _ if regression => None,
         _ => Some(LabelMap::for_training(&bert.config, train_examples.label_values())),
     };
@@ -299,7 +301,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
     bert_wgpu::model::check_fits(&bert.gpu, &bert.config, args.batch_size, max_length.next_multiple_of(4))?;
     run_dir::prepare(&args.out, args.overwrite, args.resume)?;
 
-    let bert = with_task(bert, task.head(), labels.as_ref(), args.seed)?;
+    let bert = with_task(bert, task.head, labels.as_ref(), args.seed)?;
     let recipe = args.recipe();
     let steps_per_epoch = recipe.steps_per_epoch(train.features.len());
     let opt = recipe.optimizer(train.features.len());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bert_wgpu::io::SaveDtype;
-use bert_wgpu::tasks::TaskKind;
+use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::{Error, Result};
 
 use super::super::model_dir::{read_model_dir, write_atomic, write_model_dir};
@@ -121,7 +121,7 @@ impl Run {
     fn curve_svg(&self) -> String {
         let (metric, _) = main_metric(self.task, self.state.regression);
         let eval_metric = format!("eval {metric}");
-        let scale = if self.task == TaskKind::Qa { 0.01 } else { 1.0 };
+        let scale = if self.task.head == HeadKind::Span { 0.01 } else { 1.0 };
         let pick = |name: &str, scale: f64| -> Vec<(f64, f64)> {
             (self.history.iter())
                 .filter(|h| h.1 == name)
