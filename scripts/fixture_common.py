@@ -11,7 +11,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
@@ -62,9 +61,16 @@ def save_model_dir(model, dir_: Path, tok_dir: Path):
             (dir_ / old).unlink()
     model.save_pretrained(str(dir_), safe_serialization=True)
     if tok_dir != dir_:
-        for name in sorted(os.listdir(tok_dir)):
-            if name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-                shutil.copyfile(tok_dir / name, dir_ / name)
+        # tok_dir's vocabulary and tokenizer as relative links (one copy in the repository); its
+        # tokenizer_config.json as a copy, which the caller may edit (model_max_length).
+        for name in ("vocab.txt", "tokenizer.json", "special_tokens_map.json", "tokenizer_config.json"):
+            dst = dir_ / name
+            if dst.is_symlink() or dst.exists():
+                dst.unlink()
+            if name == "tokenizer_config.json":
+                dst.write_bytes((tok_dir / name).read_bytes())
+            else:
+                os.symlink(os.path.relpath(tok_dir / name, dir_), dst)
     # generation_config.json is noise for an encoder; drop it if transformers wrote one.
     if (dir_ / "generation_config.json").exists():
         (dir_ / "generation_config.json").unlink()

@@ -1,7 +1,5 @@
-//! Shared test helpers: the GPU (or a printed skip outside CI), comparisons, CPU references.
+//! Shared test helpers: the GPU (or a printed skip outside CI), model files, comparisons, random values.
 #![allow(dead_code)]
-
-pub mod reference;
 
 use bert_wgpu::Gpu;
 

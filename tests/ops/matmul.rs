@@ -1,16 +1,19 @@
-//! Each forward op on the GPU against its CPU reference (tests/common/reference.rs).
+//! Matrix products (`ops::matmul`): every form, batching, strides, the epilogue, splitting along k, the linear
+//! layer's backward, and the tuning check that excludes a faulty candidate.
 
-mod common;
-
-use bert_wgpu::gpu::{Gpu, Recorder, Tensor};
-use bert_wgpu::ops::matmul::{self, Dims, Epilogue, Form, Operand};
-use bert_wgpu::ops::{attention, embedding, gather, gelu, layernorm, Act};
-use common::reference as cpu;
-use common::{assert_close, random, read_tensors};
-
-fn read(rec: Recorder, t: &Tensor) -> Vec<f32> {
-    read_tensors(rec, &[t]).remove(0)
-}
+use super::read_one;
+use crate::common;
+use crate::common::assert_close;
+use crate::common::random;
+use crate::common::read_tensors;
+use bert_wgpu::gpu::Gpu;
+use bert_wgpu::gpu::Recorder;
+use bert_wgpu::ops::matmul;
+use bert_wgpu::ops::matmul::Dims;
+use bert_wgpu::ops::matmul::Epilogue;
+use bert_wgpu::ops::matmul::Form;
+use bert_wgpu::ops::matmul::Operand;
+use bert_wgpu::ops::Act;
 
 /// One (m, n) product of (m, k) by (k, n): no batches.
 fn plain_dims(m: usize, n: usize, k: usize) -> Dims {
@@ -57,17 +60,17 @@ fn linear_case(gpu: &Gpu) {
             gpu.upload(&w, &[n, k], "w").unwrap(),
         );
         let bt = gpu.upload(&b, &[n], "b").unwrap();
-        let want = cpu::linear(&x, &w, Some(&b), m, n, k);
+        let want = linear(&x, &w, Some(&b), m, n, k);
         for (act, f) in [
             (Act::None, (|v| v) as fn(f64) -> f64),
-            (Act::Gelu, cpu::gelu_erf),
-            (Act::GeluTanh, cpu::gelu_tanh),
+            (Act::Gelu, super::gelu::gelu_erf),
+            (Act::GeluTanh, super::gelu::gelu_tanh),
             (Act::Tanh, f64::tanh),
         ] {
             let y = gpu.zeros(&[m, n], "y").unwrap();
             let mut rec = Recorder::new(&gpu);
             matmul::linear(&mut rec, &xt, &wt, Some(&bt), act, &y);
-            let got = read(rec, &y);
+            let got = read_one(rec, &y);
             let want: Vec<f32> = want.iter().map(|&v| f(v) as f32).collect();
             // f32 sums of k products of magnitude <= 1: rounding grows like sqrt(k) * 6e-8 * |terms|.
             assert_close(
@@ -136,7 +139,7 @@ fn batched_case(gpu: &Gpu) {
         ..Default::default()
     };
     matmul::forward(&mut rec, Form::Nt, dims, op_a, op_b, op_y, epi);
-    let got = read(rec, &y);
+    let got = read_one(rec, &y);
     let mut want = vec![0.0f32; got.len()];
     for o in 0..outer {
         for i in 0..inner {
@@ -179,7 +182,7 @@ fn batched_case(gpu: &Gpu) {
         Operand::matrix(&y, n),
         Epilogue::default(),
     );
-    let got = read(rec, &y);
+    let got = read_one(rec, &y);
     let want = product((m, n, k), 0.0, |r, e| a[r * k + e], |e, c| b[e * n + c]);
     assert_close("NN", &got, &want, 1e-5);
 }
@@ -211,7 +214,12 @@ fn products_read_a_four_at_a_time_past_an_odd_length() {
         let (op_b, op_y) = (Operand::matrix(&bt, n), Operand::matrix(&y, n));
         matmul::forward(&mut rec, Form::Nn, dims, op_a, op_b, op_y, Epilogue::default());
         let want = product((m, n, k), 0.0, |r, e| a[r * rs + e], |e, c| b[e * n + c]);
-        assert_close(&format!("{v} NN, k = 35 over a zero tail"), &read(rec, &y), &want, 1e-5);
+        assert_close(
+            &format!("{v} NN, k = 35 over a zero tail"),
+            &read_one(rec, &y),
+            &want,
+            1e-5,
+        );
 
         // TN with m = 37 (dW of an odd vocabulary) over rows of 40 whose tail holds other values: the
         // vec4 reads past m feed only rows of Y that are not stored.
@@ -234,7 +242,12 @@ fn products_read_a_four_at_a_time_past_an_odd_length() {
         };
         matmul::forward(&mut rec, Form::Tn, dims, op_a, op_b, op_y, epi);
         let want = product((m, n, k), 0.5, |r, e| a[e * rs + r], |e, c| b[e * n + c]);
-        assert_close(&format!("{v} TN, m = 37 in rows of 40"), &read(rec, &y), &want, 1e-5);
+        assert_close(
+            &format!("{v} TN, m = 37 in rows of 40"),
+            &read_one(rec, &y),
+            &want,
+            1e-5,
+        );
     }
 }
 
@@ -270,172 +283,7 @@ fn a_long_k_is_split_into_chunks_and_summed() {
         let want = product((m, n, k), 0.5, |r, e| a[r * rs + e], |e, c| b[e * n + c]);
         // Sums of 8198 products of values in [-1, 1]: f32 rounding grows with k.
         let v = common::kernel_name(&gpu);
-        assert_close(&format!("{v} NN split along k"), &read(rec, &y), &want, 2e-4);
-    }
-}
-
-#[test]
-fn gelu_matches_erf_and_tanh_forms() {
-    let Some(gpu) = common::gpu() else { return };
-    let x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) / 50.0).collect(); // [-10, 10)
-    let xt = gpu.upload(&x, &[x.len()], "x").unwrap();
-    for (act, f) in [
-        (Act::Gelu, cpu::gelu_erf as fn(f64) -> f64),
-        (Act::GeluTanh, cpu::gelu_tanh),
-    ] {
-        let y = gpu.zeros(&[x.len()], "y").unwrap();
-        let mut rec = Recorder::new(&gpu);
-        gelu::forward(&mut rec, &xt, &y, act);
-        let got = read(rec, &y);
-        let want: Vec<f32> = x.iter().map(|&v| f(v as f64) as f32).collect();
-        // erf's fit has 1.2e-7 relative error; |x| <= 10 keeps absolute error well below 1e-5.
-        assert_close(&format!("{act:?}"), &got, &want, 2e-6);
-    }
-}
-
-#[test]
-fn layernorm_with_and_without_residual() {
-    let Some(gpu) = common::gpu() else { return };
-    let (rows, c) = (13, 40);
-    let x = random(rows * c, 8, 3.0);
-    let r = random(rows * c, 9, 1.0);
-    let w = random(c, 10, 1.0);
-    let b = random(c, 11, 1.0);
-    let up = |v: &[f32], name| gpu.upload(v, &[v.len()], name).unwrap();
-    let (xt, rt, wt, bt) = (up(&x, "x"), up(&r, "r"), up(&w, "w"), up(&b, "b"));
-    for residual in [false, true] {
-        let out = gpu.zeros(&[rows, c], "out").unwrap();
-        let (mean, rstd) = (gpu.zeros(&[rows], "mean").unwrap(), gpu.zeros(&[rows], "rstd").unwrap());
-        let mut rec = Recorder::new(&gpu);
-        layernorm::forward(
-            &mut rec,
-            &xt,
-            residual.then_some(&rt),
-            &wt,
-            &bt,
-            1e-5,
-            &out,
-            &mean,
-            &rstd,
-        );
-        let got = read(rec, &out);
-        let input: Vec<f32> = if residual {
-            x.iter().zip(&r).map(|(a, b)| a + b).collect()
-        } else {
-            x.clone()
-        };
-        let want = cpu::to_f32(&cpu::layernorm(&input, &w, &b, 1e-5));
-        assert_close(&format!("layernorm residual={residual}"), &got, &want, 1e-5);
-    }
-}
-
-#[test]
-fn embedding_sum_and_row_gather() {
-    let Some(gpu) = common::gpu() else { return };
-    let (vocab, positions, types, c) = (11, 7, 2, 8);
-    let word = random(vocab * c, 12, 1.0);
-    let pos = random(positions * c, 13, 1.0);
-    let ty = random(types * c, 14, 1.0);
-    let ids = [3u32, 10, 0, 5, 5];
-    let pids = [0u32, 1, 2, 6, 3];
-    let tids = [0u32, 1, 1, 0, 1];
-    let up = |v: &[f32], rows: usize| gpu.upload(v, &[rows, c], "table").unwrap();
-    let (wt, pt, tt) = (up(&word, vocab), up(&pos, positions), up(&ty, types));
-    let buf = |v: &[u32]| gpu.upload_u32(v, "ids").unwrap();
-    let (ib, pb, tb) = (buf(&ids), buf(&pids), buf(&tids));
-    let out = gpu.zeros(&[ids.len(), c], "out").unwrap();
-    let picked = gpu.zeros(&[2, c], "picked").unwrap();
-    let index = buf(&[4, 1]);
-    let mut rec = Recorder::new(&gpu);
-    let tokens = embedding::TokenIds {
-        ids: &ib,
-        positions: &pb,
-        types: &tb,
-    };
-    embedding::forward(&mut rec, &tokens, &wt, &pt, &tt, &out);
-    gather::forward(&mut rec, &index, &out, &picked);
-    let got = read_tensors(rec, &[&out, &picked]);
-    let want: Vec<f32> = (0..ids.len() * c)
-        .map(|i| {
-            let (t, ch) = (i / c, i % c);
-            word[ids[t] as usize * c + ch] + pos[pids[t] as usize * c + ch] + ty[tids[t] as usize * c + ch]
-        })
-        .collect();
-    assert_close("embedding", &got[0], &want, 1e-6);
-    let want_rows: Vec<f32> = [4usize, 1]
-        .iter()
-        .flat_map(|&r| want[r * c..(r + 1) * c].to_vec())
-        .collect();
-    assert_close("gather", &got[1], &want_rows, 0.0);
-}
-
-fn attention_shape(batch: usize, seq: usize, heads: usize, head_dim: usize) -> attention::Shape {
-    attention::Shape {
-        batch,
-        seq,
-        heads,
-        head_dim,
-    }
-}
-
-/// QKV (batch * seq, 3 * heads * head_dim) and the mask (batch, seq) of `shape`, uploaded.
-fn upload_attention_inputs(gpu: &Gpu, shape: attention::Shape, qkv: &[f32], mask: &[f32]) -> (Tensor, Tensor) {
-    let attention::Shape {
-        batch,
-        seq,
-        heads,
-        head_dim,
-    } = shape;
-    (
-        gpu.upload(qkv, &[batch * seq, 3 * heads * head_dim], "qkv").unwrap(),
-        gpu.upload(mask, &[batch, seq], "mask").unwrap(),
-    )
-}
-
-#[test]
-fn masked_multi_head_attention() {
-    let Some(gpu) = common::gpu() else { return };
-    let (batch, seq, heads, d) = (2, 12, 3, 8);
-    let h = heads * d;
-    let qkv = random(batch * seq * 3 * h, 15, 2.0);
-    let mut mask = vec![1.0f32; batch * seq];
-    mask[seq + 7..].iter_mut().for_each(|m| *m = 0.0); // second sequence: 7 tokens, 5 padding
-    let shape = attention_shape(batch, seq, heads, d);
-    let (qkv_t, mask_t) = upload_attention_inputs(&gpu, shape, &qkv, &mask);
-    let probs = gpu.zeros(&[batch, heads, seq, seq], "probs").unwrap();
-    let ctx = gpu.zeros(&[batch * seq, h], "ctx").unwrap();
-    let mut rec = Recorder::new(&gpu);
-    attention::forward(&mut rec, shape, &qkv_t, &mask_t, &probs, &ctx, None);
-    let got = read_tensors(rec, &[&ctx, &probs]);
-    let (want_ctx, want_probs) = cpu::attention(&qkv, &mask, batch, seq, heads, d);
-    assert_close("attention probs", &got[1], &cpu::to_f32(&want_probs), 1e-6);
-    assert_close("attention context", &got[0], &cpu::to_f32(&want_ctx), 1e-5);
-}
-
-#[test]
-fn fused_attention_matches_the_reference_across_key_blocks_and_padding() {
-    let Some(gpu) = common::gpu() else { return };
-    // 3 sequences of 76 positions (two query blocks of 64, keys in blocks of 8 with a partial last one):
-    // full, 41 tokens, and a sequence whose every key is padding (its context must be zero).
-    for d in [8, 64] {
-        let (batch, seq, heads) = (3, 76, 2);
-        let h = heads * d;
-        let qkv = random(batch * seq * 3 * h, 16, 2.0);
-        let mut mask = vec![1.0f32; batch * seq];
-        mask[seq + 41..2 * seq].iter_mut().for_each(|m| *m = 0.0);
-        mask[2 * seq..].iter_mut().for_each(|m| *m = 0.0);
-        let shape = attention_shape(batch, seq, heads, d);
-        let (qkv_t, mask_t) = upload_attention_inputs(&gpu, shape, &qkv, &mask);
-        let ctx = gpu
-            .upload(&vec![7.0; batch * seq * h], &[batch * seq, h], "ctx")
-            .unwrap();
-        let mut rec = Recorder::new(&gpu);
-        attention::fused_forward(&mut rec, shape, &qkv_t, &mask_t, &ctx);
-        let got = read(rec, &ctx);
-        let (want, _) = cpu::attention(&qkv, &mask, batch, seq, heads, d);
-        let mut want = cpu::to_f32(&want);
-        want[2 * seq * h..].iter_mut().for_each(|v| *v = 0.0);
-        assert_close(&format!("fused attention, head_dim {d}"), &got, &want, 1e-5);
+        assert_close(&format!("{v} NN split along k"), &read_one(rec, &y), &want, 2e-4);
     }
 }
 
@@ -514,4 +362,21 @@ fn every_candidate_passes_the_check_and_a_faulty_one_is_excluded_by_tuning() {
     for c in plan.chosen.keys() {
         assert_eq!(ShapeClass::parse(&c.key()), Some(*c));
     }
+}
+
+// ---- the reference: plain loops in f64, written for clarity, not speed ----
+
+/// y (m, n) = x (m, k) . w (n, k)^T + bias.
+pub(crate) fn linear(x: &[f32], w: &[f32], bias: Option<&[f32]>, m: usize, n: usize, k: usize) -> Vec<f64> {
+    let mut y = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = bias.map_or(0.0, |b| b[j] as f64);
+            for kk in 0..k {
+                s += x[i * k + kk] as f64 * w[j * k + kk] as f64;
+            }
+            y[i * n + j] = s;
+        }
+    }
+    y
 }
