@@ -1,4 +1,5 @@
-//! Dispatch for each shader file: `forward()` (and later `backward()`), shape checks, shape comments.
+//! One module per shader file: its kernels (bindings in order, the uniform as a `#[repr(C)]` struct), shape
+//! checks and the dispatch of its forward and backward side by side; `tune` picks the matmul candidate.
 
 pub mod adamw;
 pub mod attention;
