@@ -7,12 +7,10 @@ use crate::common::random;
 use crate::common::read_tensors;
 use bert_wgpu::gpu::Recorder;
 use bert_wgpu::ops::cross_entropy;
+use bert_wgpu::ops::cross_entropy::IGNORE;
 use bert_wgpu::rng::Rng;
 
 // ---- Cross-entropy ---------------------------------------------------------------------------------------
-
-/// -100 as u32: Hugging Face's ignore index, a row that is not scored.
-const IGNORE: u32 = -100i32 as u32;
 
 #[test]
 fn cross_entropy_backward_finite_differences() {
