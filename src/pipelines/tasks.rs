@@ -52,11 +52,6 @@ impl Bert {
         let batch_size = batch_size.max(1);
         let mut out = Vec::with_capacity(inputs.len());
         if kind == HeadKind::Span {
-            let qa = FeatureSettings {
-                max_len: qa.max_len.min(self.config.max_position_embeddings),
-                ..qa
-            }
-            .for_positions(self.config.max_position_embeddings)?;
             let rows = (inputs.iter().enumerate())
                 .map(|(i, input)| match input {
                     PredictInput::Question { question, context } => Ok((question.as_str(), context.as_str())),
@@ -155,8 +150,13 @@ impl Bert {
     /// the context. None when a context gives no span.
     pub async fn answer(&self, inputs: &[(&str, &str)], s: FeatureSettings) -> Result<Vec<Option<QaAnswer>>> {
         self.expect_head(HeadKind::Span)?;
-        let max_len = s.max_len.min(self.config.max_position_embeddings);
-        let stride = s.doc_stride.min(max_len / 2);
+        // The window capped by the model, then checked: at least 8 tokens, an answer of at least one.
+        let positions = self.config.max_position_embeddings;
+        let s = FeatureSettings {
+            max_len: s.max_len.min(positions),
+            ..s
+        }
+        .for_positions(positions, str::to_string)?;
         let examples: Vec<QaExample> = (inputs.iter().enumerate())
             .map(|(i, (q, c))| QaExample {
                 id: format!("#{}", i + 1),
@@ -165,7 +165,7 @@ impl Bert {
                 answers: Vec::new(),
             })
             .collect();
-        let windows = qa_features(&self.tokenizer, &examples, max_len, stride, false)?;
+        let windows = qa_features(&self.tokenizer, &examples, s.max_len, s.doc_stride, false)?;
         let rows = windows.iter().map(|w| (&w.feature.ids[..], &w.feature.type_ids[..]));
         let longest = windows.iter().map(|w| w.feature.ids.len()).max().unwrap_or(1);
         let seq = longest.next_multiple_of(4);

@@ -48,16 +48,18 @@ impl Default for FeatureSettings {
 
 impl FeatureSettings {
     /// The settings for a model of `positions` max_position_embeddings: a window of 8 tokens up to
-    /// `positions`, an answer of at least one token; the stride at most half a window.
-    pub fn for_positions(self, positions: usize) -> Result<FeatureSettings> {
+    /// `positions`, an answer of at least one token; the stride at most half a window. An error names the
+    /// setting as `spell` writes its field name (`max_length`, `max_answer_length`).
+    pub fn for_positions(self, positions: usize, spell: impl Fn(&str) -> String) -> Result<FeatureSettings> {
         if self.max_len > positions || self.max_len < 8 {
             bail!(
-                "max_length {}: must be between 8 and the model's max_position_embeddings ({positions})",
+                "{} {}: must be between 8 and the model's max_position_embeddings ({positions})",
+                spell("max_length"),
                 self.max_len
             );
         }
         if self.max_answer_len == 0 {
-            bail!("max_answer_length 0: must be at least 1");
+            bail!("{} 0: must be at least 1", spell("max_answer_length"));
         }
         Ok(FeatureSettings {
             doc_stride: self.doc_stride.min(self.max_len / 2),

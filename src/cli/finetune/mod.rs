@@ -134,12 +134,7 @@ impl WindowArgs {
             doc_stride: self.doc_stride,
             max_answer_len: self.max_answer_length,
         }
-        .for_positions(positions)
-        .map_err(|e| {
-            // "max_length 600: ..." names the flag --max-length
-            let (name, rest) = e.message.split_once(' ').unwrap_or((&e.message, ""));
-            Error::new(format!("--{} {rest}", name.replace('_', "-")))
-        })
+        .for_positions(positions, run_dir::flag)
     }
 }
 
