@@ -1,10 +1,10 @@
 //! Every shader parses and validates with naga (the WGSL front end wgpu uses natively). Needs no GPU.
 
-use bert_wgpu::gpu::Shader;
+use bert_wgpu::ops::all_shaders;
 
 #[test]
 fn every_shader_validates_with_naga() {
-    for shader in Shader::all() {
+    for shader in all_shaders() {
         let source = shader.module_source(false);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}: {}", shader.file_name(), e.emit_to_string(&source)));
@@ -24,7 +24,7 @@ fn every_shader_validates_with_naga() {
 
 #[test]
 fn browser_source_enables_subgroups_only_where_used() {
-    for shader in Shader::all() {
+    for shader in all_shaders() {
         let web = shader.module_source(true);
         assert_eq!(
             web.starts_with("enable subgroups;"),
@@ -104,4 +104,24 @@ fn every_kernel_declares_the_bindings_its_wgsl_uses() {
             );
         }
     }
+}
+
+/// Every WGSL file under `shaders/` is in use: an op's file (named by its module) or a shared prelude.
+#[test]
+fn every_wgsl_file_is_an_ops_shader_or_a_prelude() {
+    let used: Vec<&str> = all_shaders().iter().map(|s| s.file_name()).collect();
+    let preludes = ["common.wgsl", "matmul_common.wgsl", "reduce.wgsl"];
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".wgsl") {
+            files += 1;
+            assert!(
+                used.contains(&name.as_str()) || preludes.contains(&name.as_str()),
+                "shaders/{name} is used by no op"
+            );
+        }
+    }
+    assert!(files > 10, "{files} WGSL files");
 }

@@ -1,25 +1,38 @@
-//! The registry of kernel sources: one WGSL file per op family, `common.wgsl` prepended to each; the matmul
-//! family is generated per candidate (`matmul_gen/`: candidates and plans in `mod.rs`, the WGSL writer in `wgsl.rs`).
+//! Kernel sources: each op module names its own WGSL file under `shaders/` (`Shader::file`), with
+//! `common.wgsl` prepended to each; the matmul family is generated per candidate (`matmul_gen/`: candidates
+//! and plans in `mod.rs`, the WGSL writer in `wgsl.rs`). `ops::all_shaders()` lists every one in use.
 
 use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 
-use super::matmul_gen::{MatmulKernel, CANDIDATES};
+use super::matmul_gen::MatmulKernel;
 
 /// A WGSL file under `shaders/`, or one generated matmul candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Matmul(MatmulKernel),
-    Attention,
-    Layernorm,
-    Gelu,
-    Embedding,
-    Gather,
-    CrossEntropy,
-    Adamw,
-    Dropout,
-    Span,
-    Mse,
-    SumRows,
+    File(WgslFile),
+}
+
+/// One WGSL file: its name under `shaders/`, its text, and the text its op family shares (placed between
+/// `common.wgsl` and the file). Files are told apart by name.
+#[derive(Clone, Copy, Debug)]
+pub struct WgslFile {
+    pub name: &'static str,
+    pub text: &'static str,
+    pub prelude: &'static str,
+}
+
+impl PartialEq for WgslFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for WgslFile {}
+impl Hash for WgslFile {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -28,67 +41,28 @@ pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl")
 /// Deterministic workgroup reductions for the cross-entropy and AdamW kernels.
 pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 
-/// Every WGSL file: its shader, its name under `shaders/` and its text. The one place a new file is listed.
-const FILES: [(Shader, &str, &str); 11] = [
-    (
-        Shader::Attention,
-        "attention.wgsl",
-        include_str!("../../shaders/attention.wgsl"),
-    ),
-    (
-        Shader::Layernorm,
-        "layernorm.wgsl",
-        include_str!("../../shaders/layernorm.wgsl"),
-    ),
-    (Shader::Gelu, "gelu.wgsl", include_str!("../../shaders/gelu.wgsl")),
-    (
-        Shader::Embedding,
-        "embedding.wgsl",
-        include_str!("../../shaders/embedding.wgsl"),
-    ),
-    (Shader::Gather, "gather.wgsl", include_str!("../../shaders/gather.wgsl")),
-    (
-        Shader::CrossEntropy,
-        "cross_entropy.wgsl",
-        include_str!("../../shaders/cross_entropy.wgsl"),
-    ),
-    (Shader::Adamw, "adamw.wgsl", include_str!("../../shaders/adamw.wgsl")),
-    (
-        Shader::Dropout,
-        "dropout.wgsl",
-        include_str!("../../shaders/dropout.wgsl"),
-    ),
-    (Shader::Span, "span.wgsl", include_str!("../../shaders/span.wgsl")),
-    (Shader::Mse, "mse.wgsl", include_str!("../../shaders/mse.wgsl")),
-    (
-        Shader::SumRows,
-        "sum_rows.wgsl",
-        include_str!("../../shaders/sum_rows.wgsl"),
-    ),
-];
+/// The `Shader` of `shaders/<name>`, read into the binary at compile time: `wgsl_file!("gelu.wgsl")`, or
+/// `wgsl_file!("adamw.wgsl", REDUCE)` with a shared prelude from this module.
+#[macro_export]
+macro_rules! wgsl_file {
+    ($name:literal) => {
+        $crate::wgsl_file!($name, "")
+    };
+    ($name:literal, $prelude:expr) => {
+        $crate::gpu::Shader::File($crate::gpu::shaders::WgslFile {
+            name: $name,
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $name)),
+            prelude: $prelude,
+        })
+    };
+}
 
 impl Shader {
-    /// Every shader: each matmul candidate, then the files.
-    pub fn all() -> Vec<Shader> {
-        CANDIDATES
-            .iter()
-            .map(|&k| Shader::Matmul(k))
-            .chain(FILES.iter().map(|f| f.0))
-            .collect()
-    }
-
-    fn file(self) -> &'static (Shader, &'static str, &'static str) {
-        FILES
-            .iter()
-            .find(|f| f.0 == self)
-            .expect("every shader but the generated matmuls has a row in FILES")
-    }
-
     /// The file's name, or for a generated matmul the candidate's name.
     pub fn file_name(self) -> &'static str {
         match self {
             Shader::Matmul(k) => k.name,
-            _ => self.file().1,
+            Shader::File(f) => f.name,
         }
     }
 
@@ -96,7 +70,7 @@ impl Shader {
     pub fn body(self) -> Cow<'static, str> {
         match self {
             Shader::Matmul(k) => Cow::Owned(k.source()),
-            _ => Cow::Borrowed(self.file().2),
+            Shader::File(f) => Cow::Borrowed(f.text),
         }
     }
 
@@ -120,8 +94,7 @@ impl Shader {
     pub fn prelude(self) -> &'static str {
         match self {
             Shader::Matmul(_) => MATMUL_COMMON,
-            Shader::CrossEntropy | Shader::Adamw => REDUCE,
-            _ => "",
+            Shader::File(f) => f.prelude,
         }
     }
 }

@@ -6,6 +6,9 @@ use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/adamw.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("adamw.wgsl", crate::gpu::shaders::REDUCE);
+
 /// Partial sums per gradient tensor (workgroups of `adamw_sumsq`); `partials` holds slots * PARTS.
 pub const PARTS: usize = 64;
 
@@ -39,13 +42,13 @@ struct UpdateParams {
 }
 
 // reads grad; writes partials
-const SUMSQ: Kernel = Kernel::new::<SumsqParams>(Shader::Adamw, "adamw_sumsq", &[U, R, W]);
+const SUMSQ: Kernel = Kernel::new::<SumsqParams>(SHADER, "adamw_sumsq", &[U, R, W]);
 
 // reads partials; writes out
-const CLIP_SCALE: Kernel = Kernel::new::<ClipParams>(Shader::Adamw, "adamw_clip_scale", &[U, R, W]);
+const CLIP_SCALE: Kernel = Kernel::new::<ClipParams>(SHADER, "adamw_clip_scale", &[U, R, W]);
 
 // reads clip; writes param, grad, m, v
-const UPDATE: Kernel = Kernel::new::<UpdateParams>(Shader::Adamw, "adamw_update", &[U, R, W, W, W, W]);
+const UPDATE: Kernel = Kernel::new::<UpdateParams>(SHADER, "adamw_update", &[U, R, W, W, W, W]);
 
 /// Which AdamW (also `OptimizerConfig::variant`, saved in checkpoints as "Torch" or "Google"; the browser's
 /// options spell them "torch" and "google").

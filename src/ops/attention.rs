@@ -8,6 +8,9 @@ use super::matmul::{self, Dims, Epilogue, Form, Operand};
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/attention.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("attention.wgsl");
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct SoftmaxParams {
@@ -27,8 +30,7 @@ struct FusedParams {
 }
 
 // reads mask; writes scores
-const SOFTMAX_FORWARD: Kernel =
-    Kernel::new::<SoftmaxParams>(Shader::Attention, "attention_softmax_forward", &[U, R, W]);
+const SOFTMAX_FORWARD: Kernel = Kernel::new::<SoftmaxParams>(SHADER, "attention_softmax_forward", &[U, R, W]);
 
 /// Sizes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -146,7 +148,7 @@ pub fn forward(
 }
 
 // reads mask, qkv; writes ctx
-const FUSED_FORWARD: Kernel = Kernel::new::<FusedParams>(Shader::Attention, "attention_fused_forward", &[U, R, R, W]);
+const FUSED_FORWARD: Kernel = Kernel::new::<FusedParams>(SHADER, "attention_fused_forward", &[U, R, R, W]);
 
 /// Whether the fused kernel handles this head size (a multiple of 4, at most 128).
 pub fn fused_supported(head_dim: usize) -> bool {
@@ -176,8 +178,7 @@ pub fn fused_forward(rec: &mut Recorder, s: Shape, qkv: &Tensor, mask: &Tensor, 
 }
 
 // reads probs; writes dprobs
-const SOFTMAX_BACKWARD: Kernel =
-    Kernel::new::<SoftmaxParams>(Shader::Attention, "attention_softmax_backward", &[U, R, W]);
+const SOFTMAX_BACKWARD: Kernel = Kernel::new::<SoftmaxParams>(SHADER, "attention_softmax_backward", &[U, R, W]);
 
 /// Softmax backward, in place: for each of `rows` rows of length `seq`, dprobs becomes
 /// d(scores) = P * (dP - rowsum(dP * P)). No 1/sqrt(d) scale: the caller's matmuls apply it.

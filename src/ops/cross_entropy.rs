@@ -6,6 +6,9 @@ use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/cross_entropy.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("cross_entropy.wgsl", crate::gpu::shaders::REDUCE);
+
 /// The label of a row or token that is not scored (any label >= V is skipped; this one is >= every V).
 pub const IGNORE: u32 = u32::MAX;
 
@@ -19,12 +22,10 @@ struct CrossEntropyParams {
 }
 
 // reads logits, labels; writes losses, lse, correct
-const FORWARD: Kernel =
-    Kernel::new::<CrossEntropyParams>(Shader::CrossEntropy, "cross_entropy_forward", &[U, R, R, W, W, W]);
+const FORWARD: Kernel = Kernel::new::<CrossEntropyParams>(SHADER, "cross_entropy_forward", &[U, R, R, W, W, W]);
 
 // reads labels, lse; writes dlogits
-const BACKWARD: Kernel =
-    Kernel::new::<CrossEntropyParams>(Shader::CrossEntropy, "cross_entropy_backward", &[U, R, R, W]);
+const BACKWARD: Kernel = Kernel::new::<CrossEntropyParams>(SHADER, "cross_entropy_backward", &[U, R, R, W]);
 
 /// Workgroup counts for one workgroup per row, folded into y beyond 65535 (the kernel rebuilds the row as
 /// `workgroup_id.x + workgroup_id.y * num_workgroups.x`).

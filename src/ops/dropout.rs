@@ -6,11 +6,14 @@ use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/dropout.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("dropout.wgsl");
+
 // reads inp; writes out
-const FORWARD: Kernel = Kernel::new::<DropoutParams>(Shader::Dropout, "dropout_forward", &[U, R, W]);
+const FORWARD: Kernel = Kernel::new::<DropoutParams>(SHADER, "dropout_forward", &[U, R, W]);
 
 // reads dout; writes dinp
-const BACKWARD: Kernel = Kernel::new::<DropoutParams>(Shader::Dropout, "dropout_backward", &[U, R, W]);
+const BACKWARD: Kernel = Kernel::new::<DropoutParams>(SHADER, "dropout_backward", &[U, R, W]);
 
 /// The PCG hash of common.wgsl (Jarzynski & Olano 2020), a bijection on u32.
 pub fn pcg_hash(x: u32) -> u32 {

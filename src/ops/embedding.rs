@@ -6,6 +6,9 @@ use crate::error::Result;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Gpu, Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/embedding.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("embedding.wgsl");
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct EmbeddingParams {
@@ -22,8 +25,7 @@ struct EmbeddingBackwardParams {
 }
 
 // reads ids, positions, types, word, position, token_type; writes out
-const FORWARD: Kernel =
-    Kernel::new::<EmbeddingParams>(Shader::Embedding, "embedding_forward", &[U, R, R, R, R, R, R, W]);
+const FORWARD: Kernel = Kernel::new::<EmbeddingParams>(SHADER, "embedding_forward", &[U, R, R, R, R, R, R, W]);
 
 /// The id buffers of one batch, each (tokens) u32.
 pub struct TokenIds<'a> {
@@ -64,7 +66,7 @@ pub fn forward(
 }
 
 // reads grad_index, demb; writes dtable
-const BACKWARD: Kernel = Kernel::new::<EmbeddingBackwardParams>(Shader::Embedding, "embedding_backward", &[U, R, R, W]);
+const BACKWARD: Kernel = Kernel::new::<EmbeddingBackwardParams>(SHADER, "embedding_backward", &[U, R, R, W]);
 
 /// A batch's tokens grouped by id, so that the table gradient needs no atomics: one GPU buffer, allocated
 /// once for `max_tokens` and rewritten each step with `queue.write_buffer`.

@@ -4,6 +4,9 @@ use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/gather.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("gather.wgsl");
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GatherParams {
@@ -19,7 +22,7 @@ struct GatherBackwardParams {
     accumulate: u32,
 }
 
-const FORWARD: Kernel = Kernel::new::<GatherParams>(Shader::Gather, "gather_forward", &[U, R, R, W]);
+const FORWARD: Kernel = Kernel::new::<GatherParams>(SHADER, "gather_forward", &[U, R, R, W]);
 
 /// out[i, :] = inp[index[i], :]; inp is (source rows, c), out is (rows, c), index holds `rows` u32.
 pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Tensor) {
@@ -39,7 +42,7 @@ pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Ten
 }
 
 // reads inverse, dout; writes dinp
-const BACKWARD: Kernel = Kernel::new::<GatherBackwardParams>(Shader::Gather, "gather_backward", &[U, R, R, W]);
+const BACKWARD: Kernel = Kernel::new::<GatherBackwardParams>(SHADER, "gather_backward", &[U, R, R, W]);
 
 /// The inverse of a gather index: for each of `tokens` source rows, the output row that gathered it, or -1.
 /// Panics if a source row is gathered twice (its gradient would be a sum; the model never does that).

@@ -5,6 +5,9 @@ use super::{grid_1d, Act};
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/gelu.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("gelu.wgsl");
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GeluParams {
@@ -12,7 +15,7 @@ struct GeluParams {
     act: u32,
 }
 
-const FORWARD: Kernel = Kernel::new::<GeluParams>(Shader::Gelu, "gelu_forward", &[U, R, W]);
+const FORWARD: Kernel = Kernel::new::<GeluParams>(SHADER, "gelu_forward", &[U, R, W]);
 
 /// out = gelu(inp), elementwise; `act` is `Act::Gelu` (erf) or `Act::GeluTanh`.
 pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
@@ -30,7 +33,7 @@ pub fn forward(rec: &mut Recorder, inp: &Tensor, out: &Tensor, act: Act) {
 }
 
 // reads inp, dout; writes dinp
-const BACKWARD: Kernel = Kernel::new::<GeluParams>(Shader::Gelu, "gelu_backward", &[U, R, R, W]);
+const BACKWARD: Kernel = Kernel::new::<GeluParams>(SHADER, "gelu_backward", &[U, R, R, W]);
 
 /// dinp = dout * act'(inp), elementwise, from the saved pre-activation `inp`: the exact erf derivative
 /// Phi(x) + x phi(x) for `Act::Gelu`, the tanh form's derivative for `Act::GeluTanh` (also `Act::Tanh`,

@@ -4,6 +4,9 @@ use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/layernorm.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("layernorm.wgsl");
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct LayernormParams {
@@ -14,8 +17,7 @@ struct LayernormParams {
 }
 
 // reads inp, residual, weight, bias; writes out, mean, rstd
-const FORWARD: Kernel =
-    Kernel::new::<LayernormParams>(Shader::Layernorm, "layernorm_forward", &[U, R, R, R, R, W, W, W]);
+const FORWARD: Kernel = Kernel::new::<LayernormParams>(SHADER, "layernorm_forward", &[U, R, R, R, R, W, W, W]);
 
 /// out = LayerNorm(inp [+ residual]) * weight + bias over the last dimension; mean and rstd (rows) are saved.
 #[allow(clippy::too_many_arguments)]
@@ -57,22 +59,15 @@ pub fn forward(
 }
 
 // reads dout, inp, residual, mean, rstd, weight; writes dinp
-const BACKWARD: Kernel =
-    Kernel::new::<LayernormParams>(Shader::Layernorm, "layernorm_backward", &[U, R, R, R, R, R, R, W]);
+const BACKWARD: Kernel = Kernel::new::<LayernormParams>(SHADER, "layernorm_backward", &[U, R, R, R, R, R, R, W]);
 
 // reads dout, inp, residual, mean, rstd, weight; writes dinp, dres
-const BACKWARD_DRES: Kernel = Kernel::new::<LayernormParams>(
-    Shader::Layernorm,
-    "layernorm_backward_dres",
-    &[U, R, R, R, R, R, R, W, W],
-);
+const BACKWARD_DRES: Kernel =
+    Kernel::new::<LayernormParams>(SHADER, "layernorm_backward_dres", &[U, R, R, R, R, R, R, W, W]);
 
 // reads dout, inp, residual, mean, rstd; writes dweight, dbias
-const BACKWARD_PARAMS: Kernel = Kernel::new::<LayernormParams>(
-    Shader::Layernorm,
-    "layernorm_backward_params",
-    &[U, R, R, R, R, R, W, W],
-);
+const BACKWARD_PARAMS: Kernel =
+    Kernel::new::<LayernormParams>(SHADER, "layernorm_backward_params", &[U, R, R, R, R, R, W, W]);
 
 /// Rows and channels of a backward call, with its shape checks.
 fn backward_shape(

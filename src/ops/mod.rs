@@ -37,6 +37,17 @@ pub fn all_kernels() -> Vec<crate::gpu::Kernel> {
     ops.concat().into_iter().chain(matmuls).collect()
 }
 
+/// Every shader module the kernels use, each once: every matmul candidate and every op's WGSL file.
+pub fn all_shaders() -> Vec<crate::gpu::Shader> {
+    let mut shaders = Vec::new();
+    for kernel in all_kernels() {
+        if !shaders.contains(&kernel.shader) {
+            shaders.push(kernel.shader);
+        }
+    }
+    shaders
+}
+
 /// Workgroup counts for `n` invocations of a 64-wide 1-D kernel, folded into y when x would exceed the
 /// 65535 limit. Kernels rebuild the index as `gid.x + gid.y * num_workgroups.x * 64`.
 pub fn grid_1d(n: usize) -> [u32; 3] {

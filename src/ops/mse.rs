@@ -4,6 +4,9 @@ use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/mse.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("mse.wgsl");
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct MseParams {
@@ -13,10 +16,10 @@ struct MseParams {
 }
 
 // reads values, targets; writes losses
-const FORWARD: Kernel = Kernel::new::<MseParams>(Shader::Mse, "mse_forward", &[U, R, R, W]);
+const FORWARD: Kernel = Kernel::new::<MseParams>(SHADER, "mse_forward", &[U, R, R, W]);
 
 // reads targets; writes values
-const BACKWARD: Kernel = Kernel::new::<MseParams>(Shader::Mse, "mse_backward", &[U, R, W]);
+const BACKWARD: Kernel = Kernel::new::<MseParams>(SHADER, "mse_backward", &[U, R, W]);
 
 /// losses[i] = (values[i] - targets[i])^2 for the first `scored` rows, 0 after.
 pub fn forward(rec: &mut Recorder, values: &Tensor, targets: &Tensor, losses: &Tensor, scored: usize) {

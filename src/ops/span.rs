@@ -5,6 +5,9 @@ use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader, Tensor};
 
+/// `shaders/span.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("span.wgsl");
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct SpanParams {
@@ -14,10 +17,10 @@ struct SpanParams {
 }
 
 // reads pairs; writes rows
-const FORWARD: Kernel = Kernel::new::<SpanParams>(Shader::Span, "span_forward", &[U, R, W]);
+const FORWARD: Kernel = Kernel::new::<SpanParams>(SHADER, "span_forward", &[U, R, W]);
 
 // reads drows; writes dpairs
-const BACKWARD: Kernel = Kernel::new::<SpanParams>(Shader::Span, "span_backward", &[U, R, W]);
+const BACKWARD: Kernel = Kernel::new::<SpanParams>(SHADER, "span_backward", &[U, R, W]);
 
 /// rows[c, b, s] = pairs[b * seq + s, c] for s < valid, else -1e30 (out of the softmax). `rows` is
 /// (2, batch, seq): the start logits of every sequence, then the end logits.

@@ -5,6 +5,9 @@ use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
 use crate::gpu::{Kernel, Recorder, Shader};
 
+/// `shaders/sum_rows.wgsl`, every entry point of this op.
+const SHADER: Shader = crate::wgsl_file!("sum_rows.wgsl");
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct SumRowsParams {
@@ -14,7 +17,7 @@ struct SumRowsParams {
 }
 
 // reads x; writes out
-const ADD: Kernel = Kernel::new::<SumRowsParams>(Shader::SumRows, "add_row_sum", &[U, R, W]);
+const ADD: Kernel = Kernel::new::<SumRowsParams>(SHADER, "add_row_sum", &[U, R, W]);
 
 /// out (n) += sums over the rows of x (rows, stride >= n), whose columns past n are not read.
 pub fn add(rec: &mut Recorder, x: &wgpu::Buffer, rows: usize, stride: usize, out: &wgpu::Buffer, n: usize) {

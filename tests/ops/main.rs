@@ -1,5 +1,5 @@
 //! Every op against its reference, one module per op (`shaders/<op>.wgsl`, `src/ops/<op>.rs`): the forward
-//! and the backward side by side, against PyTorch-style references in f64 (`tests/common/reference.rs`) and
+//! and the backward side by side, against the op's PyTorch-style reference in f64 (in the op's file) and
 //! finite differences.
 
 #[path = "../common/mod.rs"]
