@@ -10,8 +10,10 @@ use crate::model::task::{Targets, TaskBatch};
 use crate::model::weights::HeadKind;
 use crate::model::{Batch, Bert};
 use crate::tasks::data::QaExample;
-use crate::tasks::features::{example_ranges, qa_features, FeatureSettings};
-use crate::tasks::postprocess::{self, best_answer, Entity, LabelScore, QaAnswer, ScoreFunction, WindowLogits};
+use crate::tasks::features::FeatureSettings;
+use crate::tasks::sequence::{self, LabelScore, ScoreFunction};
+use crate::tasks::span::{best_answer, example_ranges, qa_features, QaAnswer, WindowLogits};
+use crate::tasks::token::{self, Entity};
 use crate::tasks::LabelMap;
 
 /// One input of [`Bert::predict`]: a text (with its pair, for sentence-pair classification) for the
@@ -125,7 +127,7 @@ impl Bert {
         let per = labels.len();
         Ok(logits
             .chunks_exact(per)
-            .map(|row| postprocess::classify_with(row, &labels, function))
+            .map(|row| sequence::classify_with(row, &labels, function))
             .collect())
     }
 
@@ -141,7 +143,7 @@ impl Bert {
         Ok((texts.iter().zip(&encodings).enumerate())
             .map(|(i, (text, enc))| {
                 let rows = &logits[i * per..(i + 1) * per];
-                postprocess::aggregate_entities(&self.tokenizer, text, enc, rows, &labels)
+                token::aggregate_entities(&self.tokenizer, text, enc, rows, &labels)
             })
             .collect())
     }

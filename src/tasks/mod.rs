@@ -1,12 +1,15 @@
-//! The host side of fine-tuning: tasks, label maps, dataset readers ([`data`]), model inputs and
-//! targets ([`features`]), evaluation metrics ([`metrics`]) and pipeline outputs from logits
-//! ([`postprocess`]). Nothing here touches the GPU; only the `read_*` functions touch the file system.
+//! The host side of fine-tuning: tasks, label maps, dataset readers ([`data`]), and one module per head
+//! with its features, metrics and pipeline outputs ([`sequence`], [`token`], [`span`]; what they share in
+//! [`features`] and [`metrics`]). Nothing here touches the GPU; only the `read_*` functions touch the file
+//! system.
 
 mod csv;
 pub mod data;
 pub mod features;
 pub mod metrics;
-pub mod postprocess;
+pub mod sequence;
+pub mod span;
+pub mod token;
 
 use serde_json::{Map, Value};
 
@@ -149,7 +152,7 @@ pub fn problem_type(config: &BertConfig) -> Option<&str> {
 
 /// Whether a sequence-classification config regresses a value: `problem_type` "regression", or no
 /// `problem_type` and exactly one label in `id2label`. Such a model takes `labels: None` in
-/// [`features::text_features`] (the label parsed as a number), even though `id2label` names its output.
+/// [`sequence::text_features`] (the label parsed as a number), even though `id2label` names its output.
 pub fn is_regression(config: &BertConfig) -> bool {
     match problem_type(config) {
         Some(p) => p == "regression",
@@ -180,4 +183,23 @@ pub fn char_offsets(text: &str, byte_offsets: &[(usize, usize)]) -> Vec<(usize, 
 /// The text between two character offsets (clamped to the text).
 pub fn char_slice(text: &str, start: usize, end: usize) -> String {
     text.chars().skip(start).take(end.saturating_sub(start)).collect()
+}
+
+/// Index of the largest value (the first of equal ones; 0 for an empty row).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Softmax of a row, in f64.
+pub fn softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exp: Vec<f64> = row.iter().map(|&v| (v as f64 - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
 }

@@ -7,10 +7,10 @@ use crate::model::task::{Targets, TaskBatch, IGNORE};
 use crate::model::weights::HeadKind;
 use crate::model::{Batch, Bert, BertConfig};
 use crate::tasks::data::{self, QaExample, TextExample, TokenExample};
-use crate::tasks::features::{self, example_ranges, Feature, FeatureSettings, QaFeature, Target};
+use crate::tasks::features::{Feature, FeatureSettings, Target};
 use crate::tasks::metrics::Metrics;
-use crate::tasks::postprocess::{argmax, best_answer_by_logits, WindowLogits};
-use crate::tasks::{LabelMap, Task};
+use crate::tasks::span::{self, best_answer_by_logits, example_ranges, QaFeature, WindowLogits};
+use crate::tasks::{argmax, sequence, token, LabelMap, Task};
 use crate::tokenizer::BertTokenizer;
 
 /// The examples of a file, by task.
@@ -152,14 +152,14 @@ impl TaskData {
         let max = settings.max_len;
         let (mut word_ids, mut windows) = (Vec::new(), Vec::new());
         let features = match &examples {
-            Examples::Text(e) => features::text_features(tok, e, labels.as_ref(), max, file)?,
+            Examples::Text(e) => sequence::text_features(tok, e, labels.as_ref(), max, file)?,
             Examples::Tokens(e) => {
-                let f = features::token_features(tok, e, labels.as_ref(), max, file)?;
+                let f = token::token_features(tok, e, labels.as_ref(), max, file)?;
                 word_ids = f.iter().map(|t| t.word_ids.clone()).collect();
                 f.into_iter().map(|t| t.feature).collect()
             }
             Examples::Qa(e) => {
-                windows = features::qa_features(tok, e, max, settings.doc_stride, training)?;
+                windows = span::qa_features(tok, e, max, settings.doc_stride, training)?;
                 windows.iter().map(|w| w.feature.clone()).collect()
             }
         };
@@ -269,7 +269,7 @@ impl TaskData {
                     .zip(&self.word_ids)
                     .map(|(l, words)| {
                         let token_preds: Vec<u32> = l.chunks_exact(n).map(|row| argmax(row) as u32).collect();
-                        (features::word_predictions(words, &token_preds).iter())
+                        (token::word_predictions(words, &token_preds).iter())
                             .map(|&p| labels.name(p as usize).to_string())
                             .collect()
                     })
