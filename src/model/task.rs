@@ -125,6 +125,27 @@ impl TaskActs {
     }
 }
 
+/// One row's logits out of [`Bert::task_logits`] for a batch of `rows` sequences of `seq` tokens: row `r`,
+/// whose sequence has `t` tokens. (labels) for a sequence head, (t, labels) for a token head, start then
+/// end logits (2 t) for a span head.
+pub fn row_logits(kind: HeadKind, logits: &[f32], rows: usize, seq: usize, r: usize, t: usize) -> Vec<f32> {
+    match kind {
+        HeadKind::Sequence => {
+            let width = logits.len() / rows.max(1);
+            logits[r * width..(r + 1) * width].to_vec()
+        }
+        HeadKind::Token => {
+            let width = logits.len() / rows.max(1);
+            let labels = width / seq.max(1);
+            logits[r * width..r * width + t * labels].to_vec()
+        }
+        HeadKind::Span => {
+            let (start, end) = logits.split_at(rows * seq);
+            [&start[r * seq..r * seq + t], &end[r * seq..r * seq + t]].concat()
+        }
+    }
+}
+
 impl Bert {
     /// Inference on one batch: the head's logits and, when the batch has targets, the mean loss and
     /// accuracy (see `TaskBatch::summarize`). Logits are (batch, labels) for a sequence head,

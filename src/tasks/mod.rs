@@ -1,20 +1,26 @@
-//! The host side of fine-tuning: tasks, label maps, dataset readers ([`data`]), and one module per head
-//! with its features, metrics and pipeline outputs ([`sequence`], [`token`], [`span`]; what they share in
-//! [`features`] and [`metrics`]). Nothing here touches the GPU; only the `read_*` functions touch the file
-//! system.
+//! The host side of fine-tuning: tasks and their examples, label maps ([`labels`]), dataset readers
+//! ([`data`]), and one module per head with its features, metrics and pipeline outputs ([`sequence`],
+//! [`token`], [`span`]; what they share in [`features`] and [`metrics`]). [`Examples`] is where the heads
+//! meet: parsing, features, predictions and metrics by head. Nothing here touches the GPU; only the
+//! `read_*` functions touch the file system.
 
 mod csv;
 pub mod data;
 pub mod features;
+pub mod labels;
 pub mod metrics;
 pub mod sequence;
 pub mod span;
 pub mod token;
 
-use serde_json::{Map, Value};
-
 use crate::model::weights::HeadKind;
+use crate::tokenizer::BertTokenizer;
 use crate::{bail, BertConfig, Error, Result};
+use data::{QaExample, TextExample, TokenExample};
+use features::{Feature, FeatureSettings, Target};
+pub use labels::{is_regression, problem_type, LabelMap};
+use metrics::Metrics;
+use span::QaFeature;
 
 /// The label of a position or example that is not scored (transformers' -100 as an unsigned id).
 pub use crate::model::task::IGNORE;
@@ -60,108 +66,283 @@ impl From<HeadKind> for Task {
     }
 }
 
-/// Label names by id: `names[id]`, as config.json's `id2label`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelMap {
-    /// One name per label id, ids 0..len.
-    pub names: Vec<String>,
+/// The examples of a file, by task.
+#[derive(Clone, Debug)]
+pub enum Examples {
+    Text(Vec<TextExample>),
+    Tokens(Vec<TokenExample>),
+    Qa(Vec<QaExample>),
 }
 
-impl LabelMap {
-    /// The labels of a config.json's `id2label`; None when it has none, when its keys are not exactly
-    /// 0..n, or when they are only transformers' defaults `LABEL_0`, `LABEL_1`, ...
-    pub fn from_config(config: &BertConfig) -> Option<LabelMap> {
-        let map = config.extra.get("id2label")?.as_object()?;
-        let mut names = vec![None; map.len()];
-        for (key, value) in map {
-            let id: usize = key.trim().parse().ok()?;
-            let slot = names.get_mut(id)?;
-            *slot = Some(match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
-        }
-        let names: Vec<String> = names.into_iter().collect::<Option<_>>()?;
-        let defaults = names.iter().enumerate().all(|(i, n)| *n == format!("LABEL_{i}"));
-        if names.is_empty() || defaults {
-            return None;
-        }
-        Some(LabelMap { names })
-    }
-
-    /// The distinct values, sorted: numerically when every value is an integer ("2" before "10"),
-    /// else as strings.
-    pub fn from_values<'a>(values: impl IntoIterator<Item = &'a str>) -> LabelMap {
-        let mut names: Vec<String> = values.into_iter().map(str::to_string).collect();
-        if names.iter().all(|n| n.parse::<i64>().is_ok()) {
-            names.sort_by_key(|n| n.parse::<i64>().unwrap_or_default());
-        } else {
-            names.sort();
-        }
-        names.dedup();
-        LabelMap { names }
-    }
-
-    /// The labels a fine-tuning run uses: the config's (so that a data label missing from it is an
-    /// error later, in [`LabelMap::id`]), else those of the training data.
-    pub fn for_training<'a>(config: &BertConfig, values: impl IntoIterator<Item = &'a str>) -> LabelMap {
-        LabelMap::from_config(config).unwrap_or_else(|| LabelMap::from_values(values))
-    }
-
-    /// The id of a label name; the error names `file:line` and the known labels.
-    pub fn id(&self, name: &str, file: &str, line: usize) -> Result<u32> {
-        match self.names.iter().position(|n| n == name) {
-            Some(i) => Ok(i as u32),
-            None => Err(Error::new(format!(
-                "{file}:{line}: unknown label {name:?}; the model's labels are {}",
-                self.names.join(", ")
-            ))),
-        }
-    }
-
-    /// The name of a label id ("?" past the end).
-    pub fn name(&self, id: usize) -> &str {
-        self.names.get(id).map_or("?", String::as_str)
-    }
-
-    /// Writes `id2label` (keys "0", "1", ...) and `label2id` into the config, as transformers saves them.
-    pub fn write_to_config(&self, config: &mut BertConfig) {
-        let id2label: Map<String, Value> = (self.names.iter().enumerate())
-            .map(|(i, n)| (i.to_string(), Value::String(n.clone())))
-            .collect();
-        let label2id: Map<String, Value> = (self.names.iter().enumerate())
-            .map(|(i, n)| (n.clone(), Value::from(i)))
-            .collect();
-        config.extra.insert("id2label".into(), Value::Object(id2label));
-        config.extra.insert("label2id".into(), Value::Object(label2id));
+impl Examples {
+    /// Parses a dataset file's contents for `task` (the format follows the file name's extension).
+    pub fn parse(task: Task, text: &str, file: &str) -> Result<Examples> {
+        Ok(match task.head {
+            HeadKind::Sequence => Examples::Text(data::parse_text_examples(text, file)?),
+            HeadKind::Token => Examples::Tokens(data::parse_token_examples(text, file)?),
+            HeadKind::Span => Examples::Qa(data::parse_qa_examples(text, file)?),
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.names.len()
+        match self {
+            Examples::Text(e) => e.len(),
+            Examples::Tokens(e) => e.len(),
+            Examples::Qa(e) => e.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.len() == 0
+    }
+
+    /// The label values the examples use (tags for token classification), for a fresh label map.
+    pub fn label_values(&self) -> Vec<&str> {
+        match self {
+            Examples::Text(e) => e.iter().filter_map(|x| x.label.as_deref()).collect(),
+            Examples::Tokens(e) => e
+                .iter()
+                .flat_map(|x| x.tags.iter().flatten())
+                .map(String::as_str)
+                .collect(),
+            Examples::Qa(_) => Vec::new(),
+        }
+    }
+
+    /// Checks that every label (tag) of these evaluation examples of `file` occurs in the training file
+    /// `train_file`, whose labels (`labels`) the model learns: the error names the line of the first that
+    /// does not. Nothing to check without labels (regression, QA) or when the model brings its own
+    /// `id2label` (`config`), against which each label is checked as it is read.
+    pub fn check_labels_trained(
+        &self,
+        labels: Option<&LabelMap>,
+        config: &BertConfig,
+        file: &str,
+        train_file: &str,
+    ) -> Result<()> {
+        let Some(labels) = labels.filter(|_| LabelMap::from_config(config).is_none()) else {
+            return Ok(());
+        };
+        let known = |l: &str| labels.names.iter().any(|n| n == l);
+        let unknown = match self {
+            Examples::Text(e) => (e.iter()).find_map(|x| x.label.as_deref().filter(|l| !known(l)).map(|l| (x.line, l))),
+            Examples::Tokens(e) => e.iter().find_map(|x| {
+                let tags = x.tags.iter().flatten().enumerate();
+                tags.map(|(w, t)| (x.word_line(w, file), t.as_str()))
+                    .find(|(_, t)| !known(t))
+            }),
+            Examples::Qa(_) => None,
+        };
+        match unknown {
+            Some((line, label)) => Err(Error::new(format!(
+                "{file}:{line}: label {label:?} does not occur in the training file {train_file}, whose labels are {}",
+                labels.names.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the first `n` examples.
+    pub fn truncate(&mut self, n: usize) {
+        match self {
+            Examples::Text(e) => e.truncate(n),
+            Examples::Tokens(e) => e.truncate(n),
+            Examples::Qa(e) => e.truncate(n),
+        }
+    }
+
+    /// Checks that training or evaluation rows carry their targets: every row its label (tags, answers),
+    /// and with `pairs` every row its second text. Errors name the file and the line (see
+    /// [`data::check_labelled_texts`], [`data::check_tagged`], [`data::check_answered`]).
+    pub fn check_targets(&self, file: &str, pairs: bool) -> Result<()> {
+        match self {
+            Examples::Text(e) => data::check_labelled_texts(e, file, pairs),
+            Examples::Tokens(e) => data::check_tagged(e, file),
+            Examples::Qa(e) => data::check_answered(e, file),
+        }
+    }
+
+    /// The model inputs and targets of the examples (several per QA example when the context needs
+    /// windows), and what the head keeps beside them for its predictions. `labels` None means regression
+    /// for texts; with `training`, QA windows get answer-span targets.
+    pub fn features(
+        &self,
+        tok: &BertTokenizer,
+        labels: Option<&LabelMap>,
+        settings: FeatureSettings,
+        training: bool,
+        file: &str,
+    ) -> Result<(Vec<Feature>, FeatureExtras)> {
+        let max = settings.max_len;
+        Ok(match self {
+            Examples::Text(e) => (sequence::text_features(tok, e, labels, max, file)?, FeatureExtras::None),
+            Examples::Tokens(e) => {
+                let f = token::token_features(tok, e, labels, max, file)?;
+                let words = f.iter().map(|t| t.word_ids.clone()).collect();
+                (f.into_iter().map(|t| t.feature).collect(), FeatureExtras::Words(words))
+            }
+            Examples::Qa(e) => {
+                let windows = span::qa_features(tok, e, max, settings.doc_stride, training)?;
+                let features = windows.iter().map(|w| w.feature.clone()).collect();
+                (features, FeatureExtras::Windows(windows))
+            }
+        })
+    }
+
+    /// Checks that training examples can teach the head something: a classifier needs examples of two
+    /// labels or more, a token classifier two tags or more, a regression two values or more. (Evaluation
+    /// data may hold one class.)
+    pub fn check_learnable(&self, features: &[Feature], file: &str) -> Result<()> {
+        let rows = self.len();
+        let values: Vec<f32> = (features.iter())
+            .filter_map(|f| match f.target {
+                Target::Value(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        if let Some(&first) = values.first() {
+            if values.iter().all(|&v| v == first) {
+                bail!(
+                    "{file}: every label is {first} (all {rows} rows); regression needs labels of two values or more"
+                );
+            }
+            return Ok(());
+        }
+        let labels = self.label_values();
+        let Some(&first) = labels.first() else { return Ok(()) };
+        if labels.iter().any(|&l| l != first) {
+            return Ok(());
+        }
+        Err(Error::new(match self {
+            Examples::Tokens(_) => format!(
+                "{file}: every tag is {first:?} (all {rows} sentences); a token classifier needs tags of two kinds or \
+                 more"
+            ),
+            _ => format!(
+                "{file}: every label is {first:?} (the label column of all {rows} rows); a classifier needs examples \
+                 of two labels or more"
+            ),
+        }))
+    }
+
+    /// Predictions per example from the head's logits per feature (see `TaskData::logits`).
+    pub fn predictions(
+        &self,
+        extras: &FeatureExtras,
+        logits: &[Vec<f32>],
+        labels: Option<&LabelMap>,
+        max_answer_len: usize,
+    ) -> Predictions {
+        match (self, extras) {
+            (Examples::Text(_), _) if labels.is_none() => Predictions::Values(logits.iter().map(|l| l[0]).collect()),
+            (Examples::Text(_), _) => Predictions::Classes(logits.iter().map(|l| argmax(l) as u32).collect()),
+            (Examples::Tokens(_), FeatureExtras::Words(word_ids)) => {
+                let labels = labels.expect("token classification has labels");
+                let n = labels.len();
+                let tags = (logits.iter().zip(word_ids))
+                    .map(|(l, words)| {
+                        let token_preds: Vec<u32> = l.chunks_exact(n).map(|row| argmax(row) as u32).collect();
+                        (token::word_predictions(words, &token_preds).iter())
+                            .map(|&p| labels.name(p as usize).to_string())
+                            .collect()
+                    })
+                    .collect();
+                Predictions::Tags(tags)
+            }
+            (Examples::Qa(examples), FeatureExtras::Windows(windows)) => {
+                let answers = (span::example_ranges(windows).into_iter())
+                    .map(|range| {
+                        let per: Vec<span::WindowLogits> = range
+                            .map(|i| {
+                                let (start, end) = logits[i].split_at(logits[i].len() / 2);
+                                (&windows[i], start, end)
+                            })
+                            .collect();
+                        let e = &examples[per[0].0.feature.example];
+                        (span::best_answer_by_logits(&e.context, &per, max_answer_len))
+                            .map(|a| a.answer)
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                Predictions::Answers(answers)
+            }
+            _ => unreachable!("Examples::features gives each head its extras"),
+        }
+    }
+
+    /// The head's metrics of `predictions` against the examples' labels (the targets of `features`).
+    pub fn metrics(
+        &self,
+        features: &[Feature],
+        predictions: &Predictions,
+        labels: Option<&LabelMap>,
+        file: &str,
+    ) -> Result<Metrics> {
+        let missing = || Error::new(format!("{file}: evaluation needs labelled examples"));
+        Ok(match (self, predictions) {
+            (Examples::Text(_), Predictions::Classes(pred)) => {
+                let gold: Vec<u32> = (features.iter())
+                    .map(|f| match f.target {
+                        Target::Class(c) => Some(c),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(missing)?;
+                Metrics::classification(&gold, pred, labels.map_or(0, |l| l.len()))
+            }
+            (Examples::Text(_), Predictions::Values(pred)) => {
+                let gold: Vec<f32> = (features.iter())
+                    .map(|f| match f.target {
+                        Target::Value(v) => Some(v),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(missing)?;
+                let mse = (gold.iter().zip(pred))
+                    .map(|(g, p)| ((g - p) as f64).powi(2))
+                    .sum::<f64>();
+                let mut m = Metrics::default();
+                m.set("mse", mse / gold.len().max(1) as f64);
+                m
+            }
+            (Examples::Tokens(e), Predictions::Tags(pred)) => {
+                // Words cut by truncation are scored on neither side, as transformers' run_ner does.
+                let gold: Vec<Vec<String>> = (e.iter().zip(pred))
+                    .map(|(x, p)| x.tags.as_ref().map(|t| t[..p.len().min(t.len())].to_vec()))
+                    .collect::<Option<_>>()
+                    .ok_or_else(missing)?;
+                Metrics::entities(&gold, pred)
+            }
+            (Examples::Qa(e), Predictions::Answers(pred)) => {
+                let gold: Vec<Vec<String>> = (e.iter())
+                    .map(|x| x.answers.iter().map(|a| a.text.clone()).collect())
+                    .collect();
+                Metrics::squad(pred, &gold)
+            }
+            _ => bail!("predictions do not match the task"),
+        })
     }
 }
 
-/// config.json's `problem_type` ("regression", "single_label_classification", ...), if any.
-pub fn problem_type(config: &BertConfig) -> Option<&str> {
-    config.extra.get("problem_type")?.as_str()
+/// What the head predicted for each example.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Predictions {
+    Classes(Vec<u32>),
+    Values(Vec<f32>),
+    /// One tag per word (the words a truncated feature kept).
+    Tags(Vec<Vec<String>>),
+    /// The answer text of each question.
+    Answers(Vec<String>),
 }
 
-/// Whether a sequence-classification config regresses a value: `problem_type` "regression", or no
-/// `problem_type` and exactly one label in `id2label`. Such a model takes `labels: None` in
-/// [`sequence::text_features`] (the label parsed as a number), even though `id2label` names its output.
-pub fn is_regression(config: &BertConfig) -> bool {
-    match problem_type(config) {
-        Some(p) => p == "regression",
-        None => config
-            .extra
-            .get("id2label")
-            .and_then(Value::as_object)
-            .is_some_and(|m| m.len() == 1),
-    }
+/// What a head keeps beside its features for its predictions.
+#[derive(Clone, Debug)]
+pub enum FeatureExtras {
+    None,
+    /// Token classification: (T,) the word of each token of each feature.
+    Words(Vec<Vec<Option<u32>>>),
+    /// QA: each feature's window (context range and offsets).
+    Windows(Vec<QaFeature>),
 }
 
 /// Byte ranges into `text` (as the tokenizer reports them) as character ranges (Python `str` indices,

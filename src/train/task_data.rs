@@ -1,114 +1,14 @@
-//! A fine-tuning dataset on its way to the GPU and back: examples parsed from a file, their features,
-//! padded batches with targets, the head's logits per feature, predictions per example, and the task's
-//! metrics (accuracy and macro F1, entity precision/recall/F1, or SQuAD exact match and F1).
+//! A fine-tuning dataset on its way to the GPU and back: its examples, their features, padded batches with
+//! targets and the head's logits per feature; predictions and metrics come from the examples' head
+//! ([`Examples::predictions`], [`Examples::metrics`]).
 
 use crate::error::{Error, Result};
-use crate::model::task::{Targets, TaskBatch, IGNORE};
-use crate::model::weights::HeadKind;
-use crate::model::{Batch, Bert, BertConfig};
-use crate::tasks::data::{self, QaExample, TextExample, TokenExample};
+use crate::model::task::{row_logits, Targets, TaskBatch, IGNORE};
+use crate::model::{Batch, Bert};
 use crate::tasks::features::{Feature, FeatureSettings, Target};
 use crate::tasks::metrics::Metrics;
-use crate::tasks::span::{self, best_answer_by_logits, example_ranges, QaFeature, WindowLogits};
-use crate::tasks::{argmax, sequence, token, LabelMap, Task};
+use crate::tasks::{Examples, FeatureExtras, LabelMap, Predictions, Task};
 use crate::tokenizer::BertTokenizer;
-
-/// The examples of a file, by task.
-#[derive(Clone, Debug)]
-pub enum Examples {
-    Text(Vec<TextExample>),
-    Tokens(Vec<TokenExample>),
-    Qa(Vec<QaExample>),
-}
-
-impl Examples {
-    /// Parses a dataset file's contents for `kind` (the format follows the file name's extension).
-    pub fn parse(task: Task, text: &str, file: &str) -> Result<Examples> {
-        Ok(match task.head {
-            HeadKind::Sequence => Examples::Text(data::parse_text_examples(text, file)?),
-            HeadKind::Token => Examples::Tokens(data::parse_token_examples(text, file)?),
-            HeadKind::Span => Examples::Qa(data::parse_qa_examples(text, file)?),
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Examples::Text(e) => e.len(),
-            Examples::Tokens(e) => e.len(),
-            Examples::Qa(e) => e.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The label values the examples use (tags for token classification), for a fresh label map.
-    pub fn label_values(&self) -> Vec<&str> {
-        match self {
-            Examples::Text(e) => e.iter().filter_map(|x| x.label.as_deref()).collect(),
-            Examples::Tokens(e) => e
-                .iter()
-                .flat_map(|x| x.tags.iter().flatten())
-                .map(String::as_str)
-                .collect(),
-            Examples::Qa(_) => Vec::new(),
-        }
-    }
-
-    /// Checks that every label (tag) of these evaluation examples of `file` occurs in the training file
-    /// `train_file`, whose labels (`labels`) the model learns: the error names the line of the first that
-    /// does not. Nothing to check without labels (regression, QA) or when the model brings its own
-    /// `id2label` (`config`), against which each label is checked as it is read.
-    pub fn check_labels_trained(
-        &self,
-        labels: Option<&LabelMap>,
-        config: &BertConfig,
-        file: &str,
-        train_file: &str,
-    ) -> Result<()> {
-        let Some(labels) = labels.filter(|_| LabelMap::from_config(config).is_none()) else {
-            return Ok(());
-        };
-        let known = |l: &str| labels.names.iter().any(|n| n == l);
-        let unknown = match self {
-            Examples::Text(e) => (e.iter()).find_map(|x| x.label.as_deref().filter(|l| !known(l)).map(|l| (x.line, l))),
-            Examples::Tokens(e) => e.iter().find_map(|x| {
-                let tags = x.tags.iter().flatten().enumerate();
-                tags.map(|(w, t)| (x.word_line(w, file), t.as_str()))
-                    .find(|(_, t)| !known(t))
-            }),
-            Examples::Qa(_) => None,
-        };
-        match unknown {
-            Some((line, label)) => Err(Error::new(format!(
-                "{file}:{line}: label {label:?} does not occur in the training file {train_file}, whose labels are {}",
-                labels.names.join(", ")
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// Keeps the first `n` examples.
-    pub fn truncate(&mut self, n: usize) {
-        match self {
-            Examples::Text(e) => e.truncate(n),
-            Examples::Tokens(e) => e.truncate(n),
-            Examples::Qa(e) => e.truncate(n),
-        }
-    }
-}
-
-/// What the head predicted for each example.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Predictions {
-    Classes(Vec<u32>),
-    Values(Vec<f32>),
-    /// One tag per word (the words a truncated feature kept).
-    Tags(Vec<Vec<String>>),
-    /// The answer text of each question.
-    Answers(Vec<String>),
-}
 
 /// A dataset of one task with its features.
 pub struct TaskData {
@@ -121,10 +21,8 @@ pub struct TaskData {
     pub settings: FeatureSettings,
     /// Model inputs and targets (several per QA example when the context needs windows).
     pub features: Vec<Feature>,
-    /// Token classification: the word of each token of each feature.
-    word_ids: Vec<Vec<Option<u32>>>,
-    /// QA: each feature's window (context range and offsets).
-    windows: Vec<QaFeature>,
+    /// What the head keeps beside the features for its predictions.
+    extras: FeatureExtras,
 }
 
 impl TaskData {
@@ -144,25 +42,8 @@ impl TaskData {
         if examples.is_empty() {
             return Err(Error::new(format!("{file}: no examples")));
         }
-        match &examples {
-            Examples::Text(e) => data::check_labelled_texts(e, file, kind.pairs)?,
-            Examples::Tokens(e) => data::check_tagged(e, file)?,
-            Examples::Qa(e) => data::check_answered(e, file)?,
-        }
-        let max = settings.max_len;
-        let (mut word_ids, mut windows) = (Vec::new(), Vec::new());
-        let features = match &examples {
-            Examples::Text(e) => sequence::text_features(tok, e, labels.as_ref(), max, file)?,
-            Examples::Tokens(e) => {
-                let f = token::token_features(tok, e, labels.as_ref(), max, file)?;
-                word_ids = f.iter().map(|t| t.word_ids.clone()).collect();
-                f.into_iter().map(|t| t.feature).collect()
-            }
-            Examples::Qa(e) => {
-                windows = span::qa_features(tok, e, max, settings.doc_stride, training)?;
-                windows.iter().map(|w| w.feature.clone()).collect()
-            }
-        };
+        examples.check_targets(file, kind.pairs)?;
+        let (features, extras) = examples.features(tok, labels.as_ref(), settings, training, file)?;
         Ok(TaskData {
             kind,
             file: file.to_string(),
@@ -170,46 +51,13 @@ impl TaskData {
             labels,
             settings,
             features,
-            word_ids,
-            windows,
+            extras,
         })
     }
 
-    /// Checks that these training data can teach the head something: a classifier needs examples of two
-    /// labels or more, a token classifier two tags or more, a regression two values or more. (Evaluation
-    /// data may hold one class.)
+    /// Checks that these training data can teach the head something (see [`Examples::check_learnable`]).
     pub fn check_learnable(&self) -> Result<()> {
-        let file = &self.file;
-        let rows = self.examples.len();
-        let values: Vec<f32> = (self.features.iter())
-            .filter_map(|f| match f.target {
-                Target::Value(v) => Some(v),
-                _ => None,
-            })
-            .collect();
-        if let Some(&first) = values.first() {
-            if values.iter().all(|&v| v == first) {
-                return Err(Error::new(format!(
-                    "{file}: every label is {first} (all {rows} rows); regression needs labels of two values or more"
-                )));
-            }
-            return Ok(());
-        }
-        let labels = self.examples.label_values();
-        let Some(&first) = labels.first() else { return Ok(()) };
-        if labels.iter().any(|&l| l != first) {
-            return Ok(());
-        }
-        Err(Error::new(match self.kind.head {
-            HeadKind::Token => format!(
-                "{file}: every tag is {first:?} (all {rows} sentences); a token classifier needs tags of two kinds or \
-                 more"
-            ),
-            _ => format!(
-                "{file}: every label is {first:?} (the label column of all {rows} rows); a classifier needs examples \
-                 of two labels or more"
-            ),
-        }))
+        self.examples.check_learnable(&self.features, &self.file)
     }
 
     /// The features at `indices` padded into one batch (length rounded up to a multiple of 4), with
@@ -237,20 +85,9 @@ impl TaskData {
             loss_sum += loss * b.scored() as f64;
             scored += b.scored();
             let (rows, seq) = (b.batch.batch, b.batch.seq);
-            let width = logits.len() / (rows * if self.kind.head == HeadKind::Span { 2 } else { 1 }).max(1);
             for (r, &i) in chunk.iter().enumerate() {
                 let t = self.features[i].ids.len();
-                out.push(match self.kind.head {
-                    HeadKind::Sequence => logits[r * width..(r + 1) * width].to_vec(),
-                    HeadKind::Token => {
-                        let labels = width / seq;
-                        logits[r * width..r * width + t * labels].to_vec()
-                    }
-                    HeadKind::Span => {
-                        let (start, end) = logits.split_at(rows * seq);
-                        [&start[r * seq..r * seq + t], &end[r * seq..r * seq + t]].concat()
-                    }
-                });
+                out.push(row_logits(self.kind.head, &logits, rows, seq, r, t));
             }
         }
         Ok((loss_sum / scored.max(1) as f64, out))
@@ -258,99 +95,13 @@ impl TaskData {
 
     /// Predictions per example from the logits per feature.
     pub fn predictions(&self, logits: &[Vec<f32>]) -> Predictions {
-        match &self.examples {
-            Examples::Text(_) if self.labels.is_none() => Predictions::Values(logits.iter().map(|l| l[0]).collect()),
-            Examples::Text(_) => Predictions::Classes(logits.iter().map(|l| argmax(l) as u32).collect()),
-            Examples::Tokens(_) => {
-                let labels = self.labels.as_ref().expect("token classification has labels");
-                let n = labels.len();
-                let tags = logits
-                    .iter()
-                    .zip(&self.word_ids)
-                    .map(|(l, words)| {
-                        let token_preds: Vec<u32> = l.chunks_exact(n).map(|row| argmax(row) as u32).collect();
-                        (token::word_predictions(words, &token_preds).iter())
-                            .map(|&p| labels.name(p as usize).to_string())
-                            .collect()
-                    })
-                    .collect();
-                Predictions::Tags(tags)
-            }
-            Examples::Qa(examples) => {
-                let answers = example_ranges(&self.windows)
-                    .into_iter()
-                    .map(|range| {
-                        let windows: Vec<WindowLogits> = range
-                            .map(|i| {
-                                let (start, end) = logits[i].split_at(logits[i].len() / 2);
-                                (&self.windows[i], start, end)
-                            })
-                            .collect();
-                        let e = &examples[windows[0].0.feature.example];
-                        best_answer_by_logits(&e.context, &windows, self.settings.max_answer_len)
-                            .map(|a| a.answer)
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                Predictions::Answers(answers)
-            }
-        }
+        let labels = self.labels.as_ref();
+        (self.examples).predictions(&self.extras, logits, labels, self.settings.max_answer_len)
     }
 
     /// The task's metrics of `predictions` against the examples' labels.
     pub fn metrics(&self, predictions: &Predictions) -> Result<Metrics> {
-        let missing = || Error::new(format!("{}: evaluation needs labelled examples", self.file));
-        Ok(match (&self.examples, predictions) {
-            (Examples::Text(_), Predictions::Classes(pred)) => {
-                let gold = self.gold_classes().ok_or_else(missing)?;
-                Metrics::classification(&gold, pred, self.labels.as_ref().map_or(0, |l| l.len()))
-            }
-            (Examples::Text(_), Predictions::Values(pred)) => {
-                let gold: Vec<f32> = self
-                    .features
-                    .iter()
-                    .map(|f| match f.target {
-                        Target::Value(v) => Some(v),
-                        _ => None,
-                    })
-                    .collect::<Option<_>>()
-                    .ok_or_else(missing)?;
-                let mse = gold
-                    .iter()
-                    .zip(pred)
-                    .map(|(g, p)| ((g - p) as f64).powi(2))
-                    .sum::<f64>();
-                let mut m = Metrics::default();
-                m.set("mse", mse / gold.len().max(1) as f64);
-                m
-            }
-            (Examples::Tokens(e), Predictions::Tags(pred)) => {
-                // Words cut by truncation are scored on neither side, as transformers' run_ner does.
-                let gold: Vec<Vec<String>> = (e.iter().zip(pred))
-                    .map(|(x, p)| x.tags.as_ref().map(|t| t[..p.len().min(t.len())].to_vec()))
-                    .collect::<Option<_>>()
-                    .ok_or_else(missing)?;
-                Metrics::entities(&gold, pred)
-            }
-            (Examples::Qa(e), Predictions::Answers(pred)) => {
-                let gold: Vec<Vec<String>> = e
-                    .iter()
-                    .map(|x| x.answers.iter().map(|a| a.text.clone()).collect())
-                    .collect();
-                Metrics::squad(pred, &gold)
-            }
-            _ => return Err(Error::new("predictions do not match the task")),
-        })
-    }
-
-    fn gold_classes(&self) -> Option<Vec<u32>> {
-        self.features
-            .iter()
-            .map(|f| match f.target {
-                Target::Class(c) => Some(c),
-                _ => None,
-            })
-            .collect()
+        (self.examples).metrics(&self.features, predictions, self.labels.as_ref(), &self.file)
     }
 
     /// Logits, loss, predictions and metrics of the whole dataset; the metrics include `loss`.

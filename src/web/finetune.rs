@@ -17,10 +17,11 @@ use crate::model::check_fits;
 use crate::model::weights::HeadKind;
 use crate::model::{Bert, BertConfig};
 use crate::tasks::features::FeatureSettings;
+use crate::tasks::Examples;
 use crate::tasks::{is_regression, LabelMap, Task};
 use crate::train::finetune::{with_task, Finetuner, Recipe};
 use crate::train::optimizer::OptimizerConfig;
-use crate::train::task_data::{Examples, TaskData};
+use crate::train::task_data::TaskData;
 use crate::Error;
 type JsResult<T> = std::result::Result<T, JsValue>;
 

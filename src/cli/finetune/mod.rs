@@ -9,10 +9,11 @@ use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::{AttentionMode, Bert, BertConfig};
 use bert_wgpu::tasks::data::read_text_file;
 use bert_wgpu::tasks::features::FeatureSettings;
+use bert_wgpu::tasks::Examples;
 use bert_wgpu::tasks::{is_regression, LabelMap, Task};
 use bert_wgpu::train::finetune::{with_task, Finetuner, Recipe};
 use bert_wgpu::train::optimizer::OptimizerConfig;
-use bert_wgpu::train::task_data::{Examples, TaskData};
+use bert_wgpu::train::task_data::TaskData;
 use bert_wgpu::{Error, Gpu, Result};
 use serde::{Deserialize, Serialize};
 
