@@ -208,10 +208,9 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
     let kind = bert.task_head()?.kind;
     let task = Task::from(kind);
     let regression = kind == HeadKind::Sequence && is_regression(&bert.config);
-    let labels = match kind {
-        HeadKind::Span => None,
-        _ if regression => None,
-        _ => Some(LabelMap::from_config(&bert.config).ok_or_else(|| {
+    let labels = match task.labelled(regression) {
+        false => None,
+        true => Some(LabelMap::from_config(&bert.config).ok_or_else(|| {
             Error::new(format!(
                 "{}: config.json has no id2label to map the data's labels",
                 args.model.display()

@@ -49,6 +49,29 @@ impl Task {
         Ok(Task { head, pairs })
     }
 
+    /// Whether the head's outputs are named labels (classes or tags): not for a head with fixed outputs
+    /// (QA's start and end) nor for a regression.
+    pub fn labelled(self, regression: bool) -> bool {
+        self.head.fixed_outputs().is_none() && !regression
+    }
+
+    /// The metric early stopping and the best model follow, and whether higher is better.
+    pub fn main_metric(self, regression: bool) -> (&'static str, bool) {
+        match self.head {
+            _ if regression => ("mse", false),
+            HeadKind::Sequence => ("accuracy", true),
+            HeadKind::Token | HeadKind::Span => ("f1", true),
+        }
+    }
+
+    /// What turns the main metric into a share of 1 for plotting: 0.01 for SQuAD's percentages.
+    pub fn metric_scale(self) -> f64 {
+        match self.head {
+            HeadKind::Span => 0.01,
+            _ => 1.0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self.head {
             HeadKind::Sequence if self.pairs => "pair-cls",

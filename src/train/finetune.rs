@@ -58,10 +58,10 @@ impl Recipe {
 /// Gives `bert` the head of `kind` for `labels` (None: regression with one output, or QA's start/end pair),
 /// saved in config.json as `id2label` / `label2id` and, for a sequence head, `problem_type`.
 pub fn with_task(bert: Bert, kind: HeadKind, labels: Option<&LabelMap>, seed: u64) -> Result<Bert> {
-    let outputs = match (kind, labels) {
-        (HeadKind::Span, _) => 2,
-        (_, Some(l)) => l.len(),
-        (_, None) => 1,
+    let outputs = match (kind.fixed_outputs(), labels) {
+        (Some(n), _) => n,
+        (None, Some(l)) => l.len(),
+        (None, None) => 1,
     };
     let mut bert = bert.with_task_head(kind, outputs, seed)?;
     if let Some(l) = labels {

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::model::{AttentionMode, Bert, BertConfig};
 use bert_wgpu::tasks::data::read_text_file;
 use bert_wgpu::tasks::features::FeatureSettings;
@@ -159,15 +158,6 @@ struct FinetuneState {
     since_best: u32,
 }
 
-/// The metric early stopping and the best model follow, and whether higher is better.
-fn main_metric(task: Task, regression: bool) -> (&'static str, bool) {
-    match task.head {
-        _ if regression => ("mse", false),
-        HeadKind::Sequence => ("accuracy", true),
-        HeadKind::Token | HeadKind::Span => ("f1", true),
-    }
-}
-
 /// Reads a dataset file for `task`, keeping the first `limit` examples.
 pub fn read_examples(task: Task, path: &Path, limit: Option<usize>) -> Result<Examples> {
     let (text, name) = read_text_file(path)?;
@@ -255,11 +245,8 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
     let max_length = settings.max_len;
     let train_examples = read_examples(task, &args.train, args.limit)?;
     let regression = args.regression || (bert.weights.task.is_some() && is_regression(&bert.config));
-    let labels = match task.head {
-        HeadKind::Span => None,
-        _ if regression => None,
-        _ => Some(LabelMap::for_training(&bert.config, train_examples.label_values())),
-    };
+    let labels =
+        (task.labelled(regression)).then(|| LabelMap::for_training(&bert.config, train_examples.label_values()));
     let file = args.train.display().to_string();
     let train = TaskData::new(
         task,

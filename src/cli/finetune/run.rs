@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bert_wgpu::io::SaveDtype;
-use bert_wgpu::model::weights::HeadKind;
 use bert_wgpu::{Error, Result};
 
 use super::super::model_dir::{read_model_dir, write_atomic, write_model_dir};
 use super::super::plot::{line_chart_svg, Series};
 use super::super::run_dir;
-use super::{main_metric, Run};
+use super::Run;
 
 impl Run {
     pub(super) async fn train(&mut self) -> Result<()> {
@@ -85,7 +84,7 @@ impl Run {
             bar.println(line);
         }
         self.log_line(step, "eval", serde_json::to_value(&metrics).unwrap())?;
-        let (name, higher) = main_metric(self.task, self.state.regression);
+        let (name, higher) = self.task.main_metric(self.state.regression);
         let value = metrics.get(name).unwrap_or(f64::NAN);
         let better = match self.state.best {
             None => true,
@@ -119,9 +118,9 @@ impl Run {
     }
 
     fn curve_svg(&self) -> String {
-        let (metric, _) = main_metric(self.task, self.state.regression);
+        let (metric, _) = self.task.main_metric(self.state.regression);
         let eval_metric = format!("eval {metric}");
-        let scale = if self.task.head == HeadKind::Span { 0.01 } else { 1.0 };
+        let scale = self.task.metric_scale();
         let pick = |name: &str, scale: f64| -> Vec<(f64, f64)> {
             (self.history.iter())
                 .filter(|h| h.1 == name)
@@ -175,7 +174,7 @@ impl Run {
         }
         write_atomic(&self.args.out.join("curve.svg"), self.curve_svg().as_bytes())?;
         if let Some((step, value)) = self.state.best {
-            let (name, _) = main_metric(self.task, self.state.regression);
+            let (name, _) = self.task.main_metric(self.state.regression);
             eprintln!("best eval {name} {value:.4} at step {step}");
         }
         eprintln!("saved {} (step {})", self.args.out.display(), self.trainer.step);

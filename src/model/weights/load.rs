@@ -132,10 +132,13 @@ impl Source {
             Some(t) => t.shape.first().copied().unwrap_or(0),
             None => return Err(self.absent(&name)),
         };
-        let expected = match (kind, c.extra.get("id2label").and_then(|m| m.as_object())) {
-            (HeadKind::Span, _) => 2,
-            (_, Some(map)) => map.len(),
-            (_, None) => rows,
+        let expected = match (
+            kind.fixed_outputs(),
+            c.extra.get("id2label").and_then(|m| m.as_object()),
+        ) {
+            (Some(n), _) => n,
+            (None, Some(map)) => map.len(),
+            (None, None) => rows,
         };
         if rows != expected {
             return Err(Error::new(format!(

@@ -91,6 +91,15 @@ impl HeadKind {
         }
     }
 
+    /// The number of outputs when the head fixes it (a start and an end logit for a span head); None
+    /// when it has one output per label (one for regression).
+    pub fn fixed_outputs(self) -> Option<usize> {
+        match self {
+            HeadKind::Span => Some(2),
+            _ => None,
+        }
+    }
+
     /// The head a config's `architectures` names, if it is one of the three.
     pub fn from_architectures(c: &BertConfig) -> Option<HeadKind> {
         let names = c.architectures.as_deref().unwrap_or_default();
