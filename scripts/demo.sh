@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install a Vulkan driver if none is present (Mesa's lavapipe on a
-# machine without a GPU), build, and fill the mask with the BERT pretrained here on Jane Austen.
-# Extra arguments replace the text.
+# machine without a GPU), build, and fill the mask with the BERT pretrained here on Jane Austen: the
+# opening line of Pride and Prejudice and three sentences of the novels. Extra arguments replace the texts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,9 @@ if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 || ! ls /usr/share/vulkan/
 fi
 cargo build --release --bin bert-wgpu
 if (($# == 0)); then
-    set -- "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a [MASK]."
+    set -- "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a [MASK]." \
+        "My dear Mr. Bennet, said his [MASK] to him one day." \
+        "The ladies were sitting in the drawing [MASK]." \
+        "They dined at [MASK] park."
 fi
 target/release/bert-wgpu fill-mask --model pretrained/austen-bert-tiny --top-k 5 "$@"

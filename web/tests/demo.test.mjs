@@ -35,7 +35,7 @@ const shot = async (p, name) => {
 };
 
 test('fill-mask: the form shows one bar per prediction for each [MASK]', async () => {
-  await page.fill('#text', 'my dear mr . [MASK] , said his lady to him one [MASK] .');
+  await page.fill('#text', 'my dear mr . bennet , said his [MASK] to him one [MASK] .');
   await page.fill('#topk', '4');
   await page.click('#run');
   await page.waitForFunction(() => /Done in/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
