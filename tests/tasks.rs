@@ -14,7 +14,6 @@ use bert_wgpu::tasks::sequence::*;
 use bert_wgpu::tasks::span::*;
 use bert_wgpu::tasks::token::*;
 use bert_wgpu::tasks::Examples;
-use bert_wgpu::tasks::{argmax, softmax};
 use bert_wgpu::tasks::{char_offsets, is_regression, LabelMap, Task, IGNORE};
 use bert_wgpu::tokenizer::BertTokenizer;
 use bert_wgpu::train::task_data::TaskData;
