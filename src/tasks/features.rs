@@ -77,3 +77,21 @@ pub enum Target {
     /// window does not hold the whole answer or the question has none.
     Span { start: u32, end: u32 },
 }
+
+impl Target {
+    /// The class id of a classification target.
+    pub fn class(&self) -> Option<u32> {
+        match *self {
+            Target::Class(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The value of a regression target.
+    pub fn value(&self) -> Option<f32> {
+        match *self {
+            Target::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}

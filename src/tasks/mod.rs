@@ -17,7 +17,7 @@ use crate::model::weights::HeadKind;
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, BertConfig, Error, Result};
 use data::{QaExample, TextExample, TokenExample};
-use features::{Feature, FeatureSettings, Target};
+use features::{Feature, FeatureSettings};
 pub use labels::{is_regression, problem_type, LabelMap};
 use metrics::Metrics;
 use span::QaFeature;
@@ -217,12 +217,7 @@ impl Examples {
     /// data may hold one class.)
     pub fn check_learnable(&self, features: &[Feature], file: &str) -> Result<()> {
         let rows = self.len();
-        let values: Vec<f32> = (features.iter())
-            .filter_map(|f| match f.target {
-                Target::Value(v) => Some(v),
-                _ => None,
-            })
-            .collect();
+        let values: Vec<f32> = features.iter().filter_map(|f| f.target.value()).collect();
         if let Some(&first) = values.first() {
             if values.iter().all(|&v| v == first) {
                 bail!(
@@ -304,22 +299,14 @@ impl Examples {
         let missing = || Error::new(format!("{file}: evaluation needs labelled examples"));
         Ok(match (self, predictions) {
             (Examples::Text(_), Predictions::Classes(pred)) => {
-                let gold: Vec<u32> = (features.iter())
-                    .map(|f| match f.target {
-                        Target::Class(c) => Some(c),
-                        _ => None,
-                    })
-                    .collect::<Option<_>>()
+                let gold = (features.iter().map(|f| f.target.class()))
+                    .collect::<Option<Vec<u32>>>()
                     .ok_or_else(missing)?;
                 Metrics::classification(&gold, pred, labels.map_or(0, |l| l.len()))
             }
             (Examples::Text(_), Predictions::Values(pred)) => {
-                let gold: Vec<f32> = (features.iter())
-                    .map(|f| match f.target {
-                        Target::Value(v) => Some(v),
-                        _ => None,
-                    })
-                    .collect::<Option<_>>()
+                let gold = (features.iter().map(|f| f.target.value()))
+                    .collect::<Option<Vec<f32>>>()
                     .ok_or_else(missing)?;
                 let mse = (gold.iter().zip(pred))
                     .map(|(g, p)| ((g - p) as f64).powi(2))

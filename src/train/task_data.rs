@@ -119,24 +119,8 @@ fn targets(picked: &[&Feature], seq: usize) -> Option<Targets> {
     let first = picked.first()?;
     Some(match first.target {
         Target::None => return None,
-        Target::Class(_) => Targets::Classes(
-            picked
-                .iter()
-                .map(|f| match f.target {
-                    Target::Class(c) => Some(c),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-        ),
-        Target::Value(_) => Targets::Values(
-            picked
-                .iter()
-                .map(|f| match f.target {
-                    Target::Value(v) => Some(v),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-        ),
+        Target::Class(_) => Targets::Classes(picked.iter().map(|f| f.target.class()).collect::<Option<_>>()?),
+        Target::Value(_) => Targets::Values(picked.iter().map(|f| f.target.value()).collect::<Option<_>>()?),
         Target::Tokens(_) => {
             let mut out = vec![IGNORE; picked.len() * seq];
             for (r, f) in picked.iter().enumerate() {
