@@ -10,7 +10,9 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use bert_wgpu::io::{load, load_ints};
-use bert_wgpu::tasks::data::{parse_qa_examples, parse_text_examples, parse_token_examples};
+use bert_wgpu::tasks::sequence::parse_text_examples;
+use bert_wgpu::tasks::span::parse_qa_examples;
+use bert_wgpu::tasks::token::parse_token_examples;
 use bert_wgpu::tokenizer::BertTokenizer;
 use bert_wgpu::BertConfig;
 use proptest::prelude::*;

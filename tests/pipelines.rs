@@ -164,7 +164,7 @@ fn shipped_pretrained_model_matches_transformers_fill_mask() {
 /// batches of any size.
 #[test]
 fn predict_checks_inputs_against_the_head_and_batches_alike() {
-    use bert_wgpu::pipelines::tasks::{PredictInput, Prediction};
+    use bert_wgpu::tasks::pipeline::{PredictInput, Prediction};
     let finetuned = |name: &str| load(&root().join("tests/fixtures/finetune/trained").join(name));
     let (Some(pair), Some(ner), Some(qa)) = (finetuned("pair"), finetuned("ner"), finetuned("qa")) else {
         return;

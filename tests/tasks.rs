@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use bert_wgpu::io::{load, load_ints};
 use bert_wgpu::model::weights::HeadKind;
-use bert_wgpu::tasks::data::*;
 use bert_wgpu::tasks::features::FeatureSettings;
 use bert_wgpu::tasks::features::*;
+use bert_wgpu::tasks::files::*;
 use bert_wgpu::tasks::metrics::*;
 use bert_wgpu::tasks::sequence::*;
 use bert_wgpu::tasks::span::*;

@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use bert_wgpu::model::weights::HeadKind;
-use bert_wgpu::pipelines::tasks::{PredictInput, Prediction};
-use bert_wgpu::tasks::data::{check_text_pairs, parse_qa_examples, parse_text_examples, read_text_file};
 use bert_wgpu::tasks::features::FeatureSettings;
+use bert_wgpu::tasks::files::read_text_file;
+use bert_wgpu::tasks::pipeline::PredictInput;
+use bert_wgpu::tasks::sequence::{check_text_pairs, parse_text_examples};
+use bert_wgpu::tasks::span::parse_qa_examples;
 use bert_wgpu::tasks::{is_regression, LabelMap, Task};
 use bert_wgpu::train::task_data::TaskData;
 use bert_wgpu::{Error, Result};
@@ -104,29 +106,7 @@ pub async fn predict(args: PredictArgs) -> Result<()> {
         return Ok(());
     }
     for (input, prediction) in inputs.iter().zip(&predictions) {
-        match (input, prediction) {
-            (PredictInput::Text { text, .. }, Prediction::Labels(scores)) => {
-                outln!("{:<10} {:.4}  {text}", scores[0].label, scores[0].score)
-            }
-            (PredictInput::Text { text, .. }, Prediction::Entities(entities)) => {
-                outln!("{text}");
-                for e in entities {
-                    outln!(
-                        "  {:<8} {:.4}  {:?} [{}..{}]",
-                        e.entity_group,
-                        e.score,
-                        e.word,
-                        e.start,
-                        e.end
-                    );
-                }
-            }
-            (PredictInput::Question { question, .. }, Prediction::Answer(Some(a))) => {
-                outln!("{question}\n  {:?} {:.4} [{}..{}]", a.answer, a.score, a.start, a.end)
-            }
-            (PredictInput::Question { question, .. }, _) => outln!("{question}\n  (no answer)"),
-            (PredictInput::Text { text, .. }, _) => outln!("{text}"),
-        }
+        outln!("{}", prediction.summary(input));
     }
     Ok(())
 }

@@ -95,3 +95,43 @@ impl Target {
         }
     }
 }
+
+/// Byte ranges into `text` (as the tokenizer reports them) as character ranges (Python `str` indices,
+/// what transformers reports). A byte index inside a character counts the characters that start before it.
+pub fn char_offsets(text: &str, byte_offsets: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    // chars_before[b] = number of characters starting before byte b, for b in 0..=len.
+    let mut chars_before = Vec::with_capacity(text.len() + 1);
+    let mut count = 0;
+    for b in 0..=text.len() {
+        chars_before.push(count);
+        if text.is_char_boundary(b) && b < text.len() {
+            count += 1;
+        }
+    }
+    let to_char = |b: usize| chars_before[b.min(text.len())];
+    byte_offsets.iter().map(|&(s, e)| (to_char(s), to_char(e))).collect()
+}
+
+/// The text between two character offsets (clamped to the text).
+pub fn char_slice(text: &str, start: usize, end: usize) -> String {
+    text.chars().skip(start).take(end.saturating_sub(start)).collect()
+}
+
+/// Index of the largest value (the first of equal ones; 0 for an empty row).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Softmax of a row, in f64.
+pub fn softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exp: Vec<f64> = row.iter().map(|&v| (v as f64 - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}

@@ -1,14 +1,17 @@
-//! The host side of fine-tuning: tasks and their examples, label maps ([`labels`]), dataset readers
-//! ([`data`]), and one module per head with its features, metrics and pipeline outputs ([`sequence`],
-//! [`token`], [`span`]; what they share in [`features`] and [`metrics`]). [`Examples`] is where the heads
-//! meet: parsing, features, predictions and metrics by head. Nothing here touches the GPU; only the
-//! `read_*` functions touch the file system.
+//! The host side of fine-tuning and of the task pipelines: tasks, label maps ([`labels`]), and one module
+//! per head (a folder: `data.rs` with its example type and dataset reader, `mod.rs` with its features,
+//! metrics and pipeline) in [`sequence`], [`token`] and [`span`]. What the heads share: features
+//! ([`features`]), named results ([`metrics`]), pipeline inputs and results ([`pipeline`]), reading a
+//! dataset file ([`files`]). The heads meet here: [`Task`], [`Examples`] (parsing, features, predictions
+//! and metrics by head) and the pipeline dispatch. Nothing here touches the GPU; only the `read_*`
+//! functions touch the file system.
 
 mod csv;
-pub mod data;
 pub mod features;
+pub mod files;
 pub mod labels;
 pub mod metrics;
+pub mod pipeline;
 pub mod sequence;
 pub mod span;
 pub mod token;
@@ -16,10 +19,11 @@ pub mod token;
 use crate::model::weights::HeadKind;
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, BertConfig, Error, Result};
-use data::{QaExample, TextExample, TokenExample};
+pub use features::{argmax, char_offsets, char_slice, softmax};
 use features::{Feature, FeatureSettings};
 pub use labels::{is_regression, problem_type, LabelMap};
 use metrics::Metrics;
+use pipeline::{check_questions, check_texts, PipelineModel, PipelineRows, PredictInput};
 use span::QaFeature;
 
 /// The label of a position or example that is not scored (transformers' -100 as an unsigned id).
@@ -89,21 +93,44 @@ impl From<HeadKind> for Task {
     }
 }
 
+/// Checks a pipeline's inputs for a head of `kind`: texts for the classification heads (single texts for
+/// token classification), questions with their contexts for question answering.
+pub fn check_predict_inputs(kind: HeadKind, inputs: &[PredictInput]) -> Result<()> {
+    match kind {
+        HeadKind::Sequence => check_texts(inputs, kind.architecture(), true),
+        HeadKind::Token => check_texts(inputs, kind.architecture(), false),
+        HeadKind::Span => check_questions(inputs),
+    }
+}
+
+/// The rows of a chunk of checked inputs for a head of `kind`, and what turns their logits into results.
+pub fn pipeline_rows<'a>(
+    kind: HeadKind,
+    model: &'a PipelineModel,
+    inputs: &[PredictInput],
+) -> Result<PipelineRows<'a>> {
+    match kind {
+        HeadKind::Sequence => sequence::pipeline_rows(model, inputs),
+        HeadKind::Token => token::pipeline_rows(model, inputs),
+        HeadKind::Span => span::pipeline_rows(model, inputs),
+    }
+}
+
 /// The examples of a file, by task.
 #[derive(Clone, Debug)]
 pub enum Examples {
-    Text(Vec<TextExample>),
-    Tokens(Vec<TokenExample>),
-    Qa(Vec<QaExample>),
+    Text(Vec<sequence::TextExample>),
+    Tokens(Vec<token::TokenExample>),
+    Qa(Vec<span::QaExample>),
 }
 
 impl Examples {
     /// Parses a dataset file's contents for `task` (the format follows the file name's extension).
     pub fn parse(task: Task, text: &str, file: &str) -> Result<Examples> {
         Ok(match task.head {
-            HeadKind::Sequence => Examples::Text(data::parse_text_examples(text, file)?),
-            HeadKind::Token => Examples::Tokens(data::parse_token_examples(text, file)?),
-            HeadKind::Span => Examples::Qa(data::parse_qa_examples(text, file)?),
+            HeadKind::Sequence => Examples::Text(sequence::parse_text_examples(text, file)?),
+            HeadKind::Token => Examples::Tokens(token::parse_token_examples(text, file)?),
+            HeadKind::Span => Examples::Qa(span::parse_qa_examples(text, file)?),
         })
     }
 
@@ -176,12 +203,12 @@ impl Examples {
 
     /// Checks that training or evaluation rows carry their targets: every row its label (tags, answers),
     /// and with `pairs` every row its second text. Errors name the file and the line (see
-    /// [`data::check_labelled_texts`], [`data::check_tagged`], [`data::check_answered`]).
+    /// [`sequence::check_labelled_texts`], [`token::check_tagged`], [`span::check_answered`]).
     pub fn check_targets(&self, file: &str, pairs: bool) -> Result<()> {
         match self {
-            Examples::Text(e) => data::check_labelled_texts(e, file, pairs),
-            Examples::Tokens(e) => data::check_tagged(e, file),
-            Examples::Qa(e) => data::check_answered(e, file),
+            Examples::Text(e) => sequence::check_labelled_texts(e, file, pairs),
+            Examples::Tokens(e) => token::check_tagged(e, file),
+            Examples::Qa(e) => span::check_answered(e, file),
         }
     }
 
@@ -256,33 +283,10 @@ impl Examples {
             (Examples::Text(_), _) => Predictions::Classes(logits.iter().map(|l| argmax(l) as u32).collect()),
             (Examples::Tokens(_), FeatureExtras::Words(word_ids)) => {
                 let labels = labels.expect("token classification has labels");
-                let n = labels.len();
-                let tags = (logits.iter().zip(word_ids))
-                    .map(|(l, words)| {
-                        let token_preds: Vec<u32> = l.chunks_exact(n).map(|row| argmax(row) as u32).collect();
-                        (token::word_predictions(words, &token_preds).iter())
-                            .map(|&p| labels.name(p as usize).to_string())
-                            .collect()
-                    })
-                    .collect();
-                Predictions::Tags(tags)
+                Predictions::Tags(token::tag_predictions(logits, word_ids, labels))
             }
             (Examples::Qa(examples), FeatureExtras::Windows(windows)) => {
-                let answers = (span::example_ranges(windows).into_iter())
-                    .map(|range| {
-                        let per: Vec<span::WindowLogits> = range
-                            .map(|i| {
-                                let (start, end) = logits[i].split_at(logits[i].len() / 2);
-                                (&windows[i], start, end)
-                            })
-                            .collect();
-                        let e = &examples[per[0].0.feature.example];
-                        (span::best_answer_by_logits(&e.context, &per, max_answer_len))
-                            .map(|a| a.answer)
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                Predictions::Answers(answers)
+                Predictions::Answers(span::answer_texts(examples, windows, logits, max_answer_len))
             }
             _ => unreachable!("Examples::features gives each head its extras"),
         }
@@ -299,21 +303,12 @@ impl Examples {
         let missing = || Error::new(format!("{file}: evaluation needs labelled examples"));
         Ok(match (self, predictions) {
             (Examples::Text(_), Predictions::Classes(pred)) => {
-                let gold = (features.iter().map(|f| f.target.class()))
-                    .collect::<Option<Vec<u32>>>()
-                    .ok_or_else(missing)?;
-                Metrics::classification(&gold, pred, labels.map_or(0, |l| l.len()))
+                let gold = features.iter().map(|f| f.target.class()).collect::<Option<Vec<u32>>>();
+                Metrics::classification(&gold.ok_or_else(missing)?, pred, labels.map_or(0, |l| l.len()))
             }
             (Examples::Text(_), Predictions::Values(pred)) => {
-                let gold = (features.iter().map(|f| f.target.value()))
-                    .collect::<Option<Vec<f32>>>()
-                    .ok_or_else(missing)?;
-                let mse = (gold.iter().zip(pred))
-                    .map(|(g, p)| ((g - p) as f64).powi(2))
-                    .sum::<f64>();
-                let mut m = Metrics::default();
-                m.set("mse", mse / gold.len().max(1) as f64);
-                m
+                let gold = features.iter().map(|f| f.target.value()).collect::<Option<Vec<f32>>>();
+                Metrics::regression(&gold.ok_or_else(missing)?, pred)
             }
             (Examples::Tokens(e), Predictions::Tags(pred)) => {
                 // Words cut by truncation are scored on neither side, as transformers' run_ner does.
@@ -353,44 +348,4 @@ pub enum FeatureExtras {
     Words(Vec<Vec<Option<u32>>>),
     /// QA: each feature's window (context range and offsets).
     Windows(Vec<QaFeature>),
-}
-
-/// Byte ranges into `text` (as the tokenizer reports them) as character ranges (Python `str` indices,
-/// what transformers reports). A byte index inside a character counts the characters that start before it.
-pub fn char_offsets(text: &str, byte_offsets: &[(usize, usize)]) -> Vec<(usize, usize)> {
-    // chars_before[b] = number of characters starting before byte b, for b in 0..=len.
-    let mut chars_before = Vec::with_capacity(text.len() + 1);
-    let mut count = 0;
-    for b in 0..=text.len() {
-        chars_before.push(count);
-        if text.is_char_boundary(b) && b < text.len() {
-            count += 1;
-        }
-    }
-    let to_char = |b: usize| chars_before[b.min(text.len())];
-    byte_offsets.iter().map(|&(s, e)| (to_char(s), to_char(e))).collect()
-}
-
-/// The text between two character offsets (clamped to the text).
-pub fn char_slice(text: &str, start: usize, end: usize) -> String {
-    text.chars().skip(start).take(end.saturating_sub(start)).collect()
-}
-
-/// Index of the largest value (the first of equal ones; 0 for an empty row).
-pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-/// Softmax of a row, in f64.
-pub fn softmax(row: &[f32]) -> Vec<f64> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let exp: Vec<f64> = row.iter().map(|&v| (v as f64 - max).exp()).collect();
-    let sum: f64 = exp.iter().sum();
-    exp.iter().map(|e| e / sum).collect()
 }

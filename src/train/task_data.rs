@@ -29,7 +29,7 @@ impl TaskData {
     /// Tokenizes `examples`; with `training`, QA windows get answer-span targets. `labels` None means
     /// regression for a sequence head. Training and evaluation both need targets: an example without its
     /// label (tags, answers) or a sentence pair without its second text is an error naming the file and
-    /// the line (see [`data::check_labelled_texts`], [`data::check_tagged`], [`data::check_answered`]).
+    /// the line (see [`Examples::check_targets`]).
     pub fn new(
         kind: Task,
         file: &str,

@@ -13,9 +13,9 @@ use super::{adapter_info, files_to_js, gpu, js_error, model_files, to_js, Code};
 use crate::io::SaveDtype;
 use crate::model::check_fits;
 use crate::model::{Bert, BertConfig};
-use crate::pipelines::tasks::PredictInput;
 use crate::pipelines::{fill_mask_json, Pooling};
 use crate::tasks::features::FeatureSettings;
+use crate::tasks::pipeline::PredictInput;
 use crate::train::finetune::Finetuner;
 use crate::train::pretrain::Pretrainer;
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bert_wgpu::model::{AttentionMode, Bert, BertConfig};
-use bert_wgpu::tasks::data::read_text_file;
 use bert_wgpu::tasks::features::FeatureSettings;
+use bert_wgpu::tasks::files::read_text_file;
 use bert_wgpu::tasks::Examples;
 use bert_wgpu::tasks::{is_regression, LabelMap, Task};
 use bert_wgpu::train::finetune::{with_task, Finetuner, Recipe};

@@ -3,14 +3,17 @@
 //! (the 4.x question-answering pipeline's span search, and the span search of the evaluation). Offsets are
 //! characters.
 
+mod data;
+pub use data::*;
+
 use std::collections::HashMap;
 use std::ops::Range;
 
 use serde::Serialize;
 
-use super::data::QaExample;
-use super::features::{Feature, Target};
+use super::features::{Feature, FeatureSettings, Target};
 use super::metrics::Metrics;
+use super::pipeline::{PipelineModel, PipelineRows, PredictInput, Prediction};
 use super::{char_offsets, char_slice, softmax};
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, Error, Result};
@@ -262,6 +265,78 @@ pub fn best_answer(context: &str, windows: &[WindowLogits], max_answer_len: usiz
         }
     }
     best
+}
+
+/// transformers' question-answering pipeline on a chunk of questions (checked by
+/// [`super::pipeline::check_questions`]): windows of each context (the model's settings, capped by its
+/// positions), the best answer of each question over its windows (None when no window gives a span).
+pub fn pipeline_rows<'a>(model: &'a PipelineModel, inputs: &[PredictInput]) -> Result<PipelineRows<'a>> {
+    // The window capped by the model, then checked: at least 8 tokens, an answer of at least one.
+    let positions = model.config.max_position_embeddings;
+    let s = model.settings;
+    let s = FeatureSettings {
+        max_len: s.max_len.min(positions),
+        ..s
+    }
+    .for_positions(positions, str::to_string)?;
+    let examples: Vec<QaExample> = (inputs.iter().filter_map(PredictInput::question).enumerate())
+        .map(|(i, (question, context))| QaExample {
+            id: format!("#{}", i + 1),
+            question: question.to_string(),
+            context: context.to_string(),
+            answers: Vec::new(),
+        })
+        .collect();
+    let windows = qa_features(model.tokenizer, &examples, s.max_len, s.doc_stride, false)?;
+    Ok(PipelineRows {
+        rows: windows
+            .iter()
+            .map(|w| (w.feature.ids.clone(), w.feature.type_ids.clone()))
+            .collect(),
+        outputs: Box::new(move |logits, seq| {
+            // (windows, seq) start logits, then (windows, seq) end logits.
+            let (starts, ends) = logits.split_at(windows.len() * seq);
+            (example_ranges(&windows).into_iter())
+                .map(|range| {
+                    let per: Vec<WindowLogits> = range
+                        .map(|i| {
+                            (
+                                &windows[i],
+                                &starts[i * seq..(i + 1) * seq],
+                                &ends[i * seq..(i + 1) * seq],
+                            )
+                        })
+                        .collect();
+                    let context = &examples[per[0].0.feature.example].context;
+                    Prediction::Answer(best_answer(context, &per, s.max_answer_len))
+                })
+                .collect()
+        }),
+    })
+}
+
+/// The answer text of each example from its windows' logits (start logits then end logits per window),
+/// by the evaluation's span search; empty when no window gives a span.
+pub fn answer_texts(
+    examples: &[QaExample],
+    windows: &[QaFeature],
+    logits: &[Vec<f32>],
+    max_answer_len: usize,
+) -> Vec<String> {
+    (example_ranges(windows).into_iter())
+        .map(|range| {
+            let per: Vec<WindowLogits> = range
+                .map(|i| {
+                    let (start, end) = logits[i].split_at(logits[i].len() / 2);
+                    (&windows[i], start, end)
+                })
+                .collect();
+            let context = &examples[per[0].0.feature.example].context;
+            (best_answer_by_logits(context, &per, max_answer_len))
+                .map(|a| a.answer)
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// The span search of the QA evaluation: per window the context span with end >= start and at most

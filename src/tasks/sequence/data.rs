@@ -2,10 +2,33 @@
 
 use serde_json::Value;
 
-use super::TextExample;
-use super::{extension, json_lines, keys};
+use crate::tasks::files::{extension, json_lines, keys};
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::tasks::files::read_text_file;
 use crate::{bail, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+
+/// One text (or text pair) with its label, from one row of a dataset file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextExample {
+    /// Line of the row in its file, 1-based (a header is line 1).
+    pub line: usize,
+    /// First text (column `text`, `sentence` or `sentence1`).
+    pub text: String,
+    /// Second text of a pair (column `text_pair` or `sentence2`), if the file has one.
+    pub text_pair: Option<String>,
+    /// Label name or value as written (a JSON number in its string form); None without a label column.
+    pub label: Option<String>,
+}
+
+/// Reads a `.tsv`, `.csv` or `.jsonl` file of texts: see [`parse_text_examples`].
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_text_examples(path: &Path) -> Result<Vec<TextExample>> {
+    let (text, name) = read_text_file(path)?;
+    parse_text_examples(&text, &name)
+}
 
 /// Texts by the file name's extension. `.tsv`: a header row, tab-separated fields, no quoting. `.csv`:
 /// a header row, RFC 4180 (fields in double quotes may hold commas, `""` and line breaks). Header columns:

@@ -3,11 +3,14 @@
 //! and macro F1 as scikit-learn computes them) and its pipeline output (transformers' text-classification
 //! with `top_k=None`).
 
+mod data;
+pub use data::*;
+
 use serde::Serialize;
 
-use super::data::TextExample;
 use super::features::{Feature, Target};
 use super::metrics::Metrics;
+use super::pipeline::{PipelineModel, PipelineRows, PredictInput, Prediction};
 use super::{problem_type, softmax, LabelMap};
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, BertConfig, Error, Result};
@@ -145,12 +148,37 @@ pub fn classify_with(logits: &[f32], labels: &LabelMap, function: ScoreFunction)
     out
 }
 
+/// transformers' text-classification pipeline on a chunk of text inputs (checked by
+/// [`super::pipeline::check_texts`]): one row per text (with its pair), every label with its score.
+pub fn pipeline_rows<'a>(model: &'a PipelineModel, inputs: &[PredictInput]) -> Result<PipelineRows<'a>> {
+    let encodings = (inputs.iter().filter_map(PredictInput::text))
+        .map(|(text, pair)| model.encode(text, pair))
+        .collect::<Result<Vec<_>>>()?;
+    let function = ScoreFunction::from_config(model.config, model.labels.len());
+    Ok(PipelineRows {
+        rows: encodings.into_iter().map(|e| (e.ids, e.type_ids)).collect(),
+        outputs: Box::new(move |logits, _seq| {
+            (logits.chunks_exact(model.labels.len()))
+                .map(|row| Prediction::Labels(classify_with(row, &model.labels, function)))
+                .collect()
+        }),
+    })
+}
+
 impl Metrics {
     /// Classification: `accuracy` and `macro_f1`.
     pub fn classification(gold: &[u32], pred: &[u32], n_labels: usize) -> Metrics {
         let mut m = Metrics::default();
         m.set("accuracy", accuracy(gold, pred))
             .set("macro_f1", macro_f1(gold, pred, n_labels));
+        m
+    }
+
+    /// Regression: `mse`, the mean squared error.
+    pub fn regression(gold: &[f32], pred: &[f32]) -> Metrics {
+        let squared: f64 = gold.iter().zip(pred).map(|(g, p)| ((g - p) as f64).powi(2)).sum();
+        let mut m = Metrics::default();
+        m.set("mse", squared / gold.len().max(1) as f64);
         m
     }
 }

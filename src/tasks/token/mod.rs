@@ -3,13 +3,16 @@
 //! default mode computes them) and its pipeline output (transformers' token-classification with
 //! `aggregation_strategy="simple"`). Offsets are characters.
 
+mod data;
+pub use data::*;
+
 use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::data::TokenExample;
 use super::features::{Feature, Target};
 use super::metrics::Metrics;
+use super::pipeline::{PipelineModel, PipelineRows, PredictInput, Prediction};
 use super::{argmax, char_offsets, softmax, LabelMap, IGNORE};
 use crate::tokenizer::{BertTokenizer, Encoding};
 use crate::{bail, Error, Result};
@@ -100,6 +103,19 @@ pub fn word_predictions(word_ids: &[Option<u32>], token_preds: &[u32]) -> Vec<u3
     (first_pieces(word_ids).iter().zip(token_preds))
         .filter(|(&first, _)| first)
         .map(|(_, &p)| p)
+        .collect()
+}
+
+/// The tag of each kept word of each feature from its logits ((T * labels) per feature): the best label of
+/// each word's first piece.
+pub fn tag_predictions(logits: &[Vec<f32>], word_ids: &[Vec<Option<u32>>], labels: &LabelMap) -> Vec<Vec<String>> {
+    (logits.iter().zip(word_ids))
+        .map(|(l, words)| {
+            let token_preds: Vec<u32> = l.chunks_exact(labels.len()).map(|row| argmax(row) as u32).collect();
+            (word_predictions(words, &token_preds).iter())
+                .map(|&p| labels.name(p as usize).to_string())
+                .collect()
+        })
         .collect()
 }
 
@@ -201,6 +217,31 @@ fn split_tag(label: &str) -> (char, &str) {
         (_, Some(ty)) => ('I', ty),
         _ => ('I', label),
     }
+}
+
+/// transformers' token-classification pipeline (aggregation "simple") on a chunk of single texts (checked
+/// by [`super::pipeline::check_texts`]): one row per text, the entities of each.
+pub fn pipeline_rows<'a>(model: &'a PipelineModel, inputs: &[PredictInput]) -> Result<PipelineRows<'a>> {
+    let texts: Vec<String> = inputs
+        .iter()
+        .filter_map(PredictInput::text)
+        .map(|t| t.0.to_string())
+        .collect();
+    let encodings = texts
+        .iter()
+        .map(|t| model.encode(t, None))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PipelineRows {
+        rows: encodings.iter().map(|e| (e.ids.clone(), e.type_ids.clone())).collect(),
+        outputs: Box::new(move |logits, seq| {
+            let per = seq * model.labels.len();
+            (texts.iter().zip(&encodings).zip(logits.chunks_exact(per)))
+                .map(|((text, enc), rows)| {
+                    Prediction::Entities(aggregate_entities(model.tokenizer, text, enc, rows, &model.labels))
+                })
+                .collect()
+        }),
+    })
 }
 
 /// Token classification with aggregation "simple": per token (special tokens skipped) the argmax label

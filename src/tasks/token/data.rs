@@ -2,10 +2,43 @@
 
 use serde_json::Value;
 
-use super::TokenExample;
-use super::{extension, json_lines, keys};
+use crate::tasks::files::{extension, json_lines, keys};
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::tasks::files::read_text_file;
 use crate::{bail, Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+
+/// One pre-split sentence with its tags (BIO names), one per word.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenExample {
+    /// Line of the sentence in its file, 1-based (CoNLL: its first token line).
+    pub line: usize,
+    /// The words of the sentence.
+    pub tokens: Vec<String>,
+    /// One tag per word; None when the file has no tags.
+    pub tags: Option<Vec<String>>,
+}
+
+impl TokenExample {
+    /// The line of word `word` in `file_name`: CoNLL files (the `.jsonl`, `.json` and `.ndjson` names
+    /// excepted, as in [`parse_token_examples`]) hold one word a line from the sentence's first line on;
+    /// JSON lines hold the whole sentence on its line.
+    pub fn word_line(&self, word: usize, file_name: &str) -> usize {
+        match extension(file_name).as_str() {
+            "jsonl" | "json" | "ndjson" => self.line,
+            _ => self.line + word,
+        }
+    }
+}
+
+/// Reads a `.jsonl` or CoNLL file of tagged sentences: see [`parse_token_examples`].
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_token_examples(path: &Path) -> Result<Vec<TokenExample>> {
+    let (text, name) = read_text_file(path)?;
+    parse_token_examples(&text, &name)
+}
 
 /// Checks that the sentences have tags, as training and evaluation need ([`parse_token_examples`] makes
 /// sure that all or none have them).

@@ -2,11 +2,40 @@
 
 use serde_json::Value;
 
-use super::{json_kind, keys, not_json, snippet};
-use super::{Answer, QaExample};
 use crate::tasks::char_slice;
+use crate::tasks::files::{json_kind, keys, not_json, snippet};
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::tasks::files::read_text_file;
 use crate::{bail, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+
+/// One SQuAD question with its context and gold answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QaExample {
+    /// The question's `id` (a number in its string form; `#<n>` when missing, n counting from 1).
+    pub id: String,
+    pub question: String,
+    pub context: String,
+    /// Gold answers, checked against the context; empty for an unanswerable question.
+    pub answers: Vec<Answer>,
+}
+
+/// A gold answer of a QA example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    /// Character offset (not byte) of the answer in the context.
+    pub start: usize,
+}
+
+/// Reads a SQuAD JSON file: see [`parse_qa_examples`].
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_qa_examples(path: &Path) -> Result<Vec<QaExample>> {
+    let (text, name) = read_text_file(path)?;
+    parse_qa_examples(&text, &name)
+}
 
 /// Checks that some question has an answer: a file without any (no `answers`, or only empty lists) gives
 /// training nothing to learn and evaluation nothing to score.

@@ -1,79 +1,17 @@
-//! Fine-tuning datasets: sentence (pair) classification from TSV, CSV or JSON lines, token classification
-//! from JSON lines or CoNLL columns, extractive QA from SQuAD JSON. The `parse_*` functions take the
-//! contents and a file name (for the format and for error messages); the `read_*` functions read a file
-//! first. Errors name the file and the line (QA: the question id), and say what is wrong.
+//! What the dataset readers of the heads share: a file as UTF-8 text (errors name the line of bytes that
+//! are not text), the format by extension, JSON lines, and the snippets that messages show. Each head reads
+//! its own rows (`data.rs` in [`super::sequence`], [`super::token`], [`super::span`]): the `parse_*`
+//! functions take the contents and a file name (for the format and for error messages), the `read_*`
+//! functions read a file first. Errors name the file and the line (QA: the question id).
 
 #[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
 use serde_json::Value;
 
-mod qa;
-mod text;
-mod tokens;
-
-pub use qa::{check_answered, parse_qa_examples};
-pub use text::{check_labelled_texts, check_text_pairs, parse_text_examples};
-pub use tokens::{check_tagged, parse_token_examples};
-
 #[cfg(not(target_arch = "wasm32"))]
 use crate::error::Context;
 use crate::{bail, Error, Result};
-
-/// One text (or text pair) with its label, from one row of a dataset file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TextExample {
-    /// Line of the row in its file, 1-based (a header is line 1).
-    pub line: usize,
-    /// First text (column `text`, `sentence` or `sentence1`).
-    pub text: String,
-    /// Second text of a pair (column `text_pair` or `sentence2`), if the file has one.
-    pub text_pair: Option<String>,
-    /// Label name or value as written (a JSON number in its string form); None without a label column.
-    pub label: Option<String>,
-}
-
-/// One pre-split sentence with its tags (BIO names), one per word.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenExample {
-    /// Line of the sentence in its file, 1-based (CoNLL: its first token line).
-    pub line: usize,
-    /// The words of the sentence.
-    pub tokens: Vec<String>,
-    /// One tag per word; None when the file has no tags.
-    pub tags: Option<Vec<String>>,
-}
-
-impl TokenExample {
-    /// The line of word `word` in `file_name`: CoNLL files (the `.jsonl`, `.json` and `.ndjson` names
-    /// excepted, as in [`parse_token_examples`]) hold one word a line from the sentence's first line on;
-    /// JSON lines hold the whole sentence on its line.
-    pub fn word_line(&self, word: usize, file_name: &str) -> usize {
-        match extension(file_name).as_str() {
-            "jsonl" | "json" | "ndjson" => self.line,
-            _ => self.line + word,
-        }
-    }
-}
-
-/// One SQuAD question with its context and gold answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QaExample {
-    /// The question's `id` (a number in its string form; `#<n>` when missing, n counting from 1).
-    pub id: String,
-    pub question: String,
-    pub context: String,
-    /// Gold answers, checked against the context; empty for an unanswerable question.
-    pub answers: Vec<Answer>,
-}
-
-/// A gold answer of a QA example.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub text: String,
-    /// Character offset (not byte) of the answer in the context.
-    pub start: usize,
-}
 
 /// The text of a dataset file and its name for messages. Bytes that are not text are an error naming the
 /// line they stand on: a NUL byte (a binary file), UTF-16, or a sequence that is not UTF-8.
@@ -101,27 +39,6 @@ pub fn decode_text(bytes: Vec<u8>, file: &str) -> Result<String> {
             line_of(e.as_bytes(), at)
         ))
     })
-}
-
-/// Reads a `.tsv`, `.csv` or `.jsonl` file of texts: see [`parse_text_examples`].
-#[cfg(not(target_arch = "wasm32"))]
-pub fn read_text_examples(path: &Path) -> Result<Vec<TextExample>> {
-    let (text, name) = read_text_file(path)?;
-    parse_text_examples(&text, &name)
-}
-
-/// Reads a `.jsonl` or CoNLL file of tagged sentences: see [`parse_token_examples`].
-#[cfg(not(target_arch = "wasm32"))]
-pub fn read_token_examples(path: &Path) -> Result<Vec<TokenExample>> {
-    let (text, name) = read_text_file(path)?;
-    parse_token_examples(&text, &name)
-}
-
-/// Reads a SQuAD JSON file: see [`parse_qa_examples`].
-#[cfg(not(target_arch = "wasm32"))]
-pub fn read_qa_examples(path: &Path) -> Result<Vec<QaExample>> {
-    let (text, name) = read_text_file(path)?;
-    parse_qa_examples(&text, &name)
 }
 
 pub(super) fn extension(file_name: &str) -> String {
