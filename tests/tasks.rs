@@ -10,6 +10,7 @@ use bert_wgpu::tasks::features::FeatureSettings;
 use bert_wgpu::tasks::features::*;
 use bert_wgpu::tasks::files::*;
 use bert_wgpu::tasks::metrics::*;
+use bert_wgpu::tasks::pipeline::LabelScore;
 use bert_wgpu::tasks::sequence::*;
 use bert_wgpu::tasks::span::*;
 use bert_wgpu::tasks::token::*;

@@ -255,8 +255,10 @@ pub async fn run(reps: usize, quick: bool, profile: bool, training_only: bool, s
     );
     let base = BertConfig::new(30522, 768, 12, 12, 3072);
     let (batch, seq, rows) = (8, 128, 20);
-    let base_shapes = tune::model_shapes(&base, batch, seq, batch * rows, true);
-    let step_shapes = tune::model_shapes(&step.config, step.batch, step.seq, step.batch * step.rows, true);
+    let base_shapes = base.matmul_shapes(batch, seq, batch * rows, true);
+    let step_shapes = step
+        .config
+        .matmul_shapes(step.batch, step.seq, step.batch * step.rows, true);
     let all: Vec<MatmulShape> = base_shapes.iter().chain(&step_shapes).cloned().collect();
     let report = tuning::prepare(&gpu, &all).await?;
     if !report.timings.is_empty() {

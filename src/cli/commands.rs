@@ -20,11 +20,7 @@ pub async fn load(model: &ModelArg, task_head: bool) -> Result<Bert> {
     }
     let seq = bert.config.max_position_embeddings.min(128);
     let masked_rows = if task_head { 0 } else { 16 };
-    super::tuning::prepare(
-        &bert.gpu,
-        &bert_wgpu::ops::tune::model_shapes(&bert.config, 16, seq, masked_rows, false),
-    )
-    .await?;
+    super::tuning::prepare(&bert.gpu, &bert.config.matmul_shapes(16, seq, masked_rows, false)).await?;
     Ok(bert)
 }
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::tune::{bert_shapes, MatmulShape};
 use crate::ops::Act;
 
 fn default_act() -> String {
@@ -66,6 +67,18 @@ fn default_model_type() -> String {
 }
 
 impl BertConfig {
+    /// The matmul shapes of this model at (batch, seq) with `rows` masked positions (0: no MLM head),
+    /// with `training` the backward forms too: what the kernel selection times.
+    pub fn matmul_shapes(&self, batch: usize, seq: usize, rows: usize, training: bool) -> Vec<MatmulShape> {
+        let (h, i, heads, vocab) = (
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_attention_heads,
+            self.vocab_size,
+        );
+        bert_shapes(h, i, heads, vocab, batch, seq, rows, training)
+    }
+
     /// Parses and checks `config.json`; errors name the field.
     pub fn from_json(bytes: &[u8]) -> Result<BertConfig> {
         let c: BertConfig =

@@ -1,15 +1,12 @@
 //! What the task pipelines share: their inputs, their results in the JSON shapes of transformers'
-//! pipelines, and the rows a chunk of inputs becomes. Each head turns inputs into rows and logits into
+//! pipelines (labels with scores, entities, an answer), and the rows a chunk of inputs becomes. Each head turns inputs into rows and logits into
 //! results in its own module (`pipeline_rows` in [`super::sequence`], [`super::token`], [`super::span`]);
 //! `Bert::predict` (in `pipelines`) batches the rows and runs the model between the two.
 
 use serde::Serialize;
 
 use super::features::FeatureSettings;
-use super::sequence::LabelScore;
-use super::span::QaAnswer;
-use super::token::Entity;
-use super::LabelMap;
+use super::labels::LabelMap;
 use crate::tokenizer::{BertTokenizer, Encoding};
 use crate::{bail, BertConfig, Result};
 
@@ -64,6 +61,38 @@ pub fn check_questions(inputs: &[PredictInput]) -> Result<()> {
         bail!("inputs[{i}]: question answering expects a question and a context, not a text");
     }
     Ok(())
+}
+
+/// One label of a text-classification output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelScore {
+    pub label: String,
+    pub score: f64,
+}
+
+/// One entity of a token-classification output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entity {
+    /// The label without its `B-` / `I-` prefix.
+    pub entity_group: String,
+    /// Mean of the group's token scores (each token's largest softmax probability).
+    pub score: f64,
+    /// The group's tokens decoded (`walk ##ed` -> `walked`).
+    pub word: String,
+    /// Character offsets of the group in the text.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A question-answering output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QaAnswer {
+    /// Pipeline: p_start · p_end; evaluation search: start_logit + end_logit.
+    pub score: f64,
+    /// Character offsets of the answer in the context.
+    pub start: usize,
+    pub end: usize,
+    pub answer: String,
 }
 
 /// One result of a pipeline; serialised as transformers' pipeline gives it.

@@ -58,7 +58,7 @@ impl ShapeOptions {
             return Err(Error::new("batch must be at least 1 and seq a positive multiple of 4"));
         }
         let rows = self.batch * self.masked.min(self.seq);
-        Ok(tune::model_shapes(&config, self.batch, self.seq, rows, self.training))
+        Ok(config.matmul_shapes(self.batch, self.seq, rows, self.training))
     }
 
     fn candidates(&self, gpu: &Gpu) -> Result<Vec<MatmulKernel>, Error> {

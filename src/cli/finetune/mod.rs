@@ -303,7 +303,7 @@ async fn run_in(args: FinetuneArgs) -> Result<()> {
         .gpu
         .check_memory("the model, its optimizer state and the training workspace")?;
     trainer.bert.release_workspace();
-    let shapes = bert_wgpu::ops::tune::model_shapes(&trainer.bert.config, args.batch_size, max_length, 0, true);
+    let shapes = trainer.bert.config.matmul_shapes(args.batch_size, max_length, 0, true);
     super::tuning::prepare(&trainer.bert.gpu, &shapes).await?;
     if let (Some(s), Some((_, dir))) = (&saved, &checkpoint) {
         let path = dir.join("optimizer.safetensors");

@@ -249,7 +249,10 @@ async fn run_in(args: PretrainArgs) -> Result<()> {
         .gpu
         .check_memory("the model, its optimizer state and the training workspace")?;
     let rows = args.batch_size * args.max_predictions;
-    let shapes = bert_wgpu::ops::tune::model_shapes(&trainer.bert.config, args.batch_size, args.seq_len, rows, true);
+    let shapes = trainer
+        .bert
+        .config
+        .matmul_shapes(args.batch_size, args.seq_len, rows, true);
     super::tuning::prepare(&trainer.bert.gpu, &shapes).await?;
     trainer.seed = args.seed;
     if let (Some(s), Some((_, dir))) = (&state, &resume) {

@@ -9,7 +9,7 @@ mod shapes;
 mod timing;
 
 pub use check::check;
-pub use shapes::{bert_shapes, model_shapes, MatmulShape};
+pub use shapes::{bert_shapes, MatmulShape};
 pub use timing::{rates, rates_table, time_on, Scratch, ShapeRates};
 
 use std::collections::BTreeMap;

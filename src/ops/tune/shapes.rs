@@ -1,7 +1,6 @@
 //! The matmuls a model runs, by form and size: what is checked and timed.
 
 use crate::gpu::matmul_gen::{Entry, ShapeClass};
-use crate::model::BertConfig;
 use crate::ops::matmul::{self, Dims, Form};
 
 /// One matmul the model runs: its form, sizes and what it is. Operands are contiguous, as the model lays
@@ -141,18 +140,4 @@ pub fn bert_shapes(
     // Heads that are absent (no masked rows: no MLM products).
     out.retain(|s| s.m * s.n * s.k * s.batch > 0);
     out
-}
-
-/// The matmul shapes of a model at (batch, seq) with `rows` masked positions (0: no MLM head).
-pub fn model_shapes(c: &BertConfig, batch: usize, seq: usize, rows: usize, training: bool) -> Vec<MatmulShape> {
-    bert_shapes(
-        c.hidden_size,
-        c.intermediate_size,
-        c.num_attention_heads,
-        c.vocab_size,
-        batch,
-        seq,
-        rows,
-        training,
-    )
 }

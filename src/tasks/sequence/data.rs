@@ -1,5 +1,8 @@
 //! Sentence and sentence-pair classification rows: TSV, CSV and JSON lines.
 
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::tasks::files::{extension, json_lines, keys};
@@ -7,8 +10,6 @@ use crate::tasks::files::{extension, json_lines, keys};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::tasks::files::read_text_file;
 use crate::{bail, Result};
-#[cfg(not(target_arch = "wasm32"))]
-use std::path::Path;
 
 /// One text (or text pair) with its label, from one row of a dataset file.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,12 +6,11 @@
 mod data;
 pub use data::*;
 
-use serde::Serialize;
-
+use super::features::softmax;
 use super::features::{Feature, Target};
+use super::labels::{problem_type, LabelMap};
 use super::metrics::Metrics;
-use super::pipeline::{PipelineModel, PipelineRows, PredictInput, Prediction};
-use super::{problem_type, softmax, LabelMap};
+use super::pipeline::{LabelScore, PipelineModel, PipelineRows, PredictInput, Prediction};
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, BertConfig, Error, Result};
 
@@ -89,13 +88,6 @@ pub fn macro_f1(gold: &[u32], pred: &[u32], n_labels: usize) -> f64 {
         return 0.0;
     }
     f1s.iter().sum::<f64>() / f1s.len() as f64
-}
-
-/// One label of a text-classification output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LabelScore {
-    pub label: String,
-    pub score: f64,
 }
 
 /// What turns classification logits into scores (transformers' `function_to_apply`).

@@ -1,15 +1,16 @@
 //! Extractive QA questions from SQuAD JSON.
 
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+
 use serde_json::Value;
 
-use crate::tasks::char_slice;
+use crate::tasks::features::char_slice;
 use crate::tasks::files::{json_kind, keys, not_json, snippet};
 
 #[cfg(not(target_arch = "wasm32"))]
 use crate::tasks::files::read_text_file;
 use crate::{bail, Result};
-#[cfg(not(target_arch = "wasm32"))]
-use std::path::Path;
 
 /// One SQuAD question with its context and gold answers.
 #[derive(Debug, Clone, PartialEq)]

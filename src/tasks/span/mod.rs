@@ -9,12 +9,10 @@ pub use data::*;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use serde::Serialize;
-
+use super::features::{char_offsets, char_slice, softmax};
 use super::features::{Feature, FeatureSettings, Target};
 use super::metrics::Metrics;
-use super::pipeline::{PipelineModel, PipelineRows, PredictInput, Prediction};
-use super::{char_offsets, char_slice, softmax};
+use super::pipeline::{PipelineModel, PipelineRows, PredictInput, Prediction, QaAnswer};
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, Error, Result};
 
@@ -195,17 +193,6 @@ pub fn squad_scores(predictions: &[String], golds: &[Vec<String>]) -> (f64, f64)
         f1 += gs.iter().map(|g| squad_f1(p, g)).fold(0.0, f64::max);
     }
     (100.0 * em / n as f64, 100.0 * f1 / n as f64)
-}
-
-/// A question-answering output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QaAnswer {
-    /// Pipeline: p_start · p_end; evaluation search: start_logit + end_logit.
-    pub score: f64,
-    /// Character offsets of the answer in the context.
-    pub start: usize,
-    pub end: usize,
-    pub answer: String,
 }
 
 impl QaAnswer {

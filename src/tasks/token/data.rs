@@ -1,5 +1,8 @@
 //! Token classification sentences: JSON lines of tokens and tags, or CoNLL columns.
 
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::tasks::files::{extension, json_lines, keys};
@@ -7,8 +10,6 @@ use crate::tasks::files::{extension, json_lines, keys};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::tasks::files::read_text_file;
 use crate::{bail, Error, Result};
-#[cfg(not(target_arch = "wasm32"))]
-use std::path::Path;
 
 /// One pre-split sentence with its tags (BIO names), one per word.
 #[derive(Debug, Clone, PartialEq)]

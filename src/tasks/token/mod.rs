@@ -10,10 +10,12 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use super::features::{argmax, char_offsets, softmax};
 use super::features::{Feature, Target};
+use super::labels::LabelMap;
 use super::metrics::Metrics;
-use super::pipeline::{PipelineModel, PipelineRows, PredictInput, Prediction};
-use super::{argmax, char_offsets, softmax, LabelMap, IGNORE};
+use super::pipeline::{Entity, PipelineModel, PipelineRows, PredictInput, Prediction};
+use crate::model::task::IGNORE;
 use crate::tokenizer::{BertTokenizer, Encoding};
 use crate::{bail, Error, Result};
 
@@ -182,20 +184,6 @@ pub fn entity_scores(gold_tags: &[Vec<String>], pred_tags: &[Vec<String>]) -> Pr
         recall,
         f1: ratio(2.0 * precision * recall, precision + recall),
     }
-}
-
-/// One entity of a token-classification output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entity {
-    /// The label without its `B-` / `I-` prefix.
-    pub entity_group: String,
-    /// Mean of the group's token scores (each token's largest softmax probability).
-    pub score: f64,
-    /// The group's tokens decoded (`walk ##ed` -> `walked`).
-    pub word: String,
-    /// Character offsets of the group in the text.
-    pub start: usize,
-    pub end: usize,
 }
 
 /// A token scored by its argmax label.
