@@ -471,7 +471,7 @@ fn fill_mask_refuses_a_nan_weight_or_overlapping_offsets_in_one_line() {
         assert!(!err.contains("panicked"), "panic instead of an error: {err}");
         let about_the_file: Vec<&str> = err.lines().filter(|l| l.contains("model.safetensors")).collect();
         assert_eq!(about_the_file.len(), 1, "one line: {err}");
-        let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
+        let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
         assert_eq!(last, about_the_file[0], "the error is the last line: {err}");
         for n in needles {
             assert!(last.contains(n), "{last:?} does not mention {n:?}");

@@ -205,7 +205,7 @@ fn parse_bytes(text: &str) -> Option<u64> {
         _ => return None,
     };
     let value: f64 = number.parse().ok()?;
-    (value.is_finite() && value > 0.0).then(|| (value * scale as f64) as u64)
+    (value.is_finite() && value > 0.0).then_some((value * scale as f64) as u64)
 }
 
 /// The host's available memory (`MemAvailable` of /proc/meminfo), where the system says.

@@ -106,7 +106,7 @@ impl BertConfig {
                 return field(name, "must be positive".into());
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return field(
                 "hidden_size",
                 format!(
@@ -115,7 +115,7 @@ impl BertConfig {
                 ),
             );
         }
-        if self.head_dim() % 4 != 0 || self.intermediate_size % 4 != 0 {
+        if !self.head_dim().is_multiple_of(4) || !self.intermediate_size.is_multiple_of(4) {
             return field(
                 "hidden_size",
                 format!(

@@ -152,7 +152,7 @@ const FUSED_FORWARD: Kernel = Kernel::new::<FusedParams>(SHADER, "attention_fuse
 
 /// Whether the fused kernel handles this head size (a multiple of 4, at most 128).
 pub fn fused_supported(head_dim: usize) -> bool {
-    head_dim % 4 == 0 && head_dim <= 128
+    head_dim.is_multiple_of(4) && head_dim <= 128
 }
 
 /// Inference attention in one kernel: ctx (batch*seq, hidden) = softmax(Q.K^T / sqrt(d), padding keys

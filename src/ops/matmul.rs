@@ -47,7 +47,7 @@ pub fn kernel(k: MatmulKernel, entry: Entry) -> Kernel {
 /// The entry point for a form and operand layout: NN and TN read A four values at a time when its
 /// layout allows.
 pub fn entry_for(form: Form, d: &Dims, a: &Operand) -> Entry {
-    entry_for_layout(form, d, (a.off | a.rs | a.so | a.si) % 4 == 0, a.zero_tail)
+    entry_for_layout(form, d, (a.off | a.rs | a.so | a.si).is_multiple_of(4), a.zero_tail)
 }
 
 /// [`entry_for`] given whether A's offsets and strides are multiples of 4 and whether its rows are zero
@@ -59,7 +59,7 @@ pub fn entry_for(form: Form, d: &Dims, a: &Operand) -> Entry {
 pub fn entry_for_layout(form: Form, d: &Dims, a_aligned: bool, a_zero_tail: bool) -> Entry {
     match form {
         Form::Nt => Entry::Nt,
-        Form::Nn if a_aligned && (d.k % 4 == 0 || a_zero_tail) => Entry::NnA4,
+        Form::Nn if a_aligned && (d.k.is_multiple_of(4) || a_zero_tail) => Entry::NnA4,
         Form::Nn => Entry::Nn,
         Form::Tn if a_aligned => Entry::TnA4,
         Form::Tn => Entry::Tn,

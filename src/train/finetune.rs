@@ -203,14 +203,18 @@ impl Finetuner {
 
     /// Submits, reads the losses (and the gradient norm of an update) back and checks they are finite.
     async fn finish(&self, rec: Recorder<'_>, b: &TaskBatch, update: bool, lr: f64) -> Result<TaskMetrics> {
-        let slot = self.buffers.borrow();
-        let acts = &slot.as_ref().expect("buffers were allocated by record").acts;
+        // The buffers' handles (wgpu buffers are shared handles), so that no borrow of the slot is held
+        // across the await.
+        let (losses, correct) = {
+            let slot = self.buffers.borrow();
+            let acts = &slot.as_ref().expect("buffers were allocated by record").acts;
+            (
+                (acts.losses.buf.clone(), acts.losses.len()),
+                (acts.correct.buf.clone(), acts.correct.len()),
+            )
+        };
         let clip = &self.optimizer.clip;
-        let reads = [
-            (&acts.losses.buf, 0, acts.losses.len()),
-            (&acts.correct.buf, 0, acts.correct.len()),
-            (&clip.buf, 0, 1),
-        ];
+        let reads = [(&losses.0, 0, losses.1), (&correct.0, 0, correct.1), (&clip.buf, 0, 1)];
         let r = rec.submit_and_read(&reads).await?;
         let (loss, accuracy) = b.summarize(&r[0], &r[1]);
         if !loss.is_finite() {

@@ -62,7 +62,7 @@ impl Pretrainer {
                 "pretraining needs a BertForPreTraining model (MLM and NSP heads)",
             ));
         }
-        if seq % 4 != 0 || seq > bert.config.max_position_embeddings {
+        if !seq.is_multiple_of(4) || seq > bert.config.max_position_embeddings {
             return Err(Error::new(format!(
                 "sequence length {seq} must be a multiple of 4 and at most max_position_embeddings ({})",
                 bert.config.max_position_embeddings

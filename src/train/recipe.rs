@@ -104,7 +104,7 @@ impl Recipe {
     /// field name (the CLI: `--seq-len`; the browser: `seqLen`).
     pub fn check(&self, spell: impl Fn(&str) -> String) -> Result<()> {
         let err = |field: &str, rest: String| Err(Error::new(format!("{} {rest}", spell(field))));
-        if self.seq_len % 4 != 0 || self.seq_len < 8 {
+        if !self.seq_len.is_multiple_of(4) || self.seq_len < 8 {
             return err(
                 "seq_len",
                 format!("{}: must be a multiple of 4 and at least 8", self.seq_len),

@@ -188,7 +188,7 @@ pub fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
 pub fn assert_clear_error((code, _, err): (i32, String, String), needles: &[&str]) {
     assert_ne!(code, 0, "expected a failure; stderr: {err}");
     assert!(!err.contains("panicked"), "panic instead of an error: {err}");
-    let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
+    let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
     for n in needles {
         assert!(last.contains(n), "error {last:?} does not mention {n:?}");
     }

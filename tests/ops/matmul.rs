@@ -68,7 +68,7 @@ fn linear_case(gpu: &Gpu) {
             (Act::Tanh, f64::tanh),
         ] {
             let y = gpu.zeros(&[m, n], "y").unwrap();
-            let mut rec = Recorder::new(&gpu);
+            let mut rec = Recorder::new(gpu);
             matmul::linear(&mut rec, &xt, &wt, Some(&bt), act, &y);
             let got = read_one(rec, &y);
             let want: Vec<f32> = want.iter().map(|&v| f(v) as f32).collect();
@@ -132,7 +132,7 @@ fn batched_case(gpu: &Gpu) {
         batch_outer: outer,
         batch_inner: inner,
     };
-    let mut rec = Recorder::new(&gpu);
+    let mut rec = Recorder::new(gpu);
     let epi = Epilogue {
         alpha: 0.5,
         accumulate: true,
@@ -172,7 +172,7 @@ fn batched_case(gpu: &Gpu) {
         gpu.upload(&b, &[k, n], "b").unwrap(),
     );
     let y = gpu.zeros(&[m, n], "y").unwrap();
-    let mut rec = Recorder::new(&gpu);
+    let mut rec = Recorder::new(gpu);
     matmul::forward(
         &mut rec,
         Form::Nn,

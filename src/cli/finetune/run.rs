@@ -45,18 +45,18 @@ impl Run {
                 bar.set_position(step);
                 let acc = m.accuracy.map(|a| format!(" acc {a:.3}")).unwrap_or_default();
                 bar.set_message(format!("epoch {} loss {:.4}{acc} {rate:.0} tok/s", epoch + 1, m.loss));
-                if step % self.args.log_every == 0 || step % self.steps_per_epoch == 0 {
+                if step.is_multiple_of(self.args.log_every) || step.is_multiple_of(self.steps_per_epoch) {
                     let mut v = serde_json::to_value(&m).unwrap();
                     v["tokens_per_second"] = rate.into();
                     self.log_line(step, "train", v)?;
                 }
                 let stop = interrupted.load(Ordering::SeqCst);
-                let epoch_end = step % self.steps_per_epoch == 0;
+                let epoch_end = step.is_multiple_of(self.steps_per_epoch);
                 if epoch_end && self.evaluate(&bar).await? {
                     bar.finish_with_message(format!("early stopping after epoch {}", epoch + 1));
                     return self.save_final().await;
                 }
-                if step % self.args.save_every == 0 || epoch_end || stop {
+                if step.is_multiple_of(self.args.save_every) || epoch_end || stop {
                     self.save_checkpoint().await?;
                 }
                 if stop {

@@ -82,9 +82,9 @@ impl Run {
             let completes = self.trainer.micro + 1 == self.trainer.accumulation;
             let a = &self.args;
             let read = completes
-                && (next % a.log_every == 0
-                    || next % a.eval_every == 0
-                    || next % a.save_every == 0
+                && (next.is_multiple_of(a.log_every)
+                    || next.is_multiple_of(a.eval_every)
+                    || next.is_multiple_of(a.save_every)
                     || next == self.total_steps
                     || interrupted.load(Ordering::SeqCst));
             let m = self
@@ -103,12 +103,12 @@ impl Run {
                     "loss {:.3} mlm_acc {:.3} nsp_acc {:.3} {:.0} tok/s",
                     m.loss, m.mlm_accuracy, m.nsp_accuracy, rate
                 ));
-                if step % self.args.log_every == 0 || step == self.total_steps {
+                if step.is_multiple_of(self.args.log_every) || step == self.total_steps {
                     self.log_line(step, &m, "train", Some(rate))?;
                 }
             }
             let last = step == self.total_steps;
-            if let (true, Some(held_out)) = (step % self.args.eval_every == 0 || last, &self.held_out) {
+            if let (true, Some(held_out)) = (step.is_multiple_of(self.args.eval_every) || last, &self.held_out) {
                 let e = held_out.evaluate(&self.trainer).await?;
                 bar.println(format!(
                     "step {step}: held-out loss {:.4} mlm_acc {:.4} nsp_acc {:.4}",
@@ -117,7 +117,7 @@ impl Run {
                 self.log_line(step, &e, "eval", None)?;
             }
             let stop = interrupted.load(Ordering::SeqCst);
-            if step % self.args.save_every == 0 || last || stop {
+            if step.is_multiple_of(self.args.save_every) || last || stop {
                 self.save_checkpoint().await?;
             }
             if stop {

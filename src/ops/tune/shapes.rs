@@ -54,7 +54,7 @@ impl MatmulShape {
     }
 
     pub fn entry(&self) -> Entry {
-        matmul::entry_for_layout(self.form, &self.dims(), self.strides().0 % 4 == 0, true)
+        matmul::entry_for_layout(self.form, &self.dims(), self.strides().0.is_multiple_of(4), true)
     }
 
     pub fn class(&self) -> ShapeClass {

@@ -144,13 +144,14 @@ fn conll_examples(text: &str, file: &str) -> Result<Vec<TokenExample>> {
             finish(sentence.take())?;
             continue;
         }
-        if line == first_token_line && l.trim_start().starts_with(['{', '[']) {
-            if serde_json::from_str::<Value>(l).is_ok() || serde_json::from_str::<Value>(text).is_ok() {
-                bail!(
-                    "{file}:{line}: JSON, but CoNLL columns (a token and its tag on each line) were expected; \
+        if line == first_token_line
+            && l.trim_start().starts_with(['{', '['])
+            && (serde_json::from_str::<Value>(l).is_ok() || serde_json::from_str::<Value>(text).is_ok())
+        {
+            bail!(
+                "{file}:{line}: JSON, but CoNLL columns (a token and its tag on each line) were expected; \
                      name a JSON-lines file .jsonl"
-                );
-            }
+            );
         }
         let s = sentence.get_or_insert_with(|| Sentence {
             line,
