@@ -1,5 +1,5 @@
 //! The backward pass of BERT: the forward in reverse, call for call, in three parts that the heads
-//! combine: a head writes d(last hidden state) (and d(pooled output) for heads on [CLS]), then
+//! combine: a head writes d(last hidden state) (and d(pooled output) for heads on `[CLS]`), then
 //! `record_pooler_backward` and `record_encoder_backward` take it to every parameter. Parameter gradients
 //! accumulate (+=) into a `Weights` of gradients; activation gradients are written.
 
@@ -96,7 +96,7 @@ impl Bert {
         gather::backward(rec, &bb.mlm_inverse, &bb.d_picked, last, false);
     }
 
-    /// The pooler's backward (dense + tanh on [CLS]) from `bb.d_pooled` into the [CLS] rows of
+    /// The pooler's backward (dense + tanh on `[CLS]`) from `bb.d_pooled` into the `[CLS]` rows of
     /// `bb.d_last()`: added to what a head wrote there with `accumulate`, else written (0 on other rows).
     pub fn record_pooler_backward(
         &self,

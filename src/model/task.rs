@@ -1,5 +1,5 @@
 //! The fine-tuning heads of the original paper, as transformers builds them: a linear layer on the pooled
-//! [CLS] output (`BertForSequenceClassification`, cross-entropy or, with one label, squared error), on
+//! `[CLS]` output (`BertForSequenceClassification`, cross-entropy or, with one label, squared error), on
 //! every token (`BertForTokenClassification`), or a start/end pair per token (`BertForQuestionAnswering`,
 //! a softmax over positions). Forward, loss and backward side by side; the encoder's backward follows.
 

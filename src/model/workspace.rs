@@ -117,7 +117,7 @@ pub struct Workspace {
     pub emb: Tensor,             // (tokens, H) embedding sum before LayerNorm
     /// (tokens, H) the embeddings' LayerNorm output before dropout (training with dropout only).
     pub emb_norm: Option<Tensor>,
-    /// hidden[0] = embeddings output, hidden[l + 1] = output of layer l; each (tokens, H).
+    /// `hidden[0]` = embeddings output, `hidden[l + 1]` = output of layer l; each (tokens, H).
     pub hidden: Vec<Tensor>,
     /// Attention probabilities, (batch, heads, seq, seq): one per layer for training and
     /// `AttentionMode::KeepProbabilities`; one shared by all layers for unfused inference; none for the fused

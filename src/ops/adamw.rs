@@ -114,7 +114,7 @@ pub fn clip_scale(rec: &mut Recorder, partials: &Tensor, slots: usize, max_norm:
     );
 }
 
-/// One AdamW update of `param` from `grad` times clip[1] (the scale from `clip_scale`), with moments m and
+/// One AdamW update of `param` from `grad` times `clip[1]` (the scale from `clip_scale`), with moments m and
 /// v (all of param's size); then grad = 0, ready for the next accumulation.
 pub fn update(rec: &mut Recorder, param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, clip: &Tensor, h: AdamHyper) {
     let n = param.len();

@@ -48,8 +48,8 @@ fn shape(logits: &Tensor, classes: usize) -> (usize, usize) {
     (logits.len() / stride.max(1), stride)
 }
 
-/// Per row of logits (rows, stride >= V; the first V columns are the classes): losses = lse -
-/// logits[label], lse = log-sum-exp (saved for `backward`), correct = 1.0 where the first argmax equals the
+/// Per row of logits (rows, stride >= V; the first V columns are the classes): `losses = lse -
+/// logits[label]`, lse = log-sum-exp (saved for `backward`), correct = 1.0 where the first argmax equals the
 /// label, else 0.0. labels are (rows) u32. One 64-invocation workgroup per row (a fixed-order tree reduction
 /// in workgroup memory); any V.
 #[allow(clippy::too_many_arguments)]

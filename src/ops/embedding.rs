@@ -34,7 +34,7 @@ pub struct TokenIds<'a> {
     pub types: &'a wgpu::Buffer,
 }
 
-/// out (tokens, c) = word[ids] + position[positions] + token_type[types].
+/// `out (tokens, c) = word[ids] + position[positions] + token_type[types]`.
 pub fn forward(
     rec: &mut Recorder,
     tokens: &TokenIds,

@@ -1,4 +1,4 @@
-//! Row gather (shaders/gather.wgsl): [CLS] rows for the pooler, masked rows for the MLM head.
+//! Row gather (shaders/gather.wgsl): `[CLS]` rows for the pooler, masked rows for the MLM head.
 
 use super::grid_1d;
 use crate::gpu::Access::{Read as R, ReadWrite as W, Uniform as U};
@@ -24,7 +24,7 @@ struct GatherBackwardParams {
 
 const FORWARD: Kernel = Kernel::new::<GatherParams>(SHADER, "gather_forward", &[U, R, R, W]);
 
-/// out[i, :] = inp[index[i], :]; inp is (source rows, c), out is (rows, c), index holds `rows` u32.
+/// `out[i, :] = inp[index[i], :]`; inp is (source rows, c), out is (rows, c), index holds `rows` u32.
 pub fn forward(rec: &mut Recorder, index: &wgpu::Buffer, inp: &Tensor, out: &Tensor) {
     let c = *out.shape.last().unwrap();
     assert_eq!(*inp.shape.last().unwrap(), c, "gather: row lengths");
@@ -56,8 +56,8 @@ pub fn inverse_index(rows: &[u32], tokens: usize) -> Vec<i32> {
     inverse
 }
 
-/// Backward of `forward`: dinp[t] = dout[inverse[t]] where inverse[t] >= 0, else 0; with `accumulate`
-/// dinp[t] += that instead. dout is (rows, c), dinp (tokens, c), inverse (tokens) i32 from `inverse_index`
+/// Backward of `forward`: `dinp[t] = dout[inverse[t]]` where `inverse[t] >= 0`, else 0; with `accumulate`
+/// `dinp[t] +=` that instead. dout is (rows, c), dinp (tokens, c), inverse (tokens) i32 from `inverse_index`
 /// (upload it with `bytemuck::cast_slice` into a u32 buffer). One invocation per (token, 4 channels).
 pub fn backward(rec: &mut Recorder, inverse: &wgpu::Buffer, dout: &Tensor, dinp: &Tensor, accumulate: bool) {
     let c = *dinp.shape.last().unwrap();

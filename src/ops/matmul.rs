@@ -94,7 +94,7 @@ impl<'a> Operand<'a> {
     }
 }
 
-/// Sizes: Y[z] is (m, n), the sum runs over k; z ranges over batch_outer * batch_inner matrices.
+/// Sizes: `Y[z]` is (m, n), the sum runs over k; z ranges over batch_outer * batch_inner matrices.
 #[derive(Clone, Copy, Debug)]
 pub struct Dims {
     pub m: usize,

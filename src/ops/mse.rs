@@ -21,7 +21,7 @@ const FORWARD: Kernel = Kernel::new::<MseParams>(SHADER, "mse_forward", &[U, R, 
 // reads targets; writes values
 const BACKWARD: Kernel = Kernel::new::<MseParams>(SHADER, "mse_backward", &[U, R, W]);
 
-/// losses[i] = (values[i] - targets[i])^2 for the first `scored` rows, 0 after.
+/// `losses[i] = (values[i] - targets[i])^2` for the first `scored` rows, 0 after.
 pub fn forward(rec: &mut Recorder, values: &Tensor, targets: &Tensor, losses: &Tensor, scored: usize) {
     let rows = values.len();
     assert_eq!(targets.len(), rows, "mse: targets shape");

@@ -34,7 +34,7 @@ pub struct AttentionMaps {
     pub tokens: Vec<String>,
     /// (n,) the segment ids.
     pub segments: Vec<u32>,
-    /// [layer][head]: (n, n) row-major, row = query token, column = key token; each row sums to 1.
+    /// `[layer][head]`: (n, n) row-major, row = query token, column = key token; each row sums to 1.
     pub attention: Vec<Vec<Vec<f32>>>,
 }
 
@@ -150,7 +150,7 @@ impl Bert {
         Ok(out)
     }
 
-    /// One vector per text: mean or [CLS] pooling of the last hidden state, optionally L2-normalised.
+    /// One vector per text: mean or `[CLS]` pooling of the last hidden state, optionally L2-normalised.
     pub async fn embed(&self, texts: &[&str], pooling: Pooling, normalize: bool) -> Result<Vec<Vec<f32>>> {
         let (batch, _, _) = self.encode_batch(texts, None)?;
         let mut rec = Recorder::new(&self.gpu);

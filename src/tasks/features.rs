@@ -22,7 +22,7 @@ pub struct Feature {
 /// The default is transformers' question-answering pipeline (384, 128, 15).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FeatureSettings {
-    /// Tokens per feature, [CLS] and [SEP]s included.
+    /// Tokens per feature, `[CLS]` and `[SEP]`s included.
     pub max_len: usize,
     /// QA: tokens shared by consecutive windows of a long context (transformers' `stride`).
     pub doc_stride: usize,
@@ -71,7 +71,7 @@ pub enum Target {
     Class(u32),
     /// Value of a regression example (one label).
     Value(f32),
-    /// (T,) label id per token; [`IGNORE`] on `[CLS]`, `[SEP]` and every word piece but a word's first.
+    /// (T,) label id per token; [`IGNORE`](crate::model::task::IGNORE) on `[CLS]`, `[SEP]` and every word piece but a word's first.
     Tokens(Vec<u32>),
     /// Token indices (into `ids`) of the answer's first and last token; (0, 0), i.e. `[CLS]`, when the
     /// window does not hold the whole answer or the question has none.

@@ -54,7 +54,7 @@ const EVAL_SEED: u64 = 0x5eed_e7a1;
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Recipe {
     pub batch_size: usize,
-    /// Tokens per sequence ([CLS] A [SEP] B [SEP]); a multiple of 4, at least 8.
+    /// Tokens per sequence (`[CLS] A [SEP] B [SEP]`); a multiple of 4, at least 8.
     pub seq_len: usize,
     /// Masked positions per sequence at most (BERT: 20 at 128 tokens).
     pub max_predictions: usize,

@@ -66,7 +66,7 @@ pub struct NspHead<T = Tensor> {
 /// Which fine-tuning head a model has, as transformers names its class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadKind {
-    /// `BertForSequenceClassification`: `classifier` on the pooled [CLS] output (one label: regression).
+    /// `BertForSequenceClassification`: `classifier` on the pooled `[CLS]` output (one label: regression).
     Sequence,
     /// `BertForTokenClassification`: `classifier` on every token's last hidden state.
     Token,

@@ -20,7 +20,7 @@ pub struct PretrainBatch {
 }
 
 impl PretrainBatch {
-    /// A batch for benchmarks: random token ids after a [CLS], two segments, `masked` positions per
+    /// A batch for benchmarks: random token ids after a `[CLS]`, two segments, `masked` positions per
     /// sequence spread over it, alternating NSP labels. The same bytes for the same arguments.
     pub fn synthetic(vocab: usize, batch: usize, seq: usize, masked: usize) -> PretrainBatch {
         let mut rng = Rng::new(3);

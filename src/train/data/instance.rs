@@ -9,7 +9,7 @@ use crate::{bail, Result};
 pub type Document = Vec<Vec<u32>>;
 
 /// The knobs of `create_pretraining_data.py`, with its defaults (dupe_factor 1: each epoch of an
-/// [`InstanceStream`] makes new instances and masks anyway).
+/// [`InstanceStream`](super::InstanceStream) makes new instances and masks anyway).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PretrainingOptions {

@@ -16,7 +16,7 @@
 //!   it, when there is one. A corpus with fewer than two sentences is an error.
 //! - Lines are tokenised with the tokenizer's special tokens active: a literal `[MASK]` in the corpus is the
 //!   mask token (the original's FullTokenizer would split it into `[`, `mask`, `]`).
-//! - The random generator is SplitMix64 ([`Rng`]), not Python's Mersenne Twister: the algorithm is the
+//! - The random generator is SplitMix64 ([`Rng`](crate::rng::Rng)), not Python's Mersenne Twister: the algorithm is the
 //!   original's, draw for draw, but the numbers differ.
 
 mod batching;

@@ -66,7 +66,7 @@ struct ReadyShard {
 ///
 /// The instances of a shard are a pure function of (seed, epoch, shard index) and the shard's documents,
 /// and shard boundaries depend only on the corpus. So [`Self::state`] is just a position, and
-/// [`Self::resume`] replays it: push the same corpus (same tokenizer, same [`DocumentReader`] settings)
+/// [`Self::resume`] replays it: push the same corpus (same tokenizer, same [`DocumentReader`](super::DocumentReader) settings)
 /// from the start of the epoch; shards before the saved one are read and counted but no instance is
 /// made for them, and the saved shard drops the instances already handed out.
 pub struct InstanceStream {
