@@ -2,8 +2,8 @@
 //! per head (a folder: `data.rs` with its example type and dataset reader, `mod.rs` with its features,
 //! metrics and pipeline) in [`sequence`], [`token`] and [`span`]. What the heads share: features
 //! ([`features`]), named results ([`metrics`]), pipeline inputs and results ([`pipeline`]), reading a
-//! dataset file ([`files`]). The heads meet here: [`Task`], [`Examples`] (parsing, features, predictions
-//! and metrics by head) and the pipeline dispatch. Nothing here touches the GPU; only the `read_*`
+//! dataset file ([`files`]). The heads meet here: [`Task`], [`Examples`] (parsing, features with their
+//! [`Decode`], metrics by head) and the pipeline dispatch. Nothing here touches the GPU; only the `read_*`
 //! functions touch the file system.
 
 mod csv;
@@ -24,7 +24,6 @@ use features::{Feature, FeatureSettings};
 pub use labels::{is_regression, problem_type, LabelMap};
 use metrics::Metrics;
 use pipeline::{check_questions, check_texts, PipelineModel, PipelineRows, PredictInput};
-use span::QaFeature;
 
 /// The label of a position or example that is not scored (transformers' -100 as an unsigned id).
 pub use crate::model::task::IGNORE;
@@ -213,8 +212,9 @@ impl Examples {
     }
 
     /// The model inputs and targets of the examples (several per QA example when the context needs
-    /// windows), and what the head keeps beside them for its predictions. `labels` None means regression
-    /// for texts; with `training`, QA windows get answer-span targets.
+    /// windows), and what turns the head's logits per feature into predictions per example (it keeps what
+    /// the head needs beside the features: the words of each token, the windows of each context).
+    /// `labels` None means regression for texts; with `training`, QA windows get answer-span targets.
     pub fn features(
         &self,
         tok: &BertTokenizer,
@@ -222,19 +222,26 @@ impl Examples {
         settings: FeatureSettings,
         training: bool,
         file: &str,
-    ) -> Result<(Vec<Feature>, FeatureExtras)> {
+    ) -> Result<(Vec<Feature>, Decode)> {
         let max = settings.max_len;
         Ok(match self {
-            Examples::Text(e) => (sequence::text_features(tok, e, labels, max, file)?, FeatureExtras::None),
+            Examples::Text(e) => (
+                sequence::text_features(tok, e, labels, max, file)?,
+                sequence::decode(labels.is_none()),
+            ),
             Examples::Tokens(e) => {
-                let f = token::token_features(tok, e, labels, max, file)?;
+                let labels = labels.ok_or_else(|| Error::new(format!("{file}: token classification needs tags")))?;
+                let f = token::token_features(tok, e, Some(labels), max, file)?;
                 let words = f.iter().map(|t| t.word_ids.clone()).collect();
-                (f.into_iter().map(|t| t.feature).collect(), FeatureExtras::Words(words))
+                (
+                    f.into_iter().map(|t| t.feature).collect(),
+                    token::decode(words, labels.clone()),
+                )
             }
             Examples::Qa(e) => {
                 let windows = span::qa_features(tok, e, max, settings.doc_stride, training)?;
                 let features = windows.iter().map(|w| w.feature.clone()).collect();
-                (features, FeatureExtras::Windows(windows))
+                (features, span::decode(e.clone(), windows, settings.max_answer_len))
             }
         })
     }
@@ -268,28 +275,6 @@ impl Examples {
                  of two labels or more"
             ),
         }))
-    }
-
-    /// Predictions per example from the head's logits per feature (see `TaskData::logits`).
-    pub fn predictions(
-        &self,
-        extras: &FeatureExtras,
-        logits: &[Vec<f32>],
-        labels: Option<&LabelMap>,
-        max_answer_len: usize,
-    ) -> Predictions {
-        match (self, extras) {
-            (Examples::Text(_), _) if labels.is_none() => Predictions::Values(logits.iter().map(|l| l[0]).collect()),
-            (Examples::Text(_), _) => Predictions::Classes(logits.iter().map(|l| argmax(l) as u32).collect()),
-            (Examples::Tokens(_), FeatureExtras::Words(word_ids)) => {
-                let labels = labels.expect("token classification has labels");
-                Predictions::Tags(token::tag_predictions(logits, word_ids, labels))
-            }
-            (Examples::Qa(examples), FeatureExtras::Windows(windows)) => {
-                Predictions::Answers(span::answer_texts(examples, windows, logits, max_answer_len))
-            }
-            _ => unreachable!("Examples::features gives each head its extras"),
-        }
     }
 
     /// The head's metrics of `predictions` against the examples' labels (the targets of `features`).
@@ -340,12 +325,5 @@ pub enum Predictions {
     Answers(Vec<String>),
 }
 
-/// What a head keeps beside its features for its predictions.
-#[derive(Clone, Debug)]
-pub enum FeatureExtras {
-    None,
-    /// Token classification: (T,) the word of each token of each feature.
-    Words(Vec<Vec<Option<u32>>>),
-    /// QA: each feature's window (context range and offsets).
-    Windows(Vec<QaFeature>),
-}
+/// Turns a head's logits per feature (see `TaskData::logits`) into its predictions per example.
+pub type Decode = Box<dyn Fn(&[Vec<f32>]) -> Predictions>;

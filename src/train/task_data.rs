@@ -1,13 +1,13 @@
 //! A fine-tuning dataset on its way to the GPU and back: its examples, their features, padded batches with
-//! targets and the head's logits per feature; predictions and metrics come from the examples' head
-//! ([`Examples::predictions`], [`Examples::metrics`]).
+//! targets and the head's logits per feature; predictions come from the head's [`Decode`] and
+//! metrics from [`Examples::metrics`].
 
 use crate::error::{Error, Result};
 use crate::model::task::{row_logits, Targets, TaskBatch, IGNORE};
 use crate::model::{Batch, Bert};
 use crate::tasks::features::{Feature, FeatureSettings, Target};
 use crate::tasks::metrics::Metrics;
-use crate::tasks::{Examples, FeatureExtras, LabelMap, Predictions, Task};
+use crate::tasks::{Decode, Examples, LabelMap, Predictions, Task};
 use crate::tokenizer::BertTokenizer;
 
 /// A dataset of one task with its features.
@@ -21,8 +21,8 @@ pub struct TaskData {
     pub settings: FeatureSettings,
     /// Model inputs and targets (several per QA example when the context needs windows).
     pub features: Vec<Feature>,
-    /// What the head keeps beside the features for its predictions.
-    extras: FeatureExtras,
+    /// The head's predictions per example from its logits per feature.
+    decode: Decode,
 }
 
 impl TaskData {
@@ -43,7 +43,7 @@ impl TaskData {
             return Err(Error::new(format!("{file}: no examples")));
         }
         examples.check_targets(file, kind.pairs)?;
-        let (features, extras) = examples.features(tok, labels.as_ref(), settings, training, file)?;
+        let (features, decode) = examples.features(tok, labels.as_ref(), settings, training, file)?;
         Ok(TaskData {
             kind,
             file: file.to_string(),
@@ -51,7 +51,7 @@ impl TaskData {
             labels,
             settings,
             features,
-            extras,
+            decode,
         })
     }
 
@@ -95,8 +95,7 @@ impl TaskData {
 
     /// Predictions per example from the logits per feature.
     pub fn predictions(&self, logits: &[Vec<f32>]) -> Predictions {
-        let labels = self.labels.as_ref();
-        (self.examples).predictions(&self.extras, logits, labels, self.settings.max_answer_len)
+        (self.decode)(logits)
     }
 
     /// The task's metrics of `predictions` against the examples' labels.

@@ -6,11 +6,12 @@
 mod data;
 pub use data::*;
 
-use super::features::softmax;
+use super::features::{argmax, softmax};
 use super::features::{Feature, Target};
 use super::labels::{problem_type, LabelMap};
 use super::metrics::Metrics;
 use super::pipeline::{LabelScore, PipelineModel, PipelineRows, PredictInput, Prediction};
+use super::{Decode, Predictions};
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, BertConfig, Error, Result};
 
@@ -138,6 +139,14 @@ pub fn classify_with(logits: &[f32], labels: &LabelMap, function: ScoreFunction)
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out
+}
+
+/// Predictions from the logits per feature: the value of regression (`regression`), else the best class.
+pub fn decode(regression: bool) -> Decode {
+    Box::new(move |logits| match regression {
+        true => Predictions::Values(logits.iter().map(|l| l[0]).collect()),
+        false => Predictions::Classes(logits.iter().map(|l| argmax(l) as u32).collect()),
+    })
 }
 
 /// transformers' text-classification pipeline on a chunk of text inputs (checked by

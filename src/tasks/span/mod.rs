@@ -13,6 +13,7 @@ use super::features::{char_offsets, char_slice, softmax};
 use super::features::{Feature, FeatureSettings, Target};
 use super::metrics::Metrics;
 use super::pipeline::{PipelineModel, PipelineRows, PredictInput, Prediction, QaAnswer};
+use super::{Decode, Predictions};
 use crate::tokenizer::BertTokenizer;
 use crate::{bail, Error, Result};
 
@@ -302,28 +303,26 @@ pub fn pipeline_rows<'a>(model: &'a PipelineModel, inputs: &[PredictInput]) -> R
     })
 }
 
-/// The answer text of each example from its windows' logits (start logits then end logits per window),
-/// by the evaluation's span search; empty when no window gives a span.
-pub fn answer_texts(
-    examples: &[QaExample],
-    windows: &[QaFeature],
-    logits: &[Vec<f32>],
-    max_answer_len: usize,
-) -> Vec<String> {
-    (example_ranges(windows).into_iter())
-        .map(|range| {
-            let per: Vec<WindowLogits> = range
-                .map(|i| {
-                    let (start, end) = logits[i].split_at(logits[i].len() / 2);
-                    (&windows[i], start, end)
-                })
-                .collect();
-            let context = &examples[per[0].0.feature.example].context;
-            (best_answer_by_logits(context, &per, max_answer_len))
-                .map(|a| a.answer)
-                .unwrap_or_default()
-        })
-        .collect()
+/// Predictions from the logits per window (start logits then end logits): the answer text of each example
+/// by the evaluation's span search over its windows, empty when no window gives a span.
+pub fn decode(examples: Vec<QaExample>, windows: Vec<QaFeature>, max_answer_len: usize) -> Decode {
+    Box::new(move |logits| {
+        let answers = (example_ranges(&windows).into_iter())
+            .map(|range| {
+                let per: Vec<WindowLogits> = range
+                    .map(|i| {
+                        let (start, end) = logits[i].split_at(logits[i].len() / 2);
+                        (&windows[i], start, end)
+                    })
+                    .collect();
+                let context = &examples[per[0].0.feature.example].context;
+                (best_answer_by_logits(context, &per, max_answer_len))
+                    .map(|a| a.answer)
+                    .unwrap_or_default()
+            })
+            .collect();
+        Predictions::Answers(answers)
+    })
 }
 
 /// The span search of the QA evaluation: per window the context span with end >= start and at most

@@ -15,6 +15,7 @@ use super::features::{Feature, Target};
 use super::labels::LabelMap;
 use super::metrics::Metrics;
 use super::pipeline::{Entity, PipelineModel, PipelineRows, PredictInput, Prediction};
+use super::{Decode, Predictions};
 use crate::model::task::IGNORE;
 use crate::tokenizer::{BertTokenizer, Encoding};
 use crate::{bail, Error, Result};
@@ -108,17 +109,20 @@ pub fn word_predictions(word_ids: &[Option<u32>], token_preds: &[u32]) -> Vec<u3
         .collect()
 }
 
-/// The tag of each kept word of each feature from its logits ((T * labels) per feature): the best label of
-/// each word's first piece.
-pub fn tag_predictions(logits: &[Vec<f32>], word_ids: &[Vec<Option<u32>>], labels: &LabelMap) -> Vec<Vec<String>> {
-    (logits.iter().zip(word_ids))
-        .map(|(l, words)| {
-            let token_preds: Vec<u32> = l.chunks_exact(labels.len()).map(|row| argmax(row) as u32).collect();
-            (word_predictions(words, &token_preds).iter())
-                .map(|&p| labels.name(p as usize).to_string())
-                .collect()
-        })
-        .collect()
+/// Predictions from the logits per feature ((T * labels) each): the tag of each kept word, the best label of
+/// its first piece. `word_ids` holds the word of each token of each feature.
+pub fn decode(word_ids: Vec<Vec<Option<u32>>>, labels: LabelMap) -> Decode {
+    Box::new(move |logits| {
+        let tags = (logits.iter().zip(&word_ids))
+            .map(|(l, words)| {
+                let token_preds: Vec<u32> = l.chunks_exact(labels.len()).map(|row| argmax(row) as u32).collect();
+                (word_predictions(words, &token_preds).iter())
+                    .map(|&p| labels.name(p as usize).to_string())
+                    .collect()
+            })
+            .collect();
+        Predictions::Tags(tags)
+    })
 }
 
 /// Precision, recall and F1, each in 0..=1.
