@@ -61,6 +61,19 @@ def sentences(text):
     return out
 
 
+def write_corpus(path, documents):
+    """Writes documents (lists of sentences) in the corpus format: one sentence per line, an empty line after
+    every document; through a temporary file, so a failed run leaves no half-written corpus."""
+    text = "".join("\n".join(d) + "\n\n" for d in documents)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    print("%s: %d documents, %d lines, %d bytes" % (os.path.basename(path), len(documents), text.count("\n"),
+                                                      len(text.encode("utf-8"))))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("source", help="konlpy-0.6.0-py2.py3-none-any.whl or a folder with its corpus/ tree")
@@ -68,14 +81,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(root, "data", "ko", "ko.txt"))
     args = parser.parse_args()
     docs = read_documents(args.source)
-    text = "".join("\n".join(sentences(docs[d])) + "\n\n" for d in DOCUMENTS)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
-    print("%s: %d documents, %d lines, %d bytes" % (os.path.basename(args.out), len(DOCUMENTS),
-                                                      text.count("\n"), len(text.encode("utf-8"))))
+    write_corpus(args.out, [sentences(docs[d]) for d in DOCUMENTS])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import html
 import os
 import re
 
-from korean import SENTENCE_SPLIT_RE
+from korean import SENTENCE_SPLIT_RE, write_corpus
 
 TEXT_DIR = os.path.join("usr", "share", "libreoffice", "help", "ko", "text")
 SCRIPT_RE = re.compile(r"(?is)<(script|style)\b[^>]*>.*?</\1\s*>")
@@ -71,15 +71,7 @@ def main():
             sentences += [s for s in SENTENCE_SPLIT_RE.split(text) if s]
         if len(sentences) >= 2:
             documents.append(sentences)
-    text = "".join("\n".join(d) + "\n\n" for d in documents)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
-    print("%s: %d documents, %d lines, %d bytes" % (os.path.basename(args.out), len(documents),
-                                                      text.count("\n"), len(text.encode("utf-8"))))
-
+    write_corpus(args.out, documents)
 
 if __name__ == "__main__":
     main()
