@@ -47,7 +47,7 @@ pub fn check_texts(inputs: &[PredictInput], architecture: &str, pairs: bool) -> 
         .filter(|x| x.text().is_some_and(|t| t.1.is_some()))
         .count();
     if !pairs && paired > 0 {
-        bail!("token classification takes single texts, not pairs");
+        bail!("a {architecture} takes single texts, not pairs");
     }
     if paired != 0 && paired != inputs.len() {
         bail!("some inputs have a text_pair and some do not");
