@@ -1044,3 +1044,55 @@ fn qa_answers_from_logits() {
     assert_eq!(&long[got.start..got.end], "the king");
     assert_eq!(best_answer_by_logits(&long, &windows, 8).unwrap().answer, "the king");
 }
+
+/// `bert-wgpu predict`'s table without `--json`: the best label before the text, the entities under the text,
+/// the answer (or its absence) under the question.
+#[test]
+fn prediction_summary_is_the_predict_table() {
+    use bert_wgpu::tasks::pipeline::{Entity, PredictInput, Prediction, QaAnswer};
+    let text = PredictInput::Text {
+        text: "a fine film".into(),
+        text_pair: None,
+    };
+    let scores = vec![
+        LabelScore {
+            label: "positive".into(),
+            score: 0.75,
+        },
+        LabelScore {
+            label: "negative".into(),
+            score: 0.25,
+        },
+    ];
+    assert_eq!(
+        Prediction::Labels(scores).summary(&text),
+        "positive   0.7500  a fine film"
+    );
+    let entity = Entity {
+        entity_group: "PER".into(),
+        score: 0.5,
+        word: "king fortune".into(),
+        start: 0,
+        end: 12,
+    };
+    assert_eq!(
+        Prediction::Entities(vec![entity.clone(), entity]).summary(&text),
+        "a fine film\n  PER      0.5000  \"king fortune\" [0..12]\n  PER      0.5000  \"king fortune\" [0..12]"
+    );
+    assert_eq!(Prediction::Entities(vec![]).summary(&text), "a fine film");
+    let question = PredictInput::Question {
+        question: "who ?".into(),
+        context: "the king".into(),
+    };
+    let answer = QaAnswer {
+        score: 0.5,
+        start: 4,
+        end: 8,
+        answer: "king".into(),
+    };
+    assert_eq!(
+        Prediction::Answer(Some(answer)).summary(&question),
+        "who ?\n  \"king\" 0.5000 [4..8]"
+    );
+    assert_eq!(Prediction::Answer(None).summary(&question), "who ?\n  (no answer)");
+}
