@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks a model directory written by `bert-wgpu pretrain` in transformers (BertForPreTraining, float32).
 
-1. Records transformers' fill-mask top-5 for a few texts into DIR/transformers-fill-mask.json, which
-   tests/pipelines.rs compares with bert-wgpu's own output.
+1. Records transformers' fill-mask top-5 for a few texts (the Austen sentences below, or one text a line of
+   --texts FILE) into DIR/transformers-fill-mask.json, which tests/pipelines.rs compares with bert-wgpu's own
+   output.
 2. With --heldout CORPUS (default data/austen/heldout.txt when it exists): evaluates masked LM and next
    sentence prediction on chapters never trained on, and writes DIR/heldout-eval.json. The instances are made
    as the original BERT `create_pretraining_data.py` makes them (sequences of at most --seq-len tokens, a
@@ -14,6 +15,7 @@ Run by developers (needs torch + transformers):
 
     python3 scripts/check_pretrained.py pretrained/austen-bert-tiny
     python3 scripts/check_pretrained.py runs/austen/checkpoint-5000 --heldout data/austen/heldout.txt --no-fill-mask
+    python3 scripts/check_pretrained.py runs/korean --heldout runs/korean-heldout.txt --texts korean-texts.txt
 """
 import argparse
 import json
@@ -165,6 +167,7 @@ def main():
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--no-fill-mask", action="store_true", help="only the held-out evaluation")
+    parser.add_argument("--texts", help="fill-mask texts, one a line, each with [MASK] (default: Austen sentences)")
     args = parser.parse_args()
     directory = args.directory
 
@@ -175,7 +178,13 @@ def main():
 
     if not args.no_fill_mask:
         fill = pipeline("fill-mask", model=directory, tokenizer=tokenizer, top_k=5, dtype=torch.float32)
-        out = {text: fill(text) for text in TEXTS}
+        texts = TEXTS
+        if args.texts:
+            with open(args.texts, encoding="utf-8") as f:
+                texts = [line.strip() for line in f if line.strip()]
+            bad = [t for t in texts if tokenizer.mask_token not in t]
+            assert texts and not bad, f"{args.texts}: every line needs {tokenizer.mask_token}: {bad}"
+        out = {text: fill(text) for text in texts}
         for text, preds in out.items():
             print(text)
             for p in preds:
