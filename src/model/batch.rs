@@ -17,14 +17,20 @@ pub struct Batch {
 impl Batch {
     /// Pads encodings to a common length rounded up to a multiple of 4.
     pub fn new(encodings: &[Encoding], pad_id: u32) -> Batch {
-        let seq = encodings
-            .iter()
-            .map(|e| e.ids.len())
-            .max()
-            .unwrap_or(1)
-            .next_multiple_of(4);
-        let sequences = encodings.iter().map(|e| (&e.ids[..], &e.type_ids[..]));
-        Batch::from_sequences(sequences, pad_id, seq, encodings.len())
+        let sequences: Vec<_> = encodings.iter().map(|e| (&e.ids[..], &e.type_ids[..])).collect();
+        Batch::padded(&sequences, pad_id)
+    }
+
+    /// Sequences of (token ids, type ids), one row each, padded with `pad_id` to the longest rounded up to
+    /// a multiple of 4.
+    pub fn padded(sequences: &[(&[u32], &[u32])], pad_id: u32) -> Batch {
+        let longest = sequences.iter().map(|s| s.0.len()).max().unwrap_or(1);
+        Batch::from_sequences(
+            sequences.iter().copied(),
+            pad_id,
+            longest.next_multiple_of(4),
+            sequences.len(),
+        )
     }
 
     /// Sequences of (token ids, type ids) padded with `pad_id` to `seq` positions (at least the longest) in

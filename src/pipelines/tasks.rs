@@ -36,11 +36,9 @@ impl Bert {
         let mut out = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(batch_size.max(1)) {
             let rows = pipeline_rows(kind, &model, chunk)?;
-            // (rows, seq): padded to the longest row, a multiple of 4.
-            let longest = rows.rows.iter().map(|r| r.0.len()).max().unwrap_or(1);
-            let seq = longest.next_multiple_of(4);
-            let sequences = rows.rows.iter().map(|(ids, types)| (&ids[..], &types[..]));
-            let batch = Batch::from_sequences(sequences, self.tokenizer.pad_id(), seq, rows.rows.len());
+            let sequences: Vec<_> = rows.rows.iter().map(|(ids, types)| (&ids[..], &types[..])).collect();
+            let batch = Batch::padded(&sequences, self.tokenizer.pad_id());
+            let seq = batch.seq;
             let b = TaskBatch {
                 batch,
                 targets: Targets::None,

@@ -64,11 +64,9 @@ impl TaskData {
     /// their targets when every one has one.
     pub fn batch(&self, indices: &[usize], pad_id: u32) -> TaskBatch {
         let picked: Vec<&Feature> = indices.iter().map(|&i| &self.features[i]).collect();
-        let longest = picked.iter().map(|f| f.ids.len()).max().unwrap_or(1);
-        let seq = longest.next_multiple_of(4);
-        let rows = picked.iter().map(|f| (&f.ids[..], &f.type_ids[..]));
-        let batch = Batch::from_sequences(rows, pad_id, seq, picked.len());
-        let targets = targets(&picked, seq).unwrap_or(Targets::None);
+        let rows: Vec<_> = picked.iter().map(|f| (&f.ids[..], &f.type_ids[..])).collect();
+        let batch = Batch::padded(&rows, pad_id);
+        let targets = targets(&picked, batch.seq).unwrap_or(Targets::None);
         TaskBatch { batch, targets }
     }
 

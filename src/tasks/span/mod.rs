@@ -119,6 +119,23 @@ pub fn example_ranges(features: &[QaFeature]) -> Vec<Range<usize>> {
     out
 }
 
+/// Each example's windows with their start and end logits (`logits(i)` of window i), in example order,
+/// with the example's context: what the span searches take.
+fn windows_by_example<'a>(
+    examples: &'a [QaExample],
+    windows: &'a [QaFeature],
+    logits: impl Fn(usize) -> (&'a [f32], &'a [f32]),
+) -> impl Iterator<Item = (&'a str, Vec<WindowLogits<'a>>)> {
+    example_ranges(windows).into_iter().map(move |range| {
+        let context = &examples[windows[range.start].feature.example].context;
+        let per = range.map(|i| {
+            let (start, end) = logits(i);
+            (&windows[i], start, end)
+        });
+        (context.as_str(), per.collect())
+    })
+}
+
 /// Indices (into `ranges`) of the first and last token of the character range `answer`, or None when
 /// the tokens do not cover all of it.
 fn answer_span(ranges: &[(usize, usize)], (start, end): (usize, usize)) -> Option<(usize, usize)> {
@@ -284,20 +301,9 @@ pub fn pipeline_rows<'a>(model: &'a PipelineModel, inputs: &[PredictInput]) -> R
         outputs: Box::new(move |logits, seq| {
             // (windows, seq) start logits, then (windows, seq) end logits.
             let (starts, ends) = logits.split_at(windows.len() * seq);
-            (example_ranges(&windows).into_iter())
-                .map(|range| {
-                    let per: Vec<WindowLogits> = range
-                        .map(|i| {
-                            (
-                                &windows[i],
-                                &starts[i * seq..(i + 1) * seq],
-                                &ends[i * seq..(i + 1) * seq],
-                            )
-                        })
-                        .collect();
-                    let context = &examples[per[0].0.feature.example].context;
-                    Prediction::Answer(best_answer(context, &per, s.max_answer_len))
-                })
+            let row = |i: usize| (&starts[i * seq..(i + 1) * seq], &ends[i * seq..(i + 1) * seq]);
+            (windows_by_example(&examples, &windows, row))
+                .map(|(context, per)| Prediction::Answer(best_answer(context, &per, s.max_answer_len)))
                 .collect()
         }),
     })
@@ -307,19 +313,10 @@ pub fn pipeline_rows<'a>(model: &'a PipelineModel, inputs: &[PredictInput]) -> R
 /// by the evaluation's span search over its windows, empty when no window gives a span.
 pub fn decode(examples: Vec<QaExample>, windows: Vec<QaFeature>, max_answer_len: usize) -> Decode {
     Box::new(move |logits| {
-        let answers = (example_ranges(&windows).into_iter())
-            .map(|range| {
-                let per: Vec<WindowLogits> = range
-                    .map(|i| {
-                        let (start, end) = logits[i].split_at(logits[i].len() / 2);
-                        (&windows[i], start, end)
-                    })
-                    .collect();
-                let context = &examples[per[0].0.feature.example].context;
-                (best_answer_by_logits(context, &per, max_answer_len))
-                    .map(|a| a.answer)
-                    .unwrap_or_default()
-            })
+        let row = |i: usize| logits[i].split_at(logits[i].len() / 2);
+        let answers = (windows_by_example(&examples, &windows, row))
+            .map(|(context, per)| best_answer_by_logits(context, &per, max_answer_len).map(|a| a.answer))
+            .map(Option::unwrap_or_default)
             .collect();
         Predictions::Answers(answers)
     })
